@@ -1,0 +1,84 @@
+"""The one settings object for every part of Daily Seongsu.
+
+Everything configurable comes from the environment (prefix ``SEONGSU_`` for our own knobs, the
+services' usual names for their keys) so that the same code runs on a laptop with no keys, in CI
+against a real Postgres, and on the OCI worker with Supabase, W&B and Prefect Cloud.  Secrets are
+held as ``SecretStr`` so they never show up in reprs, logs or Prefect artifacts.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir("daily-seongsu", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Typed, frozen configuration read once from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SEONGSU_", frozen=True, extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="State dir: warehouse, raw zone, models.")
+    warehouse_url: str | None = Field(
+        default=None,
+        description="postgresql://... for Postgres/Supabase; sqlite:///path for the embedded store. "
+        "Default: the embedded store in SEONGSU_HOME.",
+    )
+    snapshot_dir: Path = Field(
+        default=REPO_ROOT / "data" / "snapshot", description="The shipped real-data snapshot (parquet)."
+    )
+    raw_bucket: str = Field(default="raw", description="Supabase Storage bucket for the raw zone.")
+    http_timeout_s: float = 20.0
+    http_retries: int = 4
+
+    # --- keys of the real services (never logged) ---------------------------------------------
+    seoul_data_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SEOUL_DATA_API_KEY", "SEONGSU_SEOUL_DATA_API_KEY")
+    )
+    kma_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("KMA_API_KEY", "SEONGSU_KMA_API_KEY")
+    )
+    supabase_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SUPABASE_URL", "SEONGSU_SUPABASE_URL")
+    )
+    supabase_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SUPABASE_KEY", "SEONGSU_SUPABASE_KEY")
+    )
+    wandb_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("WANDB_API_KEY", "SEONGSU_WANDB_API_KEY")
+    )
+    wandb_project: str = "daily-seongsu"
+    wandb_entity: str | None = None
+    prefect_api_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("PREFECT_API_URL", "SEONGSU_PREFECT_API_URL")
+    )
+    prefect_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("PREFECT_API_KEY", "SEONGSU_PREFECT_API_KEY")
+    )
+
+    @cached_property
+    def resolved_warehouse_url(self) -> str:
+        """The warehouse to use: the configured one, else the embedded SQLite file in ``home``."""
+        return self.warehouse_url or f"sqlite:///{self.home / 'warehouse.sqlite'}"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.home / "raw"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+
+def get_settings() -> Settings:
+    """Read the settings from the current environment (no caching: tests change the env)."""
+    return Settings()
