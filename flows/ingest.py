@@ -1,0 +1,70 @@
+"""Ingest flows: ridership (daily) and weather (hourly) into the warehouse.
+
+Each flow is a table of contents: which datasets a source provides, one task per dataset, one
+artifact summarising the run.  The work itself lives in ``tasks.ingest``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from tasks.ingest import IngestSummary, ingest_dataset, summary_markdown
+from tasks.settings import get_settings
+from tasks.status import freshness
+from tasks.warehouse.base import open_warehouse
+
+Source = Literal["snapshot", "api", "file"]
+
+RIDERSHIP_DATASETS: dict[str, tuple[str, ...]] = {
+    "snapshot": ("stations", "ridership_hourly", "ridership_daily"),
+    "file": ("ridership_hourly",),
+    "api": ("ridership_daily",),
+}
+WEATHER_DATASETS: dict[str, tuple[str, ...]] = {
+    "snapshot": ("weather_hourly",),
+    "api": ("weather_hourly", "weather_forecast"),
+}
+
+
+def _publish(title: str, key: str, summaries: list[IngestSummary]) -> None:
+    warehouse = open_warehouse(get_settings().resolved_warehouse_url)
+    try:
+        fresh = freshness(warehouse)
+    finally:
+        warehouse.close()
+    create_markdown_artifact(key=key, markdown=summary_markdown(title, summaries, fresh), description=title)
+
+
+@flow(name="ingest-ridership", log_prints=True)
+def ingest_ridership(
+    source: Source = "snapshot",
+    start: date | None = None,
+    end: date | None = None,
+    as_of: date | None = None,
+    path: str | None = None,
+) -> list[IngestSummary]:
+    """Ridership: stations + hourly counts (snapshot/file) or daily card totals (Seoul Open API)."""
+    summaries = [
+        ingest_dataset(source, dataset, start, end, as_of, path) for dataset in RIDERSHIP_DATASETS[source]
+    ]
+    _publish(f"Ridership ingest ({source})", "ingest-ridership", summaries)
+    return summaries
+
+
+@flow(name="ingest-weather", log_prints=True)
+def ingest_weather(
+    source: Source = "snapshot",
+    start: date | None = None,
+    end: date | None = None,
+    as_of: date | None = None,
+) -> list[IngestSummary]:
+    """Weather: KMA ASOS hourly observations (+ the short-term forecast from the live API)."""
+    if source not in WEATHER_DATASETS:
+        raise ValueError(f"weather comes from {' or '.join(WEATHER_DATASETS)}, not {source!r}")
+    summaries = [ingest_dataset(source, dataset, start, end, as_of) for dataset in WEATHER_DATASETS[source]]
+    _publish(f"Weather ingest ({source})", "ingest-weather", summaries)
+    return summaries

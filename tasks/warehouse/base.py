@@ -1,0 +1,112 @@
+"""The small interface both warehouse backends implement.
+
+Flows and tasks only see ``Warehouse``: polars frames in (bulk upserts keyed on each table's primary
+key) and polars frames out (parameterised SQL).  ``open_warehouse`` picks the backend from the URL so
+the same code runs on the embedded store, CI's Postgres and Supabase.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import polars as pl
+
+from tasks.warehouse.schema import Table
+
+
+class WarehouseError(Exception):
+    """The warehouse refused an operation (bad URL, duplicate keys in a batch, failed migration...)."""
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    table: str
+    rows_in: int
+    inserted: int
+    updated: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.rows_in - self.inserted - self.updated
+
+
+class Warehouse(Protocol):
+    """A SQL store with upsert-by-primary-key loads."""
+
+    backend: str
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password removed: safe for logs and artifacts."""
+        ...
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return the versions applied now."""
+        ...
+
+    def applied_migrations(self) -> list[str]: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """All upserts inside commit together or not at all."""
+        ...
+
+    def upsert(self, table: Table, frame: pl.DataFrame) -> UpsertResult:
+        """Insert new keys, update changed rows, leave identical rows untouched."""
+        ...
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+        """Run a parameterised query (``%s`` placeholders on both backends)."""
+        ...
+
+    def read_table(self, table: Table, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
+        """Rows of ``table`` typed by its schema; ``where`` is a parameterised SQL condition."""
+        ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    def table_names(self) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+_PASSWORD = re.compile(r"(://[^:/@]+):[^@]*@")
+
+
+def redact_url(url: str) -> str:
+    """Drop the password from a connection URL."""
+    return _PASSWORD.sub(r"\1:***@", url)
+
+
+def open_warehouse(url: str) -> Warehouse:
+    """Open the backend named by ``url`` (``postgresql://`` or ``sqlite:///path``)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from tasks.warehouse.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(url)
+    if url.startswith("sqlite:///"):
+        from tasks.warehouse.sqlite import SqliteWarehouse
+
+        return SqliteWarehouse(url)
+    raise WarehouseError(
+        f"unsupported warehouse URL {redact_url(url)!r}: use postgresql://user:pass@host:port/db "
+        "or sqlite:///path/to/warehouse.sqlite"
+    )
+
+
+def check_unique_keys(table: Table, frame: pl.DataFrame) -> None:
+    """A batch must not carry a key twice: validation quarantines duplicates before loading."""
+    dupes = frame.select(table.primary_key).is_duplicated()
+    if dupes.any():
+        example = frame.filter(dupes).select(table.primary_key).row(0)
+        raise WarehouseError(
+            f"{table.name}: {int(dupes.sum())} rows share a primary key in one batch, e.g. {example}; "
+            "validate the batch first"
+        )
+
+
+def chunks(frame: pl.DataFrame, size: int) -> Iterator[pl.DataFrame]:
+    yield from frame.iter_slices(size)

@@ -1,0 +1,63 @@
+"""Migrations: Supabase SQL files for Postgres, the schema-as-code DDL for the embedded store.
+
+Postgres migrations are recorded in ``supabase_migrations.schema_migrations``, the table the Supabase
+CLI itself uses, so a database migrated here is seen as up to date by ``supabase db push``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from tasks.settings import REPO_ROOT
+from tasks.warehouse.schema import TABLES, Table
+
+MIGRATIONS_DIR = REPO_ROOT / "infra" / "supabase" / "migrations"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def list_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Migration files sorted by their timestamp prefix (``<version>_<name>.sql``)."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        version, _, name = path.stem.partition("_")
+        found.append(Migration(version, name, path))
+    return found
+
+
+_SQLITE_TYPES: dict[type[pl.DataType], str] = {
+    pl.Int16: "INTEGER",
+    pl.Int32: "INTEGER",
+    pl.Int64: "INTEGER",
+    pl.Float64: "REAL",
+    pl.String: "TEXT",
+    pl.Date: "TEXT",
+    pl.Datetime: "TEXT",
+}
+
+
+def sqlite_ddl(table: Table) -> str:
+    """CREATE TABLE for the embedded store, derived from the table declaration."""
+    cols = [f'"{name}" {_SQLITE_TYPES[type(dtype)]}' for name, dtype in table.columns.items()]
+    pk = ", ".join(f'"{c}"' for c in table.primary_key)
+    return f'CREATE TABLE IF NOT EXISTS "{table.name}" ({", ".join(cols)}, PRIMARY KEY ({pk}))'
+
+
+def sqlite_statements() -> list[str]:
+    stmts = [sqlite_ddl(t) for t in TABLES.values()]
+    stmts.append(
+        'CREATE INDEX IF NOT EXISTS ridership_hourly_station_date ON "ridership_hourly" (station_code, date)'
+    )
+    return stmts

@@ -1,0 +1,195 @@
+"""The embedded, zero-setup warehouse: one SQLite file in ``SEONGSU_HOME``.
+
+Why SQLite rather than DuckDB: the running stack has several processes touching the store at once
+(Prefect flow runs write, the Space and ``seongsu db status`` read).  SQLite in WAL mode gives
+many readers alongside one writer across processes; DuckDB's file lock admits one writing process
+and no concurrent readers.  It ships with Python, and its ``INSERT ... ON CONFLICT`` upsert matches
+Postgres closely, so both backends share one loading strategy: bulk-copy into a stage table, then
+one set-based upsert that leaves identical rows untouched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tasks.warehouse.base import UpsertResult, WarehouseError, check_unique_keys
+from tasks.warehouse.migrations import list_migrations, sqlite_statements
+from tasks.warehouse.schema import Table
+
+_DATETIME_FMT = "%Y-%m-%d %H:%M:%S%.6f"
+
+
+def _to_sqlite(frame: pl.DataFrame) -> pl.DataFrame:
+    """Dates and datetimes become ISO text (SQLite has no date type); other types pass as is."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.Date:
+            exprs.append(pl.col(name).dt.to_string("%Y-%m-%d"))
+        elif isinstance(dtype, pl.Datetime):
+            exprs.append(pl.col(name).dt.to_string(_DATETIME_FMT))
+        else:
+            exprs.append(pl.col(name))
+    return frame.select(exprs)
+
+
+def _from_sqlite(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
+    exprs = []
+    for name, dtype in table.columns.items():
+        col = pl.col(name)
+        if dtype == pl.Date:
+            exprs.append(col.str.to_date("%Y-%m-%d"))
+        elif isinstance(dtype, pl.Datetime):
+            exprs.append(col.str.to_datetime(_DATETIME_FMT, time_unit="us"))
+        else:
+            exprs.append(col.cast(dtype))
+    return frame.select(exprs)
+
+
+class SqliteWarehouse:
+    backend = "sqlite"
+
+    def __init__(self, url: str) -> None:
+        self.path = Path(url.removeprefix("sqlite:///"))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._depth = 0
+
+    @property
+    def display_url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    # --- migrations -------------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version TEXT PRIMARY KEY, name TEXT, applied_at TEXT)"
+        )
+        done = set(self.applied_migrations())
+        pending = [m for m in list_migrations() if m.version not in done]
+        if not pending:
+            return []
+        with self.transaction():
+            for stmt in sqlite_statements():  # the schema-as-code DDL covers every migration file
+                self._conn.execute(stmt)
+            now = datetime.now(UTC).isoformat()
+            self._conn.executemany(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)", [(m.version, m.name, now) for m in pending]
+            )
+        return [m.version for m in pending]
+
+    def applied_migrations(self) -> list[str]:
+        exists = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+        ).fetchone()
+        if not exists:
+            return []
+        return [r[0] for r in self._conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+
+    # --- transactions -----------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # --- loading ----------------------------------------------------------------------------------
+    def upsert(self, table: Table, frame: pl.DataFrame) -> UpsertResult:
+        check_unique_keys(table, frame)
+        cols = list(table.columns)
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        stage = f"stage_{table.name}"
+        rows = _to_sqlite(frame.select(cols)).rows()
+        pk = ", ".join(f'"{c}"' for c in table.primary_key)
+        updatable = [c for c in cols if c not in table.primary_key]
+        if table.value_columns:
+            assign = ", ".join(f'"{c}" = excluded."{c}"' for c in updatable)
+            changed = " OR ".join(f'"{table.name}"."{c}" IS NOT excluded."{c}"' for c in table.value_columns)
+            action = f"DO UPDATE SET {assign} WHERE {changed}"
+        else:
+            action = "DO NOTHING"
+        with self.transaction():
+            self._conn.execute(
+                f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" AS SELECT {quoted} FROM "{table.name}" WHERE 0'
+            )
+            self._conn.execute(f'DELETE FROM "{stage}"')
+            self._conn.executemany(
+                f'INSERT INTO "{stage}" ({quoted}) VALUES ({", ".join("?" * len(cols))})', rows
+            )
+            before = self._count(table.name)
+            changes_before = self._conn.total_changes
+            # SQLite needs "WHERE true" to parse ON CONFLICT after INSERT ... SELECT
+            self._conn.execute(
+                f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{stage}" WHERE true '
+                f"ON CONFLICT ({pk}) {action}"
+            )
+            changes = self._conn.total_changes - changes_before
+            inserted = self._count(table.name) - before
+            self._conn.execute(f'DELETE FROM "{stage}"')
+        return UpsertResult(table.name, frame.height, inserted, changes - inserted)
+
+    def _count(self, name: str) -> int:
+        return int(self._conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])
+
+    # --- reading ----------------------------------------------------------------------------------
+    def read(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+        try:
+            cur = self._conn.execute(sql.replace("%s", "?"), tuple(params))
+        except sqlite3.Error as exc:
+            raise WarehouseError(f"query failed: {exc}") from exc
+        names = [d[0] for d in cur.description or ()]
+        return pl.DataFrame(cur.fetchall(), schema=names, orient="row", infer_schema_length=None)
+
+    def read_table(self, table: Table, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
+        quoted = ", ".join(f'"{c}"' for c in table.columns)
+        sql = f'SELECT {quoted} FROM "{table.name}"' + (f" WHERE {where}" if where else "")
+        cur = self._conn.execute(sql.replace("%s", "?"), tuple(params))
+        raw_schema = {
+            c: (pl.String if (d == pl.Date or isinstance(d, pl.Datetime)) else d)
+            for c, d in table.columns.items()
+        }
+        raw = pl.DataFrame(cur.fetchall(), schema=raw_schema, orient="row")
+        return _from_sqlite(raw, table)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._conn.execute(sql.replace("%s", "?"), tuple(params))
+
+    def table_names(self) -> list[str]:
+        return [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'stage_%' ORDER BY name"
+            )
+        ]
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SqliteWarehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
