@@ -104,7 +104,7 @@ def build_hourly(raw: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     fail_if(not hourly["direction"].is_in(["board", "alight"]).all(), "unknown 구분 value")
     hourly = value_frame(hourly, RIDERSHIP_HOURLY)
     fail_if(hourly.null_count().sum_horizontal().item() > 0, "null values in ridership_hourly")
-    fail_if(hourly["count"].min() < 0, "negative counts")  # type: ignore[operator]
+    fail_if(bool((hourly["count"] < 0).any()), "negative counts")
     hourly = hourly.filter(pl.col("date").is_between(*HOURLY_RANGE))
     fail_if(hourly.select(pl.struct(RIDERSHIP_HOURLY.primary_key).is_duplicated().any()).item(), "dup keys")
 
@@ -147,7 +147,8 @@ def build_daily(raw: Path) -> tuple[pl.DataFrame, dict[str, Any]]:
     key = list(RIDERSHIP_DAILY.primary_key)
     overlap = seongsu.join(card, on=key, how="inner", suffix="_card")
     disagree = overlap.filter(
-        (pl.col("boardings") != pl.col("boardings_card")) | (pl.col("alightings") != pl.col("alightings_card"))
+        (pl.col("boardings") != pl.col("boardings_card"))
+        | (pl.col("alightings") != pl.col("alightings_card"))
     )
     daily = pl.concat([card, seongsu.join(card, on=key, how="anti")])
     fail_if(daily.select(pl.struct(key).is_duplicated().any()).item(), "dup daily keys")

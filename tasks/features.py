@@ -170,9 +170,9 @@ def calendar_features(start: dt.date, end: dt.date) -> pl.DataFrame:
         .otherwise(pl.col("dow"))
         .cast(pl.Int8),
         offday_run=(pl.len().over("_run") * pl.col("offday")).cast(pl.Int8),
-        bridge_day=((pl.col("offday") == 0) & (pl.col("prev_offday") == 1) & (pl.col("next_offday") == 1)).cast(
-            pl.Int8
-        ),
+        bridge_day=(
+            (pl.col("offday") == 0) & (pl.col("prev_offday") == 1) & (pl.col("next_offday") == 1)
+        ).cast(pl.Int8),
     )
     return frame.filter(pl.col("date").is_between(start, end)).drop("_run", "offday")
 
@@ -350,7 +350,9 @@ def prepare_history(ridership: pl.DataFrame, max_date: dt.date | None = None) ->
 # weather
 
 
-def weather_features(weather: pl.DataFrame, station_id: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def weather_features(
+    weather: pl.DataFrame, station_id: int | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Hourly weather keyed by (date, hour band) and a daily summary keyed by date.
 
     Band ``h`` is matched with the observation starting at ``date + h hours``: band 5 ("before
@@ -426,7 +428,9 @@ def build_features(
 
     window = 7 * profile_weeks
     grp = ["station_code", "direction", "hour"]
-    f = _attach(f, hist, [*grp, "day_kind"], window, "pk", ["pk", "pk_std", "pk_n", "pk_last", "pk_last_date"])
+    f = _attach(
+        f, hist, [*grp, "day_kind"], window, "pk", ["pk", "pk_std", "pk_n", "pk_last", "pk_last_date"]
+    )
     f = _attach(f, hist, [*grp, "day_kind"], 28, "pk4", ["pk4"])
     f = _attach(f, hist, [*grp, "day_type"], window, "pt", ["pt"])
     f = _attach(f, hist.filter(pl.col("day_type") == 0), grp, window, "pw", ["pw"])
@@ -447,7 +451,9 @@ def build_features(
             on=["_ld", "hour", "station_code", "direction"],
             how="left",
         )
-        f = f.with_columns(pl.when(pl.col("_ld") <= pl.col("_cutoff")).then(pl.col(f"lag{k}")).alias(f"lag{k}"))
+        f = f.with_columns(
+            pl.when(pl.col("_ld") <= pl.col("_cutoff")).then(pl.col(f"lag{k}")).alias(f"lag{k}")
+        )
 
     f = f.with_columns(
         lag_cutoff=pl.when(pl.col("h7_last_date") == pl.col("_cutoff")).then(pl.col("h7_last")),

@@ -123,7 +123,9 @@ def run_ingest(
                 progress(f"{dataset}: parsed {payload.name}", i, len(payloads))
         extra = _related_frames(payloads)
     except FeedError as exc:
-        _record_run(warehouse, IngestSummary(run_id, dataset, feed.source, status="failed", message=str(exc)), started)
+        _record_run(
+            warehouse, IngestSummary(run_id, dataset, feed.source, status="failed", message=str(exc)), started
+        )
         raise
     frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=table.polars_schema)
     now = datetime.now(UTC).replace(tzinfo=None)

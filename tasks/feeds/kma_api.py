@@ -202,8 +202,8 @@ def _load_json(content: bytes, service: str) -> dict[str, Any]:
     try:
         doc = json.loads(content)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        head = content[:60].decode("utf-8", "replace")
-        raise FeedFormatError(f"{service}: reply is not JSON ({exc.__class__.__name__}): {head!r}") from None
+        # no excerpt of the body: an error page could echo the request URL, i.e. the key
+        raise FeedFormatError(f"{service}: reply is not JSON ({exc}; {len(content)} bytes)") from None
     if not isinstance(doc, dict):
         raise FeedFormatError(f"{service}: reply is JSON but not an object")
     return doc
@@ -222,9 +222,11 @@ def _xml_envelope(content: bytes, service: str) -> Envelope:
     code = (root.findtext(".//returnReasonCode") or root.findtext(".//resultCode") or "").strip()
     texts = (root.findtext(".//errMsg"), root.findtext(".//returnAuthMsg"), root.findtext(".//resultMsg"))
     message = " ".join(t.strip() for t in texts if t and t.strip())
+    if not code:
+        raise FeedFormatError(f"{service}: XML/HTML reply without a result code ({len(content)} bytes)")
     if code in NO_DATA_CODES or message in NO_DATA_MESSAGES:
         return Envelope(code, message, 0, [])
-    _raise_for_code(code or "??", message, service)
+    _raise_for_code(code, message, service)
     raise FeedFormatError(f"{service}: got XML instead of JSON ({code} {message})")
 
 

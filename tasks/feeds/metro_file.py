@@ -112,14 +112,16 @@ def read_publisher_csv(content: bytes, filename: str = "") -> pl.DataFrame:
         )
     except pl.exceptions.PolarsError as exc:
         raise FeedFormatError(f"{filename or 'payload'}: unreadable CSV ({exc})") from exc
-    return _clean_headers(frame)
+    return _clean_headers(frame, filename)
 
 
-def _clean_headers(frame: pl.DataFrame) -> pl.DataFrame:
+def _clean_headers(frame: pl.DataFrame, filename: str) -> pl.DataFrame:
     renamed = {c: _WS.sub("", c) for c in frame.columns}
     keep = [c for c in frame.columns if renamed[c] and not renamed[c].startswith("_duplicated_")]
     if len({renamed[c] for c in keep}) != len(keep):
-        raise FeedFormatError(f"duplicate column names after removing whitespace: {frame.columns}")
+        raise FeedFormatError(
+            f"{filename}: duplicate column names after removing whitespace: {frame.columns}"
+        )
     return frame.select(keep).rename({c: renamed[c] for c in keep})
 
 
@@ -183,7 +185,9 @@ def _map_columns(columns: list[str], filename: str) -> tuple[dict[str, str], dic
         hour = _band_hour(col)
         if hour is not None:
             if hour in hours:
-                raise FeedFormatError(f"{filename}: two columns for hour band {hour}: {hours[hour]!r}, {col!r}")
+                raise FeedFormatError(
+                    f"{filename}: two columns for hour band {hour}: {hours[hour]!r}, {col!r}"
+                )
             hours[hour] = col
         elif any(ch.isdigit() for ch in col):
             unknown_bands.append(col)
@@ -214,12 +218,16 @@ def _read_xlsx(content: bytes, filename: str) -> pl.DataFrame:
         frame = pl.read_excel(content, read_options={"dtypes": "string"})
     except Exception as exc:  # calamine raises its own exception types
         raise FeedFormatError(f"{filename}: unreadable workbook ({exc})") from exc
-    return _clean_headers(frame)
+    return _clean_headers(frame, filename)
 
 
 def read_metro_wide(content: bytes, filename: str) -> pl.DataFrame:
     """The file as published (one row per date x station x 승차/하차), all cells text, headers cleaned."""
-    return _read_xlsx(content, filename) if _is_xlsx(content, filename) else read_publisher_csv(content, filename)
+    return (
+        _read_xlsx(content, filename)
+        if _is_xlsx(content, filename)
+        else read_publisher_csv(content, filename)
+    )
 
 
 def parse_metro_bytes(content: bytes, filename: str) -> MetroFile:

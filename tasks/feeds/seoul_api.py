@@ -152,8 +152,8 @@ def _load_json(content: bytes, service: str) -> dict[str, Any]:
     try:
         doc = json.loads(content)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        head = content[:60].decode("utf-8", "replace")
-        raise FeedFormatError(f"{service}: reply is not JSON ({exc.__class__.__name__}): {head!r}") from None
+        # no excerpt of the body: an error page could echo the request URL, i.e. the key
+        raise FeedFormatError(f"{service}: reply is not JSON ({exc}; {len(content)} bytes)") from None
     if not isinstance(doc, dict):
         raise FeedFormatError(f"{service}: reply is JSON but not an object")
     return doc

@@ -1,0 +1,147 @@
+"""Shared fixtures: an isolated SEONGSU_HOME, one Prefect server per session, real Postgres databases.
+
+Postgres tests use a real server (``SEONGSU_TEST_POSTGRES_URL``, default the local one): each test
+gets a fresh database that is dropped afterwards.  When the server is unreachable they skip on a
+laptop but FAIL in CI (``CI=true``), so a green CI always means the Postgres path really ran.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures"
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test session gets its own SEONGSU_HOME (warehouse, raw zone, tool homes)."""
+    home = tmp_path_factory.mktemp("seongsu-home")
+    saved = dict(os.environ)
+    os.environ["SEONGSU_HOME"] = str(home)
+    os.environ.pop("SEONGSU_WAREHOUSE_URL", None)
+    for key in ("SEOUL_DATA_API_KEY", "KMA_API_KEY", "SUPABASE_URL", "SUPABASE_KEY", "WANDB_API_KEY"):
+        os.environ.pop(key, None)
+    from tasks.runtime import prepare_environment
+    from tasks.settings import get_settings
+
+    prepare_environment(get_settings())
+    yield home
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real ``prefect server`` for the whole session (ephemeral mode costs 12-20 s per process)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_API_URL": "",
+    }
+    log = (home / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"prefect server exited: {(home / 'server.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("prefect server did not start within 120 s")
+    old = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        yield url
+    finally:
+        if old is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = old
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _admin_url() -> str:
+    return os.environ.get("SEONGSU_TEST_POSTGRES_URL", DEFAULT_PG)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> str:
+    """URL of a reachable Postgres with rights to create databases (skip locally, fail in CI)."""
+    import psycopg
+
+    url = _admin_url()
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            conn.execute("select 1")
+    except psycopg.OperationalError as exc:
+        message = f"Postgres unreachable at {url}: {exc}"
+        if _in_ci():
+            pytest.fail(message + " (CI=true: Postgres tests must run)")
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: str) -> Iterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    import psycopg
+
+    name = f"seongsu_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_admin, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    base, _, _ = postgres_admin.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(postgres_admin, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Both backends: the embedded store and a real Postgres."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    return str(request.getfixturevalue("postgres_url"))

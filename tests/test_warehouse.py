@@ -1,0 +1,118 @@
+"""Both warehouse backends behave the same: migrations, idempotent bulk upserts, typed reads."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import polars as pl
+import pytest
+
+from tasks.warehouse.base import WarehouseError, open_warehouse, redact_url
+from tasks.warehouse.schema import RIDERSHIP_HOURLY, TABLES, WEATHER_HOURLY, conform
+
+
+def _hourly(n_days: int = 3, count_offset: int = 0) -> pl.DataFrame:
+    rows = [
+        {
+            "date": date(2023, 1, 1 + d),
+            "hour": h,
+            "station_code": code,
+            "direction": direction,
+            "count": 10 * h + d + count_offset,
+            "source": "test",
+            "ingested_at": datetime(2026, 1, 1),
+        }
+        for d in range(n_days)
+        for h in range(5, 25)
+        for code in (211, 222)
+        for direction in ("board", "alight")
+    ]
+    return conform(pl.DataFrame(rows), RIDERSHIP_HOURLY)
+
+
+def test_migrate_creates_every_table_once(warehouse_url: str) -> None:
+    wh = open_warehouse(warehouse_url)
+    assert wh.migrate() != []
+    assert set(TABLES) <= set(wh.table_names())
+    assert wh.migrate() == []  # second run: nothing pending
+    assert wh.applied_migrations() == ["20260101000000"]
+    wh.close()
+
+
+def test_upsert_inserts_updates_and_leaves_identical_rows_alone(warehouse_url: str) -> None:
+    wh = open_warehouse(warehouse_url)
+    wh.migrate()
+    first = _hourly()
+    assert wh.upsert(RIDERSHIP_HOURLY, first).inserted == first.height
+    again = wh.upsert(RIDERSHIP_HOURLY, first)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, first.height)
+
+    changed = first.with_columns(
+        pl.when(pl.col("hour") == 8).then(pl.col("count") + 1).otherwise(pl.col("count")).alias("count")
+    )
+    result = wh.upsert(RIDERSHIP_HOURLY, changed)
+    assert result.updated == first.filter(pl.col("hour") == 8).height
+    assert result.inserted == 0
+
+    back = wh.read_table(RIDERSHIP_HOURLY).sort(RIDERSHIP_HOURLY.primary_key)
+    assert back.schema == RIDERSHIP_HOURLY.polars_schema
+    assert back.equals(changed.sort(RIDERSHIP_HOURLY.primary_key))
+    wh.close()
+
+
+def test_audit_columns_do_not_count_as_changes(warehouse_url: str) -> None:
+    wh = open_warehouse(warehouse_url)
+    wh.migrate()
+    wh.upsert(RIDERSHIP_HOURLY, _hourly(1))
+    later = _hourly(1).with_columns(pl.lit(datetime(2027, 5, 5)).alias("ingested_at"))
+    assert wh.upsert(RIDERSHIP_HOURLY, later).updated == 0
+    assert wh.read_table(RIDERSHIP_HOURLY)["ingested_at"].unique().to_list() == [datetime(2026, 1, 1)]
+    wh.close()
+
+
+def test_duplicate_keys_in_a_batch_are_refused(warehouse_url: str) -> None:
+    wh = open_warehouse(warehouse_url)
+    wh.migrate()
+    batch = pl.concat([_hourly(1), _hourly(1).head(1)])
+    with pytest.raises(WarehouseError, match="share a primary key"):
+        wh.upsert(RIDERSHIP_HOURLY, batch)
+    assert wh.read_table(RIDERSHIP_HOURLY).is_empty()
+    wh.close()
+
+
+def test_transaction_rolls_back_every_table(warehouse_url: str) -> None:
+    wh = open_warehouse(warehouse_url)
+    wh.migrate()
+    weather = conform(
+        pl.DataFrame({"station_id": [108], "ts": [datetime(2023, 1, 1, 5)], "temp_c": [1.5]}), WEATHER_HOURLY
+    )
+    with pytest.raises(RuntimeError), wh.transaction():
+        wh.upsert(RIDERSHIP_HOURLY, _hourly(1))
+        wh.upsert(WEATHER_HOURLY, weather)
+        raise RuntimeError("boom after two loads")
+    assert wh.read_table(RIDERSHIP_HOURLY).is_empty()
+    assert wh.read_table(WEATHER_HOURLY).is_empty()
+    wh.close()
+
+
+def test_read_is_parameterised(warehouse_url: str) -> None:
+    wh = open_warehouse(warehouse_url)
+    wh.migrate()
+    wh.upsert(RIDERSHIP_HOURLY, _hourly(2))
+    hostile = "211; drop table ridership_hourly"
+    assert wh.read("select count(*) as n from ridership_hourly where direction = %s", [hostile])["n"][0] == 0
+    got = wh.read_table(RIDERSHIP_HOURLY, "station_code = %s and hour = %s", [211, 8])
+    assert got.height == 4 and set(got["station_code"]) == {211}
+    wh.close()
+
+
+def test_unknown_url_and_password_redaction() -> None:
+    with pytest.raises(WarehouseError, match="unsupported warehouse URL"):
+        open_warehouse("mysql://user:hunter2@host/db")
+    assert "hunter2" not in redact_url("postgresql://user:hunter2@host:5432/db")
+
+
+def test_unreachable_postgres_is_a_clear_error_without_the_password() -> None:
+    with pytest.raises(WarehouseError) as info:
+        open_warehouse("postgresql://user:hunter2@127.0.0.1:1/db")
+    assert "cannot connect" in str(info.value) and "hunter2" not in str(info.value)
