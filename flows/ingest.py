@@ -21,7 +21,7 @@ Source = Literal["snapshot", "api", "file"]
 
 RIDERSHIP_DATASETS: dict[str, tuple[str, ...]] = {
     "snapshot": ("stations", "ridership_hourly", "ridership_daily"),
-    "file": ("ridership_hourly",),
+    "file": ("stations", "ridership_hourly"),
     "api": ("ridership_daily",),
 }
 WEATHER_DATASETS: dict[str, tuple[str, ...]] = {

@@ -20,12 +20,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
-from tasks.feeds.base import Feed, FeedError, FeedUnavailableError, RawPayload
+from tasks.feeds.base import Feed, FeedError, FeedUnavailableError
 from tasks.raw_zone import RawZone, open_raw_zone
 from tasks.settings import Settings, get_settings
 from tasks.validate import validate
 from tasks.warehouse.base import Warehouse, open_warehouse
-from tasks.warehouse.schema import INGEST_RUNS, QUARANTINE, STATIONS, TABLES, conform
+from tasks.warehouse.schema import INGEST_RUNS, QUARANTINE, TABLES, conform
 
 Progress = Callable[[str, int, int], None]  # (step description, done, total)
 
@@ -121,7 +121,6 @@ def run_ingest(
             frames.append(feed.parse(payload))
             if progress:
                 progress(f"{dataset}: parsed {payload.name}", i, len(payloads))
-        extra = _related_frames(payloads)
     except FeedError as exc:
         _record_run(
             warehouse, IngestSummary(run_id, dataset, feed.source, status="failed", message=str(exc)), started
@@ -134,10 +133,6 @@ def run_ingest(
     valid = conform(valid, table)
     with warehouse.transaction():
         loaded = warehouse.upsert(table, valid)
-        for extra_table, extra_frame in extra.items():
-            related = TABLES[extra_table]
-            checked = validate(extra_frame, related, source=feed.source, run_id=run_id, now=now)
-            warehouse.upsert(related, conform(checked.valid, related))
         if result.quarantined.height:
             warehouse.upsert(QUARANTINE, result.quarantined)
         dates = _date_column(result.valid)
@@ -158,21 +153,6 @@ def run_ingest(
         )
         _record_run(warehouse, summary, started)
     return summary
-
-
-def _related_frames(payloads: list[RawPayload]) -> dict[str, pl.DataFrame]:
-    """A publisher's hourly file also names its stations: load them alongside."""
-    from tasks.feeds.metro_file import parse_metro_bytes
-
-    stations = [
-        parse_metro_bytes(p.content, p.name).stations
-        for p in payloads
-        if p.source == "file" and p.dataset == "ridership_hourly"
-    ]
-    if not stations:
-        return {}
-    merged = pl.concat(stations).unique(subset=list(STATIONS.primary_key), keep="last", maintain_order=True)
-    return {"stations": merged}
 
 
 def _record_run(warehouse: Warehouse, summary: IngestSummary, started: datetime) -> None:

@@ -90,6 +90,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield url
     finally:
+        _drain_prefect_clients()
         if old is None:
             os.environ.pop("PREFECT_API_URL", None)
         else:
@@ -100,6 +101,16 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _drain_prefect_clients() -> None:
+    """Send buffered logs/events while the server is up; otherwise Prefect spins up a temporary
+    server at interpreter exit just to deliver them."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect._internal.concurrency.services import QueueService
+
+    QueueService.drain_all(timeout=10)
 
 
 def _admin_url() -> str:

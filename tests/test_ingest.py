@@ -79,6 +79,7 @@ def test_snapshot_replay_loads_what_was_published_and_reruns_change_nothing(
 
 def test_publisher_file_loads_bands_and_stations(wh: Warehouse, raw_zone: LocalRawZone) -> None:
     feed = FileFeed(FILES / "metro_202301_sample_cp949.csv")
+    run_ingest(feed, "stations", date(2023, 1, 1), date(2023, 1, 2), wh, raw_zone)
     summary = run_ingest(feed, "ridership_hourly", date(2023, 1, 1), date(2023, 1, 2), wh, raw_zone)
     assert summary.rows_quarantined == 0 and summary.rows_inserted == 12 * 20
     seongsu = wh.read_table(RIDERSHIP_HOURLY, "station_code = %s and date = %s", [211, "2023-01-01"])
