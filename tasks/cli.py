@@ -151,10 +151,10 @@ def ingest(
 
         token = PROGRESS.set(report)
         try:
-            kwargs = {"start": _day(start), "end": _day(end), "as_of": _day(as_of)}
-            summaries += ingest_ridership(source=source, path=str(path) if path else None, **kwargs)  # type: ignore[arg-type]
+            window = {"start": _day(start), "end": _day(end), "as_of": _day(as_of)}
+            summaries += ingest_ridership(source=source, path=str(path) if path else None, **window)  # type: ignore[call-overload]
             if weather and source != "file":
-                summaries += ingest_weather(source=source, **kwargs)  # type: ignore[arg-type]
+                summaries += ingest_weather(source=source, **window)  # type: ignore[call-overload]
         except (FeedError, WarehouseError, ValueError) as exc:
             raise _fail(str(exc)) from None
         finally:
@@ -180,6 +180,16 @@ def _print_summaries(summaries: list[Any]) -> None:
         for reason in s.top_reasons:
             console.print(f"[yellow]quarantined[/yellow] {s.dataset}: {reason}")
 
+
+def _register_subcommands() -> None:
+    """Model (train, forecast, model list/rollback) and stack (serve, space, up, replay) commands."""
+    from tasks import cli_model, cli_stack
+
+    cli_model.register(app)
+    cli_stack.register(app)
+
+
+_register_subcommands()
 
 if __name__ == "__main__":
     app()
