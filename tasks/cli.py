@@ -183,10 +183,10 @@ def _print_summaries(summaries: list[Any]) -> None:
 
 def _register_subcommands() -> None:
     """Model (train, forecast, model list/rollback) and stack (serve, space, up, replay) commands."""
-    from tasks import cli_model, cli_stack
+    from tasks import cli_model, cli_serve, cli_space, cli_stack
 
-    cli_model.register(app)
-    cli_stack.register(app)
+    for module in (cli_model, cli_serve, cli_space, cli_stack):
+        module.register(app)
 
 
 _register_subcommands()

@@ -35,6 +35,9 @@ from typing import Any
 import polars as pl
 
 PACKAGE_FORMAT = 1
+BENTO_MODEL_NAME = "seongsu-crowding"
+"""Name in the BentoML model store.  Every published package (a promotion, a daily forecast refresh,
+a rollback) is saved as a new version of this model; ``seongsu-crowding:latest`` is what serves."""
 FILES = ("forecasts.parquet", "context.parquet", "weather.parquet", "stations.parquet", "levels.parquet")
 
 # Crowding levels from the station's own distribution of hourly counts (per direction):
