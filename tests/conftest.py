@@ -28,6 +28,14 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Before test modules import Prefect: no ephemeral servers (a test that needs the API must ask
+    for the ``prefect_server`` fixture, and fails loudly otherwise), no analytics."""
+    os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ.setdefault("PREFECT_API_URL", "")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every test session gets its own SEONGSU_HOME (warehouse, raw zone, tool homes)."""
@@ -87,8 +95,13 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         raise RuntimeError("prefect server did not start within 120 s")
     old = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = url
+    # Prefect snapshots its settings when first imported (test modules import it at collection),
+    # so the new URL must also go into its settings context, not only the environment.
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     try:
-        yield url
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
     finally:
         _drain_prefect_clients()
         if old is None:

@@ -1,0 +1,221 @@
+"""Load the model's ``History`` from the warehouse exactly as it was known on an as-of date.
+
+Why a module of its own: training, backtests, the forecast CLI and the daily forecast flow must all
+see the same slice of the warehouse for a given ``as_of``, or a forecast could not be reproduced and
+the as-of guarantee ("nothing published after as_of is used") would depend on each caller's SQL.
+
+What "known on as_of" means here:
+
+* **ridership** ``date <= as_of``.  The warehouse only holds what was published (the snapshot replay
+  and the live feeds enforce the publication lag on the way in), and the features cut again at
+  ``as_of - PUBLICATION_LAG_DAYS`` per target row, so rows newer than that are never read even if
+  they are present;
+* **weather** observations with ``ts < as_of + horizon + 1 days``.  For target days the observation
+  stands in for the weather forecast (the snapshot has no archived forecasts).  When the warehouse
+  holds KMA short-range forecasts issued on ``as_of`` (``weather_forecast``), those replace the
+  observations for the target hours they cover and ``weather_source`` says ``kma_forecast``;
+* **stations** the whole table (not dated).
+
+``data_hash`` fingerprints the ridership a model was trained on; it is backend-independent (typed
+column buffers, not a driver's row format) so SQLite and Postgres give the same hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+import polars as pl
+
+from tasks.features import DEFAULT_WEATHER_STATION, MAX_HORIZON, History
+from tasks.warehouse.base import Warehouse
+from tasks.warehouse.schema import RIDERSHIP_HOURLY, STATIONS, WEATHER_FORECAST, WEATHER_HOURLY
+
+WeatherSource = Literal["observed", "kma_forecast", "none"]
+
+CONTEXT_DAYS: Final = 70
+"""Ridership days a forecast needs behind its cutoff: the 8-week profiles + lags, with slack."""
+
+OBSERVED_WEATHER_NOTE: Final = "observed weather stands in for the KMA forecast"
+FORECAST_WEATHER_NOTE: Final = "KMA short-range forecast issued on the as-of date"
+
+_RIDERSHIP_COLUMNS: Final = ("date", "hour", "station_code", "direction", "count")
+_WEATHER_COLUMNS: Final = (
+    "station_id",
+    "ts",
+    "temp_c",
+    "precip_mm",
+    "wind_ms",
+    "humidity_pct",
+    "snow_cm",
+    "cloud_tenths",
+)
+
+
+@dataclass(frozen=True)
+class LoadedHistory:
+    """A ``History`` plus where it came from (for metadata, artifacts and the CLI's sidecar)."""
+
+    history: History
+    as_of: dt.date
+    weather_source: WeatherSource
+
+    @property
+    def data_start(self) -> dt.date | None:
+        col = self.history.ridership.get_column("date")
+        return col.min() if col.len() else None  # type: ignore[return-value]
+
+    @property
+    def data_end(self) -> dt.date | None:
+        col = self.history.ridership.get_column("date")
+        return col.max() if col.len() else None  # type: ignore[return-value]
+
+    @property
+    def weather_note(self) -> str:
+        if self.weather_source == "kma_forecast":
+            return FORECAST_WEATHER_NOTE
+        if self.weather_source == "observed":
+            return OBSERVED_WEATHER_NOTE
+        return "no weather for the target days (weather features are missing)"
+
+
+def load_ridership(
+    warehouse: Warehouse,
+    as_of: dt.date,
+    *,
+    since: dt.date | None = None,
+    stations: list[int] | None = None,
+) -> pl.DataFrame:
+    """``ridership_hourly`` rows dated ``[since, as_of]`` (typed, sorted by the key)."""
+    where, params = ["date <= %s"], [as_of]
+    if since is not None:
+        where.append("date >= %s")
+        params.append(since)
+    frame = warehouse.read_table(RIDERSHIP_HOURLY, " AND ".join(where), params).select(_RIDERSHIP_COLUMNS)
+    if stations is not None:
+        frame = frame.filter(pl.col("station_code").is_in(stations))
+    return frame.sort("date", "hour", "station_code", "direction")
+
+
+def load_weather(
+    warehouse: Warehouse, as_of: dt.date, *, horizon_days: int = MAX_HORIZON, since: dt.date | None = None
+) -> tuple[pl.DataFrame, WeatherSource]:
+    """Hourly weather for features up to the last target day, and what the target days' rows are."""
+    end = dt.datetime.combine(as_of + dt.timedelta(days=horizon_days + 1), dt.time())
+    where, params = ["ts < %s"], [end]
+    if since is not None:
+        where.append("ts >= %s")
+        params.append(dt.datetime.combine(since, dt.time()))
+    observed = warehouse.read_table(WEATHER_HOURLY, " AND ".join(where), params).select(_WEATHER_COLUMNS)
+    target_start = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    forecast = _issued_forecast(warehouse, as_of, target_start, end)
+    if forecast.height:
+        replaced = observed.filter(pl.col("ts") >= target_start).join(
+            forecast.select("station_id", "ts"), on=["station_id", "ts"], how="semi"
+        )
+        kept = observed.join(replaced.select("station_id", "ts"), on=["station_id", "ts"], how="anti")
+        weather = pl.concat([kept, forecast], how="vertical_relaxed").sort("station_id", "ts")
+        return weather, "kma_forecast"
+    has_targets = observed.filter(pl.col("ts") >= target_start).height > 0
+    return observed.sort("station_id", "ts"), "observed" if has_targets else "none"
+
+
+def _issued_forecast(
+    warehouse: Warehouse, as_of: dt.date, target_start: dt.datetime, end: dt.datetime
+) -> pl.DataFrame:
+    """The newest KMA forecast issued on or before ``as_of`` for each target hour, as weather rows.
+
+    Grid points (nx, ny) are averaged: Seoul's forecasts come for the grid cell of the city centre,
+    the same role ASOS station 108 plays for observations.
+    """
+    if "weather_forecast" not in warehouse.table_names():
+        return pl.DataFrame(schema={c: WEATHER_HOURLY.columns[c] for c in _WEATHER_COLUMNS})
+    issued_by = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    raw = warehouse.read_table(
+        WEATHER_FORECAST,
+        "base_ts < %s AND fcst_ts >= %s AND fcst_ts < %s",
+        [issued_by, target_start, end],
+    )
+    if raw.is_empty():
+        return pl.DataFrame(schema={c: WEATHER_HOURLY.columns[c] for c in _WEATHER_COLUMNS})
+    latest = raw.filter(pl.col("base_ts") == pl.col("base_ts").max().over("fcst_ts"))
+    return (
+        latest.group_by(pl.col("fcst_ts").alias("ts"))
+        .agg(
+            pl.col("temp_c").mean(),
+            pl.col("precip_mm").mean(),
+            pl.col("wind_ms").mean(),
+            pl.col("humidity_pct").mean(),
+            pl.col("snow_cm").mean(),
+        )
+        .with_columns(
+            station_id=pl.lit(DEFAULT_WEATHER_STATION, dtype=pl.Int32),
+            cloud_tenths=pl.lit(None, dtype=pl.Float64),
+        )
+        .select(_WEATHER_COLUMNS)
+    )
+
+
+def load_stations(warehouse: Warehouse) -> pl.DataFrame:
+    return (
+        warehouse.read_table(STATIONS).select("station_code", "station_name", "line", "name_en").sort("station_code")
+    )
+
+
+def load_history(
+    warehouse: Warehouse,
+    as_of: dt.date,
+    *,
+    horizon_days: int = MAX_HORIZON,
+    context_days: int | None = None,
+    stations: list[int] | None = None,
+) -> LoadedHistory:
+    """Everything known on ``as_of``: ridership ``<= as_of``, weather through the horizon, stations.
+
+    ``context_days`` keeps only the newest ridership days (what a forecast needs; training wants all
+    of it).  ``stations`` restricts ridership to those codes (tests, experiments).
+    """
+    since = None if context_days is None else as_of - dt.timedelta(days=context_days)
+    ridership = load_ridership(warehouse, as_of, since=since, stations=stations)
+    weather, source = load_weather(warehouse, as_of, horizon_days=horizon_days, since=since)
+    station_table = load_stations(warehouse)
+    if stations is not None:
+        station_table = station_table.filter(pl.col("station_code").is_in(stations))
+    return LoadedHistory(History(ridership, weather, station_table), as_of, source)
+
+
+def latest_ridership_date(warehouse: Warehouse) -> dt.date | None:
+    """Newest ``ridership_hourly`` date in the warehouse (None when empty)."""
+    if "ridership_hourly" not in warehouse.table_names():
+        return None
+    value = warehouse.read("select max(date) as d from ridership_hourly").item()
+    if value is None:
+        return None
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def data_hash(history: History | pl.DataFrame) -> str:
+    """sha256 over the ridership sorted by key, hashed column by column as fixed-width buffers.
+
+    Typed little-endian buffers (dates as days since epoch, direction as 0/1) make the hash
+    independent of the backend it was read from and of the storage order.
+    """
+    ridership = history.ridership if isinstance(history, History) else history
+    frame = ridership.select(
+        pl.col("date").cast(pl.Date).cast(pl.Int32),
+        pl.col("hour").cast(pl.Int16),
+        pl.col("station_code").cast(pl.Int32),
+        (pl.col("direction") == "board").cast(pl.Int8).alias("direction"),
+        pl.col("count").cast(pl.Int64).fill_null(-1),
+    ).sort("date", "hour", "station_code", "direction")
+    digest = hashlib.sha256()
+    digest.update(f"ridership_hourly:{frame.height}".encode())
+    for name, dtype in (("date", "<i4"), ("hour", "<i2"), ("station_code", "<i4"), ("direction", "i1")):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(frame.get_column(name).to_numpy(), dtype=dtype).tobytes())
+    digest.update(b"count")
+    digest.update(np.ascontiguousarray(frame.get_column("count").to_numpy(), dtype="<i8").tobytes())
+    return digest.hexdigest()
