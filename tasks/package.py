@@ -18,7 +18,12 @@ Contract between the registry (which writes packages), the Bento service and ``s
 * ``metadata.json``      ``PackageMetadata``.
 
 Packages are written to a temporary directory and renamed into place, so a reader never sees a
-half-written one.
+half-written one.  ``build_package`` assembles one from a fitted model's directory, its forecasts and
+the recent history (selecting the contract's columns and computing the crowding levels).
+
+In the BentoML model store (``tasks.registry.publish_package``) the package files sit at the root of
+the model's directory, so ``read_package(Path(bentoml.models.get(f"{BENTO_MODEL_NAME}:latest").path))``
+is the served package; the model's labels carry ``model_version``, ``as_of`` and ``data_hash``.
 """
 
 from __future__ import annotations
@@ -121,6 +126,54 @@ def write_package(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return destination
+
+
+FORECAST_COLUMNS = ("date", "hour", "station_code", "direction", "yhat", "lo", "hi")
+CONTEXT_COLUMNS = ("date", "hour", "station_code", "direction", "count")
+WEATHER_COLUMNS = (
+    "station_id",
+    "ts",
+    "temp_c",
+    "precip_mm",
+    "wind_ms",
+    "humidity_pct",
+    "snow_cm",
+    "cloud_tenths",
+)
+STATION_COLUMNS = ("station_code", "station_name", "line", "name_en")
+
+
+def build_package(
+    destination: Path,
+    *,
+    metadata: PackageMetadata,
+    model_dir: Path,
+    forecasts: pl.DataFrame,
+    ridership: pl.DataFrame,
+    weather: pl.DataFrame,
+    stations: pl.DataFrame | None,
+) -> Path:
+    """``write_package`` from the frames a forecast run has: selects the contract's columns and
+    derives ``levels`` from ``ridership`` (the recent context the package carries)."""
+    stations_frame = (
+        stations.select([c for c in STATION_COLUMNS if c in stations.columns])
+        if stations is not None
+        else pl.DataFrame({"station_code": ridership.get_column("station_code").unique().sort()})
+    )
+    for col in STATION_COLUMNS:
+        if col not in stations_frame.columns:
+            stations_frame = stations_frame.with_columns(pl.lit(None, dtype=pl.String).alias(col))
+    context = ridership.select(CONTEXT_COLUMNS)
+    return write_package(
+        destination,
+        metadata=metadata,
+        model_dir=model_dir,
+        forecasts=forecasts.select(FORECAST_COLUMNS),
+        context=context,
+        weather=weather.select([c for c in WEATHER_COLUMNS if c in weather.columns]),
+        stations=stations_frame.select(STATION_COLUMNS),
+        levels=crowding_thresholds(context),
+    )
 
 
 def read_package(root: Path) -> ModelPackage:

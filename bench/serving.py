@@ -1,0 +1,412 @@
+"""Benchmark: the Bento crowding service vs. a plain FastAPI + uvicorn app on the same package.
+
+Loopback load on ``POST /forecast`` (one station, one day = 20 hour bands, ~6.6 kB of JSON) at 1, 8
+and 32 concurrent keep-alive clients, a few seconds per level after a short warm-up; p50, p99,
+requests/s and errors per server, side by side.  Servers run one at a time (this is a 2-core box)
+with the same number of worker processes, and the load generator is a separate process: a raw
+asyncio HTTP/1.1 client (no httpx: its per-request cost would dominate), whose own CPU use is
+reported so a saturated client cannot pass for a slow server.
+
+Servers:
+  bento           ``bentoml serve bentos.crowding.service:CrowdingService``
+  fastapi         ``bentos/crowding/fastapi_app.py`` idiomatic (response_model serialization)
+  fastapi-bytes   the same FastAPI app returning the Bento handler's pre-rendered bytes
+
+Before the load runs, an in-process profile drives each ASGI app directly (no sockets) to show where
+a request's time goes: the lookup itself, request parsing, and each framework's stack.
+
+    uv run python bench/serving.py [--package DIR] [--seconds 3] [--workers 1] [--servers bento,fastapi]
+
+Without ``--package`` it serves ``seongsu-crowding:latest`` from the model store in SEONGSU_HOME if
+there is one, else builds the small real test package (tests/package_fixture.py).  The model store
+it serves from is always a temporary copy, so the benchmark never touches yours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # package_fixture: build/publish helpers shared with the tests
+
+LEVELS_DEFAULT = (1, 8, 32)
+SERVERS = ("bento", "fastapi", "fastapi-bytes")
+
+
+# --------------------------------------------------------------------------------------------------
+# load generator (runs in its own process: ``--loadgen``)
+
+
+async def _client(
+    port: int, request: bytes, warm_until: float, stop_at: float, lat: list[float], errors: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= stop_at:
+                break
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            status = int(lines[0].split()[1])
+            length, chunked = 0, False
+            for line in lines[1:]:
+                key, _, value = line.partition(b":")
+                key = key.strip().lower()
+                if key == b"content-length":
+                    length = int(value)
+                elif key == b"transfer-encoding" and b"chunked" in value.lower():
+                    chunked = True
+            if chunked:
+                while True:
+                    size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+                    await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+            else:
+                await reader.readexactly(length)
+            t1 = time.perf_counter()
+            if t0 >= warm_until:
+                lat.append(t1 - t0)
+                if status != 200:
+                    errors.append(status)
+    finally:
+        writer.close()
+
+
+async def _load(port: int, body: bytes, clients: int, seconds: float, warmup: float) -> dict[str, Any]:
+    request = (
+        b"POST /forecast HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    lat: list[float] = []
+    errors: list[int] = []
+    start = time.perf_counter()
+    warm_until = start + warmup
+    stop_at = warm_until + seconds
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    results = await asyncio.gather(
+        *(_client(port, request, warm_until, stop_at, lat, errors) for _ in range(clients)),
+        return_exceptions=True,
+    )
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    lat.sort()
+    n = len(lat)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    return {
+        "clients": clients,
+        "requests": n,
+        "rps": n / seconds,
+        "p50_ms": 1e3 * lat[n // 2] if n else None,
+        "p99_ms": 1e3 * lat[min(n - 1, int(n * 0.99))] if n else None,
+        "max_ms": 1e3 * lat[-1] if n else None,
+        "errors": len(errors) + len(failures),
+        "client_failures": [repr(f) for f in failures[:3]],
+        "loadgen_cpu": cpu / (seconds + warmup),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# in-process ASGI profile (runs in its own process: ``--profile``)
+
+
+async def _asgi_per_request(app: Any, body: bytes, n: int) -> float:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/forecast",
+        "raw_path": b"/forecast",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"x"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 3000),
+    }
+    statuses: list[int] = []
+
+    async def call() -> None:
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await app(dict(scope), receive, send)
+
+    lifespan_in: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    lifespan_out: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    await lifespan_in.put({"type": "lifespan.startup"})
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, lifespan_in.get, lifespan_out.put))
+    started = await lifespan_out.get()
+    if started["type"] != "lifespan.startup.complete":
+        raise RuntimeError(f"lifespan failed: {started}")
+    for _ in range(300):
+        await call()
+    statuses.clear()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await call()
+    per = (time.perf_counter() - t0) / n
+    if set(statuses) != {200}:
+        raise RuntimeError(f"profile got statuses {set(statuses)}")
+    await lifespan_in.put({"type": "lifespan.shutdown"})
+    await lifespan_out.get()
+    task.cancel()
+    return per
+
+
+def profile(kind: str, package: Path, body: bytes) -> dict[str, float]:
+    """Microseconds per request of one piece of the request path, measured in this process."""
+    import timeit
+
+    out: dict[str, float] = {}
+    if kind == "lookup":
+        from bentos.crowding.lookup import load_index
+        from bentos.crowding.schemas import ForecastRequest
+
+        index = load_index(package, "bench")
+        req = ForecastRequest.model_validate_json(body)
+        start, end = req.date_range(index.first_date)
+        n = 20000
+        args = (req.stations, start, end, req.hour_start, req.hour_end)
+        out["forecast_json (bento handler)"] = timeit.timeit(lambda: index.forecast_json(*args), number=n) / n
+        out["forecast_data (python objects)"] = timeit.timeit(lambda: index.forecast_data(*args), number=2000) / 2000
+        out["ForecastRequest.model_validate_json"] = (
+            timeit.timeit(lambda: ForecastRequest.model_validate_json(body), number=n) / n
+        )
+    elif kind == "bento":
+        from _bentoml_impl.loader import import_service
+        from bentoml._internal.context import server_context
+
+        svc = import_service("bentos.crowding.service:CrowdingService")
+        server_context.service_name = svc.name
+        server_context.service_type = "entry_service"
+        server_context.worker_index = 1
+        app = svc.to_asgi(is_main=True)
+        out["bento ASGI stack + handler"] = asyncio.run(_asgi_per_request(app, body, 3000))
+    else:
+        from bentos.crowding.fastapi_app import create_app
+
+        app = create_app(package, "bytes" if kind == "fastapi-bytes" else "idiomatic")
+        out[f"{kind} ASGI stack + handler"] = asyncio.run(_asgi_per_request(app, body, 3000))
+    return {k: v * 1e6 for k, v in out.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# orchestration
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"server not ready after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=5)
+
+
+def _server_cmd(kind: str, port: int, workers: int) -> tuple[list[str], dict[str, str], str]:
+    py = sys.executable
+    if kind == "bento":
+        cmd = [py, "-m", "bentoml", "serve", "bentos.crowding.service:CrowdingService"]
+        return [*cmd, "--host", "127.0.0.1", "--port", str(port)], {"SEONGSU_SERVE_WORKERS": str(workers)}, "/readyz"
+    mode = "bytes" if kind == "fastapi-bytes" else "idiomatic"
+    cmd = [py, "-m", "uvicorn", "--factory", "bentos.crowding.fastapi_app:create_app_from_env"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    return [*cmd, "--log-level", "warning", "--no-access-log"], {"SEONGSU_FASTAPI_MODE": mode}, "/healthz"
+
+
+def run_server_levels(
+    kind: str, env: dict[str, str], workdir: Path, body: bytes, levels: tuple[int, ...], seconds: float, workers: int
+) -> list[dict[str, Any]]:
+    port = _free_port()
+    cmd, extra, ready = _server_cmd(kind, port, workers)
+    log = workdir / f"{kind}.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env={**env, **extra}, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            _wait_ready(f"http://127.0.0.1:{port}{ready}", proc, log)
+            results = []
+            for clients in levels:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--loadgen", str(port), str(clients), str(seconds)],
+                    input=body,
+                    capture_output=True,
+                    check=True,
+                    timeout=seconds + 60,
+                )
+                results.append(json.loads(out.stdout))
+            return results
+        finally:
+            _stop(proc)
+
+
+def _resolve_package(arg: str | None, workdir: Path) -> Path:
+    if arg:
+        return Path(arg)
+    from tasks.runtime import prepare_environment
+    from tasks.settings import get_settings
+
+    prepare_environment(get_settings())
+    try:
+        import bentoml
+
+        from bentos.crowding.lookup import package_root
+
+        return package_root(Path(bentoml.models.get("seongsu-crowding:latest").path))
+    except Exception:
+        from package_fixture import build_package
+
+        print("no seongsu-crowding:latest in the model store: building the small test package", file=sys.stderr)
+        return build_package(workdir / "package")
+
+
+def _fmt(v: float | None, digits: int = 2) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--package", help="a package directory (default: see the module docstring)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per level")
+    parser.add_argument("--levels", default=",".join(map(str, LEVELS_DEFAULT)))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--json", help="also write the raw results here")
+    parser.add_argument("--loadgen", nargs=3, metavar=("PORT", "CLIENTS", "SECONDS"), help=argparse.SUPPRESS)
+    parser.add_argument("--profile", nargs=2, metavar=("KIND", "PACKAGE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.loadgen:
+        port, clients, seconds = int(args.loadgen[0]), int(args.loadgen[1]), float(args.loadgen[2])
+        print(json.dumps(asyncio.run(_load(port, sys.stdin.buffer.read(), clients, seconds, warmup=0.5))))
+        return
+    if args.profile:
+        print(json.dumps(profile(args.profile[0], Path(args.profile[1]), sys.stdin.buffer.read())))
+        return
+
+    levels = tuple(int(x) for x in args.levels.split(","))
+    servers = [s for s in args.servers.split(",") if s]
+    unknown = set(servers) - set(SERVERS)
+    if unknown:
+        parser.error(f"unknown servers {sorted(unknown)}; choose from {SERVERS}")
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="seongsu-bench-") as tmp:
+        workdir = Path(tmp)
+        package = _resolve_package(args.package, workdir)
+        from bentos.crowding.lookup import load_index
+
+        index = load_index(package, "bench")
+        body = json.dumps({"station": "211", "date": index.first_date.isoformat()}).encode()
+        home = workdir / "bentoml"
+        env = {
+            **os.environ,
+            "BENTOML_HOME": str(home),
+            "BENTOML_DO_NOT_TRACK": "true",
+            "SEONGSU_FASTAPI_PACKAGE": str(package),
+            "PYTHONPATH": str(REPO),
+        }
+        subprocess.run(
+            [sys.executable, "-c", "import sys; from package_fixture import publish; "
+             "from pathlib import Path; print(publish(Path(sys.argv[1]), Path(sys.argv[2])))",
+             str(package), str(home)],
+            cwd=REPO / "tests", env=env, check=True, capture_output=True,
+        )  # fmt: skip
+
+        print(f"package: {package} (model {index.metadata.version}, {index.station_count} stations)")
+        print(f"request: POST /forecast {body.decode()}  ->  {len(index.forecast_json(['211'], index.first_date, index.first_date, 5, 24))} bytes\n")
+
+        prof: dict[str, float] = {}
+        for kind in ("lookup", *servers):
+            out = subprocess.run(
+                [sys.executable, __file__, "--profile", kind, str(package)],
+                input=body, env=env, cwd=REPO, capture_output=True, check=True, timeout=300,
+            )  # fmt: skip
+            prof.update(json.loads(out.stdout.splitlines()[-1]))
+        print("where a request's time goes (in-process, no sockets), microseconds per request:")
+        for name, us in prof.items():
+            print(f"  {name:<42} {us:9.1f}")
+        print()
+
+        results = {kind: run_server_levels(kind, env, workdir, body, levels, args.seconds, args.workers) for kind in servers}
+
+    header = f"{'clients':>7} | " + " | ".join(f"{k + f' ({args.workers}w)':^36}" for k in servers)
+    sub = f"{'':>7} | " + " | ".join(f"{'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} {'gen%':>5}" for _ in servers)
+    print(header)
+    print(sub)
+    print("-" * len(sub))
+    for i, clients in enumerate(levels):
+        cells = []
+        for kind in servers:
+            r = results[kind][i]
+            cells.append(
+                f"{r['rps']:8.0f} {_fmt(r['p50_ms']):>7} {_fmt(r['p99_ms']):>7} {r['errors']:4d} {100 * r['loadgen_cpu']:5.0f}"
+            )
+        print(f"{clients:>7} | " + " | ".join(cells))
+    if "bento" in results:
+        for other in (k for k in servers if k != "bento"):
+            ratios = [results["bento"][i]["rps"] / max(results[other][i]["rps"], 1e-9) for i in range(len(levels))]
+            print(f"bento / {other} throughput: " + ", ".join(f"{c} clients {r:.2f}x" for c, r in zip(levels, ratios, strict=True)))
+    print(f"\n(gen% = the load generator's own CPU use; total {time.perf_counter() - t_start:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"profile_us": prof, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

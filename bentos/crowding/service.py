@@ -1,0 +1,387 @@
+"""The BentoML crowding service: ``/forecast``, ``/predict``, ``/model``, hot-swapping the promoted package.
+
+Serving reads nothing but the model package (``tasks/package.py``) saved in the BentoML model store
+as ``seongsu-crowding:<version>``: no warehouse, W&B or Prefect call on the request path, so the
+service keeps answering when all of them are down.
+
+Hot swap.  A daemon thread polls the store every ``SEONGSU_RELOAD_INTERVAL_S`` seconds (default 5):
+the poll reads the tiny ``latest`` pointer file the store keeps per model name, and only when it
+names a new version does the thread load the package, build its ``ForecastIndex`` and the CatBoost
+forecaster -- all off the request path -- and then rebind ``self._served``, one attribute, which is
+atomic under the GIL.  Each request reads that reference once, so it is answered entirely by the old
+or entirely by the new package, never a mix, and nothing is restarted.  A package that fails to
+load is logged and skipped; the previous one keeps serving.  ``POST /reload`` runs the same check
+immediately (per worker process: with several workers the others follow at their next poll).
+
+Speed (see ``bench/serving.py`` and the README).  ``/forecast`` is an ``async`` API (no thread hop)
+whose handler joins pre-rendered JSON fragments (~5 us) and returns them as a raw ``Response``, so
+BentoML's pydantic output serialization is skipped; the documented schema is still
+``ForecastResponse`` (``output_spec``).  The rest of the per-request cost is BentoML's middleware
+stack, which is why two of its defaults are changed: OpenTelemetry spans are not created for
+``/forecast`` (4 spans per request cost about a third of the throughput, and no exporter is
+configured; ``SEONGSU_TRACE_FORECAST=1`` restores them) and the per-request access log is off
+(``SEONGSU_ACCESS_LOG=1`` turns it on).  Prometheus ``/metrics`` stays on.  Finally the long-lived
+objects (BentoML, the index) are moved out of the cyclic GC's reach with ``gc.freeze()`` after each
+load: otherwise full collections of the worker's large heap pause every request for 100-200 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import orjson
+import polars as pl
+from fastapi import FastAPI, HTTPException
+from starlette.responses import Response
+
+from bentos.crowding.lookup import ForecastIndex, InputError, load_index, package_root
+from bentos.crowding.schemas import (
+    ForecastRequest,
+    ForecastResponse,
+    ModelInfo,
+    PredictRequest,
+    PredictResponse,
+)
+from tasks.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
+from tasks.package import BENTO_MODEL_NAME
+
+logger = logging.getLogger("bentoml.service.crowding")
+
+MODEL_TAG = f"{BENTO_MODEL_NAME}:latest"
+JSON = "application/json"
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+RELOAD_INTERVAL_S = float(os.environ.get("SEONGSU_RELOAD_INTERVAL_S", "5"))
+WORKERS = int(os.environ.get("SEONGSU_SERVE_WORKERS", "1"))
+_UNTRACED = "" if _env_flag("SEONGSU_TRACE_FORECAST") else "/forecast"
+
+
+@dataclass(frozen=True)
+class Served:
+    """Everything one package serves with; replaced as a whole on a swap, never mutated."""
+
+    tag: str
+    index: ForecastIndex
+    forecaster: Any  # tasks.train.CatBoostForecaster (imported lazily: CatBoost is heavy)
+    predict_problem: str | None  # why /predict cannot use this model, if it cannot
+
+    @property
+    def version(self) -> str:
+        return self.index.metadata.version
+
+
+def load_served(model_path: Path, tag: str) -> Served:
+    """Read, index and load one package from a model-store directory (slow; never on a request)."""
+    from tasks.train import load as load_forecaster
+
+    index = load_index(model_path, tag)
+    forecaster = load_forecaster(package_root(model_path) / "model")
+    features = forecaster.metadata.get("features") or {}
+    expected = {"numeric": list(NUMERIC_FEATURES), "categorical": list(CATEGORICAL_FEATURES)}
+    problem = None
+    if features and {k: list(v) for k, v in features.items()} != expected:
+        problem = (
+            f"model {index.metadata.version} was trained on other features than this server's "
+            f"FEATURE_COLUMNS; /predict is disabled for it (/forecast is unaffected)"
+        )
+    return Served(tag, index, forecaster, problem)
+
+
+def _predict_rows(forecaster: Any, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """yhat/lo/hi for explicit feature rows, with the forecaster's own target decoding.
+
+    Uses ``tasks.train``'s pool/decode helpers so a client's rows go through exactly the transform
+    ``CatBoostForecaster.predict`` applies after building features (no second implementation).
+    """
+    import numpy as np
+
+    from tasks import train
+
+    schema: dict[str, Any] = {c: pl.Float64 for c in FEATURE_COLUMNS}
+    schema.update(station_code=pl.Int32, direction=pl.String)
+    frame = pl.DataFrame(rows, schema=schema)
+    raw = np.asarray(forecaster.model.predict(train._pool(frame), thread_count=1))
+    target = forecaster.metadata.get("target", forecaster.config.target)
+    lo, yhat, hi = train._fix_up(train._decode(raw.reshape(frame.height, -1), train._base(frame), target))
+    return [
+        {"yhat": round(float(y), 2), "lo": round(float(a), 2), "hi": round(float(b), 2)}
+        for y, a, b in zip(yhat, lo, hi, strict=True)
+    ]
+
+
+def _json(status: int, payload: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type=JSON)
+
+
+def _not_ready() -> Response:
+    return _json(
+        503,
+        {
+            "error": f"no model package is being served yet: publish one as {BENTO_MODEL_NAME} in the "
+            "BentoML model store (seongsu train / the registry); this server picks it up within "
+            f"{RELOAD_INTERVAL_S:g} s or on POST /reload"
+        },
+    )
+
+
+class JsonBody:
+    """ASGI middleware: the JSON APIs parse their body as JSON whatever the Content-Type says.
+
+    BentoML picks a deserializer from the Content-Type, and sends ``multipart/form-data`` *and*
+    ``application/x-www-form-urlencoded`` (curl's default for ``-d``) to its multipart parser, which
+    answers garbage with a 500 and ``curl -d '{...}'`` with a confusing 400.  These endpoints only
+    speak JSON, so the header is normalised: a JSON body just works and anything else is a 400
+    "Invalid JSON" that says where it failed.
+    """
+
+    def __init__(self, app: Any, paths: tuple[str, ...]) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] in self.paths:
+            headers = scope["headers"]
+            if not any(k == b"content-type" and v.startswith(b"application/json") for k, v in headers):
+                kept = [(k, v) for k, v in headers if k != b"content-type"]
+                scope = {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
+def _fix_bentoml_timeout_middleware() -> None:
+    """Make BentoML's per-request timeout cancel its timer when the request is done.
+
+    BentoML 1.4.39's ``TimeoutMiddleware`` calls ``loop.call_later(timeout, ...)`` for every request
+    and never cancels it, so each request leaves a TimerHandle, a Future and a Context alive for
+    ``traffic.timeout`` seconds: ~60,000 objects at 2,000 req/s with a 30 s timeout.  They end up in
+    the oldest GC generation and full collections grew to ~100 ms, which is most of the p99 at 32
+    clients.  This subclass keeps the behaviour (504 when no response has started in time) and
+    cancels the timer in ``finally``; it also stops waiting when the app ends without sending
+    anything.  Installed before the ASGI app is built (BentoML imports the class at that point).
+    """
+    from bentoml._internal.server.http import traffic
+    from starlette.responses import JSONResponse
+
+    base = traffic.TimeoutMiddleware
+    if getattr(base, "cancels_timer", False):
+        return
+
+    class TimeoutMiddleware(base):  # type: ignore[misc, valid-type]
+        cancels_timer = True
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] not in ("http", "websocket"):
+                return await self.app(scope, receive, send)
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+            timer = loop.call_later(self.timeout, self._set_timer_out, waiter)
+
+            async def _send(message: Any) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+                await send(message)
+
+            fut = asyncio.ensure_future(self.app(scope, receive, _send))
+            fut.add_done_callback(lambda _: waiter.done() or waiter.set_result(None))
+            try:
+                await waiter
+            except TimeoutError:
+                if fut.cancel():
+                    body = {"error": f"Not able to process the request in {self.timeout} seconds"}
+                    await JSONResponse(body, status_code=504)(scope, receive, send)
+            else:
+                await fut
+            finally:
+                timer.cancel()
+
+    traffic.TimeoutMiddleware = TimeoutMiddleware  # type: ignore[misc]
+
+
+_fix_bentoml_timeout_middleware()
+
+
+# --------------------------------------------------------------------------------------------------
+# GET /model and POST /reload: BentoML APIs are POST-only, so these live in a small FastAPI app
+# mounted into the service (BentoML adds its routes to the same OpenAPI document).
+
+admin = FastAPI(title="crowding admin", docs_url=None, redoc_url=None, openapi_url=None)
+_instance: Crowding | None = None
+
+
+def _service() -> Crowding:
+    if _instance is None:
+        raise HTTPException(503, "service is starting")
+    return _instance
+
+
+@admin.get("/model", response_model=ModelInfo, tags=["Service APIs"], summary="The model being served")
+async def get_model() -> Any:
+    """Version, promotion time, metrics, training data range and hash, as_of and the forecastable
+    date range of the package this worker is serving."""
+    served = _service()._served
+    if served is None:
+        raise HTTPException(503, "no model package is being served yet")
+    return served.index.model_info()
+
+
+@admin.post("/reload", tags=["Service APIs"], summary="Check the model store for a new package now")
+def reload_model() -> dict[str, Any]:
+    """Admin: load ``seongsu-crowding:latest`` now if it is newer than what this worker serves
+    (otherwise the watcher does it within a few seconds).  Safe to call any time: it only re-reads
+    the local model store."""
+    svc = _service()
+    try:
+        changed = svc.refresh()
+    except Exception as exc:  # a broken package: report it, keep serving the old one
+        raise HTTPException(409, f"could not load the latest package: {exc}") from exc
+    served = svc._served
+    return {
+        "changed": changed,
+        "package": served.tag if served else None,
+        "version": served.version if served else None,
+    }
+
+
+class Crowding:
+    """Hourly boardings/alightings and crowding levels for every Seoul Metro station, from the
+    promoted model package; hot-swaps new packages without a restart."""
+
+    def __init__(self) -> None:
+        global _instance
+        self._served: Served | None = None
+        self._lock = threading.Lock()
+        self._failed: set[str] = set()
+        self._latest_file: Path | None = None
+        self._stop = threading.Event()
+        try:
+            self.refresh()
+        except Exception:
+            logger.exception("the latest package could not be loaded; waiting for a new one")
+        if self._served is None:
+            logger.warning("no %s in the model store yet: /forecast answers 503 until one appears", MODEL_TAG)
+        self._watcher = threading.Thread(target=self._watch, name="package-watcher", daemon=True)
+        self._watcher.start()
+        _instance = self
+
+    # -- hot swap ------------------------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Load ``seongsu-crowding:latest`` if it differs from what is served; True if swapped."""
+        with self._lock:
+            current = self._served.tag if self._served else None
+            if current is not None and self._latest_file is not None:
+                try:  # cheap path: the store's pointer file still names the served version
+                    if f"{BENTO_MODEL_NAME}:{self._latest_file.read_text().strip()}" == current:
+                        return False
+                except OSError:
+                    pass
+            try:
+                model = bentoml.models.get(MODEL_TAG)
+            except bentoml.exceptions.NotFound:
+                return False
+            tag = str(model.tag)
+            if tag == current or tag in self._failed:
+                return False
+            try:
+                served = load_served(Path(model.path), tag)
+            except Exception:
+                self._failed.add(tag)
+                raise
+            self._served = served  # the swap: one reference, atomic
+            self._latest_file = Path(model.path).parent / "latest"
+        logger.info(
+            "serving %s (model %s, as_of %s, forecasts %s..%s)%s",
+            tag,
+            served.version,
+            served.index.metadata.as_of,
+            served.index.first_date,
+            served.index.last_date,
+            f" replacing {current}" if current else "",
+        )
+        # Old package: freed by refcounting once in-flight requests finish.  New one: out of the
+        # cyclic GC's scans, so full collections stay short (see the module docstring).
+        gc.collect(1)
+        gc.freeze()
+        return True
+
+    def _watch(self) -> None:
+        while not self._stop.wait(RELOAD_INTERVAL_S):
+            try:
+                self.refresh()
+            except Exception:
+                logger.exception("loading the latest package failed; still serving the previous one")
+
+    @bentoml.on_shutdown
+    def _shutdown(self) -> None:
+        self._stop.set()
+
+    def __is_ready__(self) -> bool:
+        """/readyz is 200 only once a package is loaded."""
+        return self._served is not None
+
+    # -- APIs ----------------------------------------------------------------------------------
+    @bentoml.api(route="/forecast", output_spec=ForecastResponse)
+    async def forecast(self, request: ForecastRequest, /) -> Response:
+        """Hourly forecast per station: boardings and alightings (yhat, 80% interval lo..hi) and a
+        crowding level per hour band.
+
+        Stations by code ('211'), Korean name ('성수') or English name ('Seongsu'); one `date`, a
+        `start`..`end` range (at most 7 days) or nothing (= the package's next day, as_of + 1);
+        optional `hour_start`..`hour_end` (bands 5 = before 06:00 .. 24 = after midnight).
+
+        Crowding levels are relative to each station's own history, per direction: thresholds are
+        the 50th, 80th and 95th percentiles (q50/q80/q95) of that station's hourly counts in the
+        training data. yhat below q50 is 여유 (Quiet), q50..q80 보통 (Normal), q80..q95 혼잡 (Busy),
+        q95 and above 매우혼잡 (Very busy). The row `level` is the busier of the two directions.
+        The thresholds are returned with each station.
+
+        Errors: 400 for a malformed request (types, hour bands, range too long), 422 for an unknown
+        station (with suggestions) or dates outside the package's forecastable range (given in the
+        answer), 503 before a package is loaded.
+        """
+        served = self._served
+        if served is None:
+            return _not_ready()
+        start, end = request.date_range(served.index.first_date)
+        try:
+            body = served.index.forecast_json(request.stations, start, end, request.hour_start, request.hour_end)
+        except InputError as exc:
+            return Response(exc.body(), status_code=exc.status, media_type=JSON)
+        return Response(body, media_type=JSON)
+
+    @bentoml.api(route="/predict", input_spec=PredictRequest, output_spec=PredictResponse)
+    def predict(self, rows: list[Any]) -> Response:
+        """Score explicit feature rows (tasks.features.FEATURE_COLUMNS, all required, numeric ones
+        nullable) with the served CatBoost model: yhat and the 80% interval per row, in order.
+        At most 1000 rows per call.  For clients that build their own features (what-if analyses);
+        everyone else wants /forecast."""
+        served = self._served
+        if served is None:
+            return _not_ready()
+        if served.predict_problem:
+            return _json(409, {"error": served.predict_problem})
+        predictions = _predict_rows(served.forecaster, [r.model_dump() for r in rows])
+        return _json(200, {"model_version": served.version, "package": served.tag, "predictions": predictions})
+
+
+CrowdingService = bentoml.asgi_app(admin, path="/")(
+    bentoml.service(
+        name="crowding",
+        workers=WORKERS,
+        traffic={"timeout": 30},
+        logging={"access": {"enabled": _env_flag("SEONGSU_ACCESS_LOG")}},
+        tracing={"excluded_urls": _UNTRACED},
+    )(Crowding)
+)
+"""What ``bentoml serve bentos.crowding.service:CrowdingService`` (and ``seongsu serve``) runs."""
+CrowdingService.add_asgi_middleware(JsonBody, paths=("/forecast", "/predict"))

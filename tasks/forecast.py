@@ -1,0 +1,265 @@
+"""The forecast interface: one function from (model, what was known on as_of) to hourly forecasts.
+
+Why one function: the CLI (``seongsu forecast``), the daily forecast flow (warehouse ``forecasts``
+table + a refreshed model package) and the packages' precomputed ``forecasts.parquet`` must agree
+to the row, so they all call ``forecast`` and differ only in where the history comes from
+(the warehouse, via ``tasks.history``, or a package's context).
+
+Output contract (``FORECAST_SCHEMA``): ``date, hour, station_code, station_name, direction, yhat, lo,
+hi`` -- hour in the publisher's bands 5..24, direction ``board``/``alight``, ``station_code`` the
+Seoul Metro code, ``0 <= lo <= yhat <= hi`` (median and 80% interval of the multi-quantile model),
+rows ordered by station, date, hour, direction.  Inputs are validated up front with errors that
+say what to change (``ForecastInputError``), because this is what a person types at the CLI.
+
+Refreshing a package (``refresh_package``) re-issues the forecasts of the *same* fitted model for a
+new as-of with the newest ridership as context: no retraining, so the daily loop costs seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.features import MAX_HORIZON, History, cutoff_for, forecast_targets
+from tasks.history import CONTEXT_DAYS, LoadedHistory
+from tasks.package import ModelPackage, PackageMetadata, build_package
+from tasks.train import CatBoostForecaster
+from tasks.warehouse.base import UpsertResult, Warehouse
+from tasks.warehouse.schema import FORECASTS, conform
+
+FORECAST_SCHEMA: Final = pl.Schema(
+    {
+        "date": pl.Date(),
+        "hour": pl.Int16(),
+        "station_code": pl.Int32(),
+        "station_name": pl.String(),
+        "direction": pl.String(),
+        "yhat": pl.Float64(),
+        "lo": pl.Float64(),
+        "hi": pl.Float64(),
+    }
+)
+ORDER: Final = ("station_code", "date", "hour", "direction")
+
+
+class ForecastInputError(ValueError):
+    """The request cannot be served as asked (bad dates, unknown stations...): fix the input."""
+
+
+def validate_request(
+    as_of: dt.date, start: dt.date | None, days: int, max_horizon: int = MAX_HORIZON
+) -> dt.date:
+    """Check the forecast window and return its start (default: the day after ``as_of``)."""
+    if not 1 <= days <= max_horizon:
+        raise ForecastInputError(f"days must be between 1 and {max_horizon}, got {days}")
+    start = start or as_of + dt.timedelta(days=1)
+    if start <= as_of:
+        raise ForecastInputError(
+            f"start {start} must be after as_of {as_of}: forecasts cover as_of+1 .. as_of+{max_horizon}"
+        )
+    end = start + dt.timedelta(days=days - 1)
+    if (end - as_of).days > max_horizon:
+        last = as_of + dt.timedelta(days=max_horizon)
+        raise ForecastInputError(
+            f"{start} + {days} days ends on {end}, beyond as_of+{max_horizon} ({last}); "
+            f"the model forecasts horizons 1..{max_horizon} only"
+        )
+    return start
+
+
+def resolve_stations(requested: Sequence[int] | str | None, known: pl.DataFrame) -> list[int]:
+    """Station codes to forecast: ``None``/``"all"`` = every known station; unknown codes -> error."""
+    known_codes = set(known.get_column("station_code").cast(pl.Int64).to_list())
+    if requested is None or (isinstance(requested, str) and requested.strip().lower() == "all"):
+        return sorted(known_codes)
+    if isinstance(requested, str):
+        codes = parse_station_list(requested)
+    else:
+        codes = [int(c) for c in requested]
+    if not codes:
+        raise ForecastInputError("no stations requested")
+    unknown = sorted(set(codes) - known_codes)
+    if unknown:
+        raise ForecastInputError(
+            f"unknown station code(s): {', '.join(str(c) for c in unknown)} "
+            f"({len(known_codes)} stations are known, e.g. 211 = 성수)"
+        )
+    return sorted(set(codes))
+
+
+def parse_station_list(text: str) -> list[int]:
+    """``"211,222"`` -> [211, 222]; anything that is not a code is an error naming it."""
+    out, bad = [], []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            out.append(int(part))
+        except ValueError:
+            bad.append(part)
+    if bad:
+        raise ForecastInputError(f"station codes must be numbers (e.g. 211), got: {', '.join(bad)}")
+    return out
+
+
+def _station_table(history: History) -> pl.DataFrame:
+    if history.stations is not None and history.stations.height:
+        return history.stations.select(pl.col("station_code").cast(pl.Int32), pl.col("station_name"))
+    codes = history.ridership.get_column("station_code").unique().cast(pl.Int32)
+    return pl.DataFrame({"station_code": codes, "station_name": codes.cast(pl.String)})
+
+
+def forecast(
+    model: ModelPackage | CatBoostForecaster,
+    history: History | None,
+    as_of: dt.date,
+    start: dt.date | None = None,
+    days: int = MAX_HORIZON,
+    stations: Sequence[int] | str | None = None,
+) -> pl.DataFrame:
+    """Hourly forecasts issued on ``as_of`` for ``days`` days from ``start`` (``FORECAST_SCHEMA``).
+
+    ``model`` is a fitted forecaster or a model package.  ``history`` is what was known on
+    ``as_of`` (``tasks.history.load_history``); with a package it may be None, and then the
+    package's own context is used -- a lookup into its ``forecasts.parquet`` when ``as_of`` is the
+    package's issue date.  Ridership dated after ``as_of - lag`` is never read (the features cut per
+    row), so passing a longer history cannot leak the future.
+    """
+    start = validate_request(as_of, start, days)
+    if history is None:
+        if not isinstance(model, ModelPackage):
+            raise ForecastInputError("history is required with a bare forecaster")
+        history = package_history(model)
+    station_table = _station_table(history)
+    codes = resolve_stations(stations, station_table)
+    if history.ridership.filter(pl.col("date") <= cutoff_for(as_of)).is_empty():
+        raise ForecastInputError(
+            f"no ridership published by {as_of} (nothing on or before {cutoff_for(as_of)}): "
+            "ingest data first or pick a later --as-of"
+        )
+    end = start + dt.timedelta(days=days - 1)
+    if isinstance(model, ModelPackage) and model.metadata.as_of == as_of and model.forecasts.height:
+        cached = model.forecasts.filter(
+            pl.col("date").is_between(start, end), pl.col("station_code").is_in(codes)
+        )
+        if cached.height == days * len(codes) * 40:
+            return finalize(cached, station_table)
+    forecaster = load_forecaster(model) if isinstance(model, ModelPackage) else model
+    targets = forecast_targets(codes, as_of, start=start, days=days)
+    raw = forecaster.predict(targets, history=history)
+    return finalize(raw, station_table)
+
+
+def finalize(raw: pl.DataFrame, stations: pl.DataFrame) -> pl.DataFrame:
+    """Attach names, enforce ``0 <= lo <= yhat <= hi``, cast and order to ``FORECAST_SCHEMA``."""
+    values = raw.select(
+        pl.col("date").cast(pl.Date),
+        pl.col("hour").cast(pl.Int16),
+        pl.col("station_code").cast(pl.Int32),
+        pl.col("direction").cast(pl.String),
+        pl.col("yhat").cast(pl.Float64).clip(lower_bound=0.0),
+        pl.col("lo").cast(pl.Float64).clip(lower_bound=0.0),
+        pl.col("hi").cast(pl.Float64).clip(lower_bound=0.0),
+    ).with_columns(
+        lo=pl.min_horizontal("lo", "yhat"),
+        hi=pl.max_horizontal("hi", "yhat"),
+    )
+    names = stations.select(pl.col("station_code").cast(pl.Int32), pl.col("station_name").cast(pl.String))
+    out = values.join(names.unique("station_code"), on="station_code", how="left")
+    return out.select(list(FORECAST_SCHEMA)).cast(dict(FORECAST_SCHEMA)).sort(ORDER)  # type: ignore[arg-type]
+
+
+def load_forecaster(package: ModelPackage) -> CatBoostForecaster:
+    return CatBoostForecaster.load(package.model_dir)
+
+
+def package_history(package: ModelPackage) -> History:
+    """The context a package carries, as a ``History`` (what serving forecasts from)."""
+    return History(package.context, package.weather, package.stations)
+
+
+def write_forecasts(
+    warehouse: Warehouse, frame: pl.DataFrame, *, model_version: str, as_of: dt.date
+) -> UpsertResult:
+    """Upsert forecasts into the warehouse ``forecasts`` table (keyed by version, as_of, target)."""
+    rows = frame.with_columns(
+        model_version=pl.lit(model_version),
+        as_of=pl.lit(as_of, dtype=pl.Date),
+        created_at=pl.lit(datetime.now(UTC).replace(tzinfo=None)),
+    )
+    return warehouse.upsert(FORECASTS, conform(rows, FORECASTS))
+
+
+def context_history(loaded: LoadedHistory, context_days: int = CONTEXT_DAYS) -> History:
+    """The newest ``context_days`` of ridership (and the weather from then on) for a package."""
+    since = loaded.as_of - dt.timedelta(days=context_days)
+    h = loaded.history
+    ridership = h.ridership.filter(pl.col("date") >= since)
+    weather = h.weather.filter(pl.col("ts") >= dt.datetime.combine(since, dt.time()))
+    return History(ridership, weather, h.stations)
+
+
+def refresh_package(
+    base: ModelPackage,
+    loaded: LoadedHistory,
+    destination: Path,
+    *,
+    forecasts: pl.DataFrame | None = None,
+) -> Path:
+    """A package of ``base``'s fitted model issued on ``loaded.as_of`` (no retraining).
+
+    ``forecasts`` (all stations, as_of+1..as_of+7) are computed unless given (the forecast flow has
+    them already for the warehouse).
+    """
+    context = context_history(loaded)
+    if forecasts is None:
+        forecasts = forecast(base, context, loaded.as_of, days=MAX_HORIZON, stations="all")
+    metadata: PackageMetadata = replace(
+        base.metadata, as_of=loaded.as_of, weather_source=_package_weather(loaded)
+    )
+    return build_package(
+        destination,
+        metadata=metadata,
+        model_dir=base.model_dir,
+        forecasts=forecasts,
+        ridership=context.ridership,
+        weather=context.weather,
+        stations=context.stations,
+    )
+
+
+def _package_weather(loaded: LoadedHistory) -> str:
+    return "kma_forecast" if loaded.weather_source == "kma_forecast" else "observed"
+
+
+# --- Prefect wrappers ---------------------------------------------------------------------------
+
+
+@task(name="forecast-all-stations", cache_policy=NO_CACHE)
+def forecast_task(
+    model: ModelPackage | CatBoostForecaster, history: History, as_of: dt.date, days: int = MAX_HORIZON
+) -> pl.DataFrame:
+    return forecast(model, history, as_of, days=days, stations="all")
+
+
+@task(name="write-forecasts", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def write_forecasts_task(frame: pl.DataFrame, model_version: str, as_of: dt.date) -> int:
+    from tasks.settings import get_settings
+    from tasks.warehouse.base import open_warehouse
+
+    warehouse = open_warehouse(get_settings().resolved_warehouse_url)
+    try:
+        warehouse.migrate()
+        with warehouse.transaction():
+            result = write_forecasts(warehouse, frame, model_version=model_version, as_of=as_of)
+    finally:
+        warehouse.close()
+    return result.inserted + result.updated
