@@ -159,9 +159,17 @@ def free_port() -> int:
 
 @contextmanager
 def running_service(
-    bentoml_home: Path, *, reload_interval_s: float = 0.5, workers: int = 1, timeout_s: float = 90.0
+    bentoml_home: Path,
+    *,
+    reload_interval_s: float = 0.5,
+    workers: int = 1,
+    ready: bool = True,
+    timeout_s: float = 90.0,
 ) -> Iterator[str]:
-    """``bentoml serve`` the crowding service on a free port; yield its base URL; always stop it."""
+    """``bentoml serve`` the crowding service on a free port; yield its base URL; always stop it.
+
+    Waits for ``/readyz`` (a package is loaded), or only ``/livez`` with ``ready=False``.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -188,7 +196,7 @@ def running_service(
             if proc.poll() is not None:
                 raise RuntimeError(f"bentoml serve exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{url}/{'readyz' if ready else 'livez'}", timeout=1.0).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
