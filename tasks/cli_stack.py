@@ -1,9 +1,127 @@
-"""Placeholder: subcommands are added here by the issue that owns them."""
+"""``seongsu up`` (the whole stack, one command) and ``seongsu replay`` (advance the simulated clock)."""
 
 from __future__ import annotations
 
+import signal
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+
+
+def up(
+    prefect_port: Annotated[int, typer.Option(min=1024, max=65535)] = 4200,
+    bento_port: Annotated[int, typer.Option(min=1024, max=65535)] = 3000,
+    space_port: Annotated[int, typer.Option(min=1024, max=65535)] = 7860,
+    replay_start: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="First simulated day of the replay (first run only)."),
+    ] = None,
+    detach: Annotated[bool, typer.Option(help="Bring everything up, print the URLs and return.")] = False,
+) -> None:
+    """Start Prefect, prepare the warehouse, ingest, train/promote, forecast, serve and open the Space."""
+    from tasks.cli import _settings
+    from tasks.stack import REPLAY_START, Stack, StackError, bootstrap
+
+    settings = _settings()
+    stack = Stack(settings)
+    started = time.monotonic()
+    try:
+        with console.status("starting the Prefect server...") as status:
+            prefect = stack.start_prefect(prefect_port)
+
+            def step(message: str) -> None:
+                status.update(message)
+                console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
+
+            step(f"Prefect API at {prefect.url}")
+            did = bootstrap(settings, replay_start.date() if replay_start else REPLAY_START, step)
+            step("starting the Bento service")
+            bento = stack.start_bento(bento_port)
+            step("starting the Space")
+            space = stack.start_space(space_port, bento.url)
+    except (StackError, ValueError) as exc:
+        stack.stop()
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except BaseException:
+        stack.stop()
+        raise
+    _print_urls(prefect.url.removesuffix("/api"), bento.url, space.url, did, time.monotonic() - started)
+    if detach:
+        return
+    console.print("[bold]Ctrl-C stops everything.[/bold]")
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while all(m.process is None or m.process.poll() is None for m in stack.processes):
+            time.sleep(1)
+        dead = [m for m in stack.processes if m.process is not None and m.process.poll() is not None]
+        err.print(f"[red]{', '.join(m.name for m in dead)} stopped unexpectedly; see {dead[0].log}[/red]")
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    finally:
+        stack.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM stops the stack the same way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def _print_urls(prefect: str, bento: str, space: str, did: dict[str, Any], seconds: float) -> None:
+    table = Table(title=f"Daily Seongsu is up ({seconds:.0f} s) — replayed clock: {did['as_of']}")
+    table.add_column("service")
+    table.add_column("URL")
+    table.add_row("Prefect UI / API", f"{prefect}  ({prefect}/api)")
+    table.add_row("Bento service (docs)", f"{bento}  ({bento}/docs)")
+    table.add_row("Space", space)
+    console.print(table)
+    status = Table(title="this start")
+    status.add_column("step")
+    status.add_column("result")
+    status.add_row("ingest", "ran" if did.get("ingested") else "reused (already loaded)")
+    trained = did.get("trained")
+    status.add_row(
+        "train", str(trained.get("decision", trained)) if isinstance(trained, dict) else "reused champion"
+    )
+    status.add_row("forecast", "issued" if did.get("forecast") else "reused")
+    console.print(status)
+
+
+def replay(
+    days: Annotated[int, typer.Option(min=1, max=31, help="Simulated days to advance.")] = 1,
+) -> None:
+    """Advance the replayed clock through the real flows: ingest -> monitor -> forecast (-> retrain)."""
+    from tasks.cli import _settings
+    from tasks.stack import advance_clock
+
+    _settings()
+    try:
+        result = advance_clock(days, step=lambda m: console.print(m))
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    table = Table(title=f"replayed clock now {result['as_of']}")
+    for col in ("as_of", "retrain requested", "alerts", "retrain"):
+        table.add_column(col)
+    for day in result["days"]:
+        retrain = day.get("retrain")
+        table.add_row(
+            day["as_of"],
+            str(day.get("retrain_requested")),
+            "; ".join(day.get("alerts", [])) or "-",
+            str(retrain.get("decision", retrain)) if isinstance(retrain, dict) else "-",
+        )
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the ``seongsu`` app."""
+    """Attach ``up`` and ``replay`` to the ``seongsu`` app."""
+    app.command()(up)
+    app.command()(replay)

@@ -655,8 +655,14 @@ def report_markdown(result: MonitorResult) -> str:
             part = drift.filter(pl.col("metric") == metric)
             for scope in _scope_order(part["scope"].to_list()):
                 row = part.filter(pl.col("scope") == scope).row(0, named=True)
-                flag = " ⚠" if row["value"] is not None and row["value"] > t.psi_max else ""
+                over = row["value"] is not None and row["value"] > t.psi_max
+                flag = (" ⚠" if metric in t.alert_psi_metrics else " (info)") if over else ""
                 lines.append(f"| {metric} | {scope} | {_fmt(row['value'])}{flag} | {row['n']:,} |")
+        lines += [
+            "",
+            "Weather PSI is informational: the season moves it every spring and autumn, and the model "
+            "reads weather as a feature; only the target's drift requests a retrain.",
+        ]
     return "\n".join(lines)
 
 
