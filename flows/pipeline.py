@@ -8,8 +8,10 @@ runs weekly and whenever the monitor's ``seongsu.monitor.retrain-needed`` event 
 deployment's trigger (``prefect.yaml``).
 
 ``as_of`` is the simulated "today" of the snapshot replay (or the real today for the live APIs).
-When it is omitted the whole snapshot is ingested and the rest of the chain runs as of the day the
-newest ridership was published, so the three steps always agree on one date.
+When it is omitted the replay clock (``pipeline_state.replay_as_of``) is used if a replay is
+running; otherwise everything published so far is ingested and the rest of the chain runs as of the
+day the newest ridership was published (``tasks.history.default_as_of``), so the three steps always
+agree on one date.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from prefect import flow
 from flows.forecast import forecast
 from flows.ingest import ingest_ridership, ingest_weather
 from flows.monitor import monitor
-from tasks.monitor import published_as_of_task
+from tasks.monitor import default_as_of_task, replay_clock_task
 
 INGEST_LOOKBACK_DAYS = 14
 """A daily run re-reads the last two weeks: enough to pick up a missed day or a publisher's late
@@ -36,10 +38,11 @@ def daily_pipeline(
     lookback_days: int | None = INGEST_LOOKBACK_DAYS,
 ) -> dict[str, Any]:
     """Ingest what was published by ``as_of``, monitor, then forecast (``lookback_days=None``: all)."""
+    as_of = as_of or replay_clock_task()
     start = as_of - timedelta(days=lookback_days) if as_of and lookback_days is not None else None
     ingest_ridership(source=source, start=start, as_of=as_of)
     ingest_weather(source=source, start=start, as_of=as_of)
-    day = as_of or published_as_of_task()
+    day = as_of or default_as_of_task()
     if day is None:
         print("nothing ingested yet: skipping monitor and forecast")
         return {"as_of": None}

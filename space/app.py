@@ -208,11 +208,11 @@ def summary_markdown(view: pl.DataFrame, title: str) -> str:
     day_alight = texts.people(float(totals["alight"].fill_null(0).sum()))
     lines += [
         f"🔺 **가장 붐비는 시간**: {busy_ko}  ",
-        f"🔻 **가장 한산한 시간** (6시~24시): {quiet_ko}  ",
+        f"🔻 **가장 한산한 시간** (6–24시): {quiet_ko}  ",
         f"하루 {what_ko} 합계: 승차 {day_board}명 · 하차 {day_alight}명",
         "",
         f"🔺 **Busiest hour**: {busy_en}  ",
-        f"🔻 **Quietest hour** (06:00-24:00): {quiet_en}  ",
+        f"🔻 **Quietest hour** (06:00–24:00): {quiet_en}  ",
         f"Day total ({what_en}): {day_board} boardings · {day_alight} alightings",
     ]
     if column == "yhat" and view["actual"].is_not_null().any():
@@ -647,12 +647,10 @@ class SpaceApp:
             wape, cov = values.get("wape"), values.get("coverage")
             rows.append(
                 {
-                    "예보 시점 Horizon": "전체 · pooled"
-                    if horizon == 0
-                    else f"{horizon}일 전 · {horizon} d ahead",
+                    "시점 Horizon": "전체 · pooled" if horizon == 0 else f"{horizon}일 전 · {horizon} d",
                     "WAPE": texts.percent(wape["value"]) if wape else "—",
-                    "80% 포함률 Coverage": texts.percent(cov["value"]) if cov else "—",
-                    "시간 수 Hours (n)": f"{(wape or cov or {}).get('n') or 0:,}",
+                    "포함률 Coverage": texts.percent(cov["value"]) if cov else "—",
+                    "n": f"{(wape or cov or {}).get('n') or 0:,}",
                 }
             )
         lines = [
@@ -706,10 +704,11 @@ class SpaceApp:
         if isinstance(runs, pl.DataFrame) and runs.height:
             latest = runs.sort("started_at", descending=True, nulls_last=True).unique("dataset", keep="first")
             for r in latest.sort("dataset").iter_rows(named=True):
+                upto = f"; data up to {r['data_max_date']}" if r["data_max_date"] else ""
                 out.append(
-                    f"- `{r['dataset']}`: last run {str(r['started_at'])[:16]} ({r['status']}) — "
+                    f"- `{r['dataset']}`: last run {_fmt_time(r['started_at'])} ({r['status']}) — "
                     f"{(r['rows_in'] or 0):,} rows read, {(r['rows_inserted'] or 0):,} new, "
-                    f"{(r['rows_updated'] or 0):,} updated; data up to {r['data_max_date'] or '—'}"
+                    f"{(r['rows_updated'] or 0):,} updated{upto}"
                 )
         elif isinstance(runs, Unavailable):
             out.append(texts.unavailable("data", runs.reason))
@@ -740,7 +739,7 @@ class SpaceApp:
         out.append(
             "모든 특징은 '그날 알 수 있었던 것'만으로 만듭니다: 승하차 자료는 약 3일 뒤에 공개되므로, 예보일 기준 "
             "3일 전까지의 실적, 같은 요일·시간대의 평소 값, 공휴일, 날씨. Every feature is computed as of the "
-            "issue date and can only see data published by then (ridership appears ~3 days later): recent "
+            "issue date and can only see data published by then (ridership appears about 3 days later): recent "
             "actuals, the station's usual weekday/hour profile, holidays and weather."
         )
 
@@ -780,11 +779,11 @@ class SpaceApp:
                 "archived": "보관됨 · archived",
             }.get(str(newest["status"]), str(newest["status"]))
             out.append(
-                f"- 최근 학습 · latest trained: `{newest['version']}` ({str(newest['trained_at'])[:16]}) → **{decision}**"
+                f"- 최근 학습 · latest trained: `{newest['version']}` ({_fmt_time(newest['trained_at'])}) → **{decision}**"
             )
             if prod_row:
                 out.append(
-                    f"- 현재 챔피언 · champion: `{prod_row['version']}`, promoted {str(prod_row['promoted_at'])[:16]}"
+                    f"- 현재 챔피언 · champion: `{prod_row['version']}`, promoted {_fmt_time(prod_row['promoted_at'])}"
                 )
             counts = models.group_by("status").len().sort("status")
             out.append(
@@ -854,19 +853,42 @@ class SpaceApp:
 
     # -- replay clock -----------------------------------------------------------------------------
     def clock_status(self) -> str:
-        if not self.clients.clock.enabled:
+        clock = self.clients.clock
+        if not clock.enabled:
             return texts.CLOCK_LOCAL_ONLY
-        if not self.clients.clock.available():
+        if not clock.available():
             return texts.CLOCK_MISSING
-        return "로컬 실행: 재생 시계를 움직일 수 있습니다 · Local run: the replay clock can be advanced."
+        today = clock.current()
+        when = (
+            f"재생 중인 오늘 · simulated today: **{texts.day_label(today)}**"
+            if today
+            else "재생이 아직 시작되지 않았습니다 · the replay has not started (`seongsu up`)"
+        )
+        return (
+            f"{when}  \n버튼을 누르면 그날의 파이프라인(수집 → 모니터링 → 예보)이 실제로 실행됩니다 · "
+            "The button runs the real daily pipeline for the next day (ingest → monitor → forecast, and a "
+            "retrain if the monitor asks for one); it takes a minute or two."
+        )
 
     def advance_clock(self) -> str:
         result = self.clients.clock.advance(1)
         if isinstance(result, Unavailable):
             return texts.unavailable("clock", result.reason)
         self.clients.clear()
-        lines = ["✅ **재생 시계를 하루 앞으로 옮겼습니다 · Replay clock advanced by one day**"]
-        lines += [f"- {k}: `{v}`" for k, v in result.items()]
+        lines = [
+            "✅ **재생 시계를 하루 앞으로 옮겼습니다 · Replay clock advanced by one day** "
+            f"— now {result.get('as_of', '?')}"
+        ]
+        days = result.get("days")
+        for day in days if isinstance(days, list) else []:
+            if not isinstance(day, Mapping):
+                continue
+            alerts = day.get("alerts") or []
+            retrain = "retrain requested" if day.get("retrain_requested") else "no retrain needed"
+            lines.append(f"- {day.get('as_of', '?')}: pipeline done, {retrain}")
+            lines += [f"  - ⚠️ {_md_escape(str(a))}" for a in alerts[:5]]
+        if not isinstance(days, list):
+            lines += [f"- {k}: `{v}`" for k, v in result.items() if k != "as_of"]
         return "\n".join(lines)
 
     # -- layout -----------------------------------------------------------------------------------
@@ -878,7 +900,7 @@ class SpaceApp:
             banner = gr.Markdown(elem_id="banner")
             with gr.Tabs(selected="forecast") as tabs:
                 with gr.Tab(texts.TAB_FORECAST, id="forecast"):
-                    with gr.Row(equal_height=True):
+                    with gr.Row(equal_height=False):
                         station = gr.Dropdown(
                             choices=[("성수 Seongsu · 2호선 (211)", texts.DEFAULT_STATION)],
                             value=texts.DEFAULT_STATION,
@@ -936,7 +958,7 @@ class SpaceApp:
                         advance = gr.Button(texts.ADVANCE_BUTTON, variant="secondary")
                         clock_result = gr.Markdown()
 
-            def on_load(request: gr.Request) -> tuple[Any, Any, Any]:
+            def on_load(request: Any) -> tuple[Any, Any, Any]:
                 params = dict(request.query_params) if request is not None else {}
                 tab = params.get("tab", "forecast")
                 station_choices_, station_value = self.station_options(params.get("station"))
@@ -947,11 +969,14 @@ class SpaceApp:
                     gr.Dropdown(choices=day_choices, value=day_value),
                 )
 
-            load = demo.load(on_load, outputs=[tabs, station, day], api_visibility="private")
+            # Gradio injects the request by type hint; set it on the object (this module's postponed
+            # annotations would otherwise name a class Gradio cannot resolve from here)
+            on_load.__annotations__["request"] = gr.Request
+            # Public endpoints first, so they keep their plain names (/forecast, /status, ...);
+            # the page's own load-time duplicates are private.
             forecast_outputs = [plot, summary, table, note]
-            load.then(
-                self.forecast, inputs=[station, day], outputs=forecast_outputs, api_visibility="private"
-            )
+            pipeline_outputs = [runs_md, freshness, model_md]
+            accuracy_outputs = [acc_plot, acc_table, acc_md]
             gr.on(
                 [show.click, station.select, day.select],
                 self.forecast,
@@ -959,30 +984,29 @@ class SpaceApp:
                 outputs=forecast_outputs,
                 api_name="forecast",
             )
-            demo.load(self.banner, outputs=banner, api_name="status")
-            pipeline_outputs = [runs_md, freshness, model_md]
+            demo.load(self.banner, outputs=banner, api_name="status", show_progress="hidden")
             demo.load(self.pipeline, outputs=pipeline_outputs, api_name="pipeline")
-            refresh.click(self.pipeline, outputs=pipeline_outputs, api_visibility="private")
-            refresh.click(self.banner, outputs=banner, api_visibility="private")
+            scope.change(self.accuracy, inputs=scope, outputs=accuracy_outputs, api_name="accuracy")
+            demo.load(self.guidebook, outputs=guide_md, api_name="guidebook")
+            advanced = advance.click(
+                self.advance_clock, outputs=clock_result, api_name="advance_clock", concurrency_limit=1
+            )
+
+            private: dict[str, Any] = {"api_visibility": "private"}
+            load = demo.load(on_load, outputs=[tabs, station, day], **private)
+            load.then(self.forecast, inputs=[station, day], outputs=forecast_outputs, **private)
+            refresh.click(self.pipeline, outputs=pipeline_outputs, **private)
+            refresh.click(self.banner, outputs=banner, **private)
 
             def scopes() -> Any:
                 return gr.Dropdown(choices=self.scope_options())
 
-            demo.load(scopes, outputs=scope, api_visibility="private")
-            demo.load(
-                self.accuracy, inputs=scope, outputs=[acc_plot, acc_table, acc_md], api_visibility="private"
-            )
-            scope.change(
-                self.accuracy, inputs=scope, outputs=[acc_plot, acc_table, acc_md], api_name="accuracy"
-            )
-            demo.load(self.guidebook, outputs=guide_md, api_name="guidebook")
-            demo.load(self.clock_status, outputs=clock_md, api_visibility="private")
-            advanced = advance.click(
-                self.advance_clock, outputs=clock_result, api_name="advance_clock", concurrency_limit=1
-            )
-            advanced.then(self.banner, outputs=banner, api_visibility="private").then(
-                self.guidebook, outputs=guide_md, api_visibility="private"
-            ).then(self.pipeline, outputs=pipeline_outputs, api_visibility="private")
+            demo.load(scopes, outputs=scope, **private)
+            demo.load(self.accuracy, inputs=scope, outputs=accuracy_outputs, **private)
+            demo.load(self.clock_status, outputs=clock_md, **private)
+            advanced.then(self.banner, outputs=banner, **private).then(
+                self.guidebook, outputs=guide_md, **private
+            ).then(self.pipeline, outputs=pipeline_outputs, **private)
         return demo
 
 

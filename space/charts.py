@@ -31,10 +31,21 @@ def _layout(fig: Any, *, height: int, title: str | None = None) -> Any:
     fig.update_layout(
         template="plotly_white",
         height=height,
-        margin={"l": 60, "r": 20, "t": 80 if title else 40, "b": 40},
+        margin={"l": 60, "r": 20, "t": 60 if title else 30, "b": 110},
         font={"family": FONT, "size": 13},
         title={"text": title, "x": 0.01, "xanchor": "left"} if title else None,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "xanchor": "left"},
+        legend={
+            "orientation": "h",
+            "yanchor": "top",
+            "y": -0.14,
+            "x": 0,
+            "xanchor": "left",
+            "traceorder": "normal",
+            # fixed-width entries: Gradio sizes the plot after the first layout, and free-width
+            # horizontal entries were then left stacked one per row
+            "entrywidthmode": "fraction",
+            "entrywidth": 0.24,
+        },
         hoverlabel={"font": {"family": FONT}},
         bargap=0.15,
     )
@@ -108,9 +119,8 @@ def forecast_figure(view: pl.DataFrame, title: str) -> Any:
                     },
                     hovertext=hover,
                     hoverinfo="text",
-                    name="예보 (80% 구간) · forecast (80% interval)",
-                    legendgroup="forecast",
-                    showlegend=row == 1,
+                    name="forecast",
+                    showlegend=False,
                 ),
                 row=row,
                 col=1,
@@ -130,7 +140,6 @@ def forecast_figure(view: pl.DataFrame, title: str) -> Any:
                     ],
                     hoverinfo="text",
                     name="실제 · actual",
-                    legendgroup="actual",
                     showlegend=row == 1,
                     connectgaps=False,
                 ),
@@ -138,10 +147,21 @@ def forecast_figure(view: pl.DataFrame, title: str) -> Any:
                 col=1,
             )
         fig.update_yaxes(title_text="명/시간 · people/h", rangemode="tozero", row=row, col=1)
+    if has_forecast:  # the bars' legend entry: neutral colour, the level entries explain the colours
+        fig.add_trace(
+            go.Bar(
+                x=[None],
+                y=[None],
+                marker={"color": texts.NO_LEVEL_COLOR},
+                name="예보, 수염 = 80% 구간 · forecast, whiskers = 80% interval",
+            ),
+            row=1,
+            col=1,
+        )
     if has_levels:
         for (ko, en), color in zip(texts.LEVELS, texts.LEVEL_COLORS, strict=True):
             fig.add_trace(
-                go.Bar(x=[None], y=[None], marker={"color": color}, name=f"{ko} {en}", legendgroup="levels"),
+                go.Bar(x=[None], y=[None], marker={"color": color}, name=f"{ko} {en}"),
                 row=1,
                 col=1,
             )
@@ -204,11 +224,10 @@ def accuracy_figure(monitoring: pl.DataFrame, scope: str, backtest_wape: float |
         y=0.8,
         line={"dash": "dot", "color": "#7a7a7a"},
         annotation_text="목표 target 80%",
-        annotation_position="bottom left",
+        annotation_position="bottom right",
         row=2,
         col=1,
     )
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(tickformat=".0%", range=[0, 1.02], row=2, col=1)
-    fig.update_xaxes(title_text="평가일 · evaluated on", row=2, col=1)
     return _layout(fig, height=620, title=texts.scope_label(scope))

@@ -315,7 +315,8 @@ class _HttpService:
 # Bento service
 
 
-def _date(value: Any) -> dt.date | None:
+def parse_date(value: Any) -> dt.date | None:
+    """A date from an ISO string, date or datetime (None when absent or unreadable)."""
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
@@ -328,7 +329,7 @@ def _date(value: Any) -> dt.date | None:
         return None
 
 
-def _datetime(value: Any) -> dt.datetime | None:
+def parse_timestamp(value: Any) -> dt.datetime | None:
     """Parse an ISO timestamp; naive values are taken as UTC (what the services write)."""
     if value is None or value == "":
         return None
@@ -373,14 +374,14 @@ class ModelInfo:
         return cls(
             version=str(raw.get("version", "?")),
             package=str(raw.get("package", "")),
-            promoted_at=_datetime(raw.get("promoted_at")),
-            trained_at=_datetime(raw.get("trained_at")),
-            as_of=_date(raw.get("as_of")),
+            promoted_at=parse_timestamp(raw.get("promoted_at")),
+            trained_at=parse_timestamp(raw.get("trained_at")),
+            as_of=parse_date(raw.get("as_of")),
             horizon_days=int(raw.get("horizon_days") or 0),
-            forecast_start=_date(forecastable.get("start")),
-            forecast_end=_date(forecastable.get("end")),
-            data_start=_date(training.get("start")),
-            data_end=_date(training.get("end")),
+            forecast_start=parse_date(forecastable.get("start")),
+            forecast_end=parse_date(forecastable.get("end")),
+            data_start=parse_date(training.get("start")),
+            data_end=parse_date(training.get("end")),
             metrics=dict(raw.get("metrics") or {}),
             stations=int(raw["stations"]) if raw.get("stations") is not None else None,
         )
@@ -441,7 +442,7 @@ def parse_forecast(raw: Mapping[str, Any]) -> ForecastResult:
     for st in raw.get("stations") or []:
         rows = []
         for hour_row in st.get("forecasts") or []:
-            day = _date(hour_row.get("date"))
+            day = parse_date(hour_row.get("date"))
             if day is None:
                 continue
             hour = int(hour_row.get("hour", 0))
@@ -464,7 +465,7 @@ def parse_forecast(raw: Mapping[str, Any]) -> ForecastResult:
         )
     return ForecastResult(
         model_version=str(raw.get("model_version", "?")),
-        as_of=_date(raw.get("as_of")),
+        as_of=parse_date(raw.get("as_of")),
         stations=stations,
         source="live",
     )
@@ -652,8 +653,8 @@ class PrefectClient(_HttpService):
         parsed: list[FlowRunInfo] = []
         for r in runs:
             state = r.get("state") or {}
-            start = _datetime(r.get("start_time"))
-            end = _datetime(r.get("end_time"))
+            start = parse_timestamp(r.get("start_time"))
+            end = parse_timestamp(r.get("end_time"))
             state_type = str(r.get("state_type") or state.get("type") or "UNKNOWN")
             duration: float | None = None
             if start is not None:
@@ -1183,9 +1184,15 @@ class ClockControl:
 
     service = "clock"
 
-    def __init__(self, enabled: bool, loader: Callable[[], Callable[..., Any]] | None = None) -> None:
+    def __init__(
+        self,
+        enabled: bool,
+        loader: Callable[[], Callable[..., Any]] | None = None,
+        warehouse_url: str | None = None,
+    ) -> None:
         self.enabled = enabled
         self._loader = loader or self._load
+        self._warehouse_url = warehouse_url
 
     @staticmethod
     def _load() -> Callable[..., Any]:
@@ -1201,6 +1208,27 @@ class ClockControl:
             return False
         return True
 
+    def current(self) -> dt.date | None:
+        """The replay's simulated today (``tasks.stack.read_clock``), None when unknown or not local."""
+        if not self.enabled or not self._warehouse_url:
+            return None
+        if (
+            self._warehouse_url.startswith("sqlite:///")
+            and not Path(self._warehouse_url.removeprefix("sqlite:///")).is_file()
+        ):
+            return None
+        try:
+            from tasks.stack import read_clock
+            from tasks.warehouse.base import open_warehouse
+
+            warehouse = open_warehouse(self._warehouse_url)
+            try:
+                return read_clock(warehouse)
+            finally:
+                warehouse.close()
+        except Exception:  # no clock yet, no table, no module: simply unknown
+            return None
+
     def advance(self, days: int = 1) -> Mapping[str, Any] | Unavailable:
         if not self.enabled:
             return Unavailable(self.service, "only in a local run (SEONGSU_SPACE_LOCAL=1)")
@@ -1210,6 +1238,8 @@ class ClockControl:
             return Unavailable(self.service, "this checkout has no tasks.stack.advance_clock yet")
         try:
             result = advance_clock(days=days)
+        except ValueError as exc:  # the stack's own, written-for-people refusals ("not started yet")
+            return Unavailable(self.service, " ".join(str(exc).split())[:300], rejected=True)
         except Exception as exc:
             return Unavailable(self.service, f"advancing the clock failed ({type(exc).__name__})")
         return dict(result) if isinstance(result, Mapping) else {"result": str(result)}
@@ -1252,7 +1282,8 @@ class Clients:
             if config.prefect_api_url
             else None
         )
-        return cls(config, bento, prefect, DataClient.from_config(config), ClockControl(config.local))
+        clock = ClockControl(config.local, warehouse_url=config.warehouse_url)
+        return cls(config, bento, prefect, DataClient.from_config(config), clock)
 
     def model(self) -> ModelInfo | Unavailable:
         if self.bento is None:

@@ -66,20 +66,22 @@ LAST_BAND: Final = 24
 
 
 def band_label(hour: int) -> str:
-    """Readable hour band, same convention as the service (5 = before 06:00, 24 = after 24:00)."""
+    """Readable hour band, same convention as the service (5 = before 06:00, 24 = after 24:00).
+
+    No ``~``: Gradio's Markdown reads a pair of tildes as strikethrough."""
     if hour <= FIRST_BAND:
-        return "~06:00"
+        return "<06:00"
     if hour >= LAST_BAND:
-        return "24:00~"
+        return "24:00+"
     return f"{hour:02d}:00-{hour + 1:02d}:00"
 
 
 def band_tick(hour: int) -> str:
     """Short x-axis tick for an hour band."""
     if hour <= FIRST_BAND:
-        return "~06"
+        return "<06"
     if hour >= LAST_BAND:
-        return "24~"
+        return "24+"
     return f"{hour:02d}"
 
 
@@ -89,7 +91,7 @@ def band_words(hour: int) -> tuple[str, str]:
         return "오전 6시 이전", "before 06:00"
     if hour >= LAST_BAND:
         return "자정 이후", "after midnight"
-    return f"{hour}시~{hour + 1}시", f"{hour:02d}:00-{hour + 1:02d}:00"
+    return f"{hour}–{hour + 1}시", f"{hour:02d}:00–{hour + 1:02d}:00"
 
 
 def day_label(day: dt.date) -> str:

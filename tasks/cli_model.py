@@ -1,9 +1,318 @@
-"""Placeholder: subcommands are added here by the issue that owns them."""
+"""``seongsu train``, ``seongsu forecast``, ``seongsu model list`` and ``seongsu model rollback``.
+
+Argument parsing, progress and readable errors only: ``train`` runs the train flow (so it needs a
+Prefect API, like ``ingest``), ``forecast`` calls ``tasks.forecast`` directly on the production
+model package (``SEONGSU_HOME/models`` / the BentoML store -- never W&B) and the warehouse rows
+known on ``--as-of``, so it takes seconds and needs no orchestrator.  Bad arguments exit with code 2
+and one line saying what to change; failures of the work itself exit with 1; no tracebacks.
+"""
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+
+model_app = typer.Typer(help="Model registry: list versions, roll back the champion.", no_args_is_help=True)
+
+DateArg = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _settings() -> Any:
+    from tasks.cli import _settings as cli_settings
+
+    return cli_settings()
+
+
+# --------------------------------------------------------------------------------------------------
+# seongsu train
+
+
+def train_command(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Train on what was known on this day (default: the replay clock, else newest data + lag).",
+        ),
+    ] = None,
+    time_budget: Annotated[
+        float, typer.Option("--time-budget", min=10, help="Seconds for the hyperparameter search (and per fit).")
+    ] = 300.0,
+    quick: Annotated[bool, typer.Option(help="No search, small model, one backtest week: a smoke run.")] = False,
+    stations: Annotated[
+        str | None, typer.Option(help="Only these station codes (comma-separated), for experiments.")
+    ] = None,
+) -> None:
+    """Train a challenger, backtest it against the baselines and promote it only if it beats the champion."""
+    codes = None
+    if stations:
+        from tasks.forecast import ForecastInputError, parse_station_list
+
+        try:
+            codes = parse_station_list(stations)
+        except ForecastInputError as exc:
+            raise _fail(str(exc), 2) from None
+    _settings()
+    from flows.train import train
+    from tasks.registry import RegistryError
+    from tasks.warehouse.base import WarehouseError
+
+    started = time.perf_counter()
+    try:
+        with console.status("training (search, refit, backtest, champion vs challenger)..."):
+            result = train(
+                as_of=as_of.date() if as_of else None, time_budget_s=time_budget, quick=quick, stations=codes
+            )
+    except (RegistryError, WarehouseError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    print_training(result, time.perf_counter() - started)
+
+
+def print_training(result: dict[str, Any], seconds: float) -> None:
+    train_s = result.get("train_seconds")
+    console.print(
+        f"model [bold]{result['version']}[/bold] as of {result['as_of']}: {seconds:.0f} s in total"
+        + (f" (search + final fit {train_s:.0f} s)" if isinstance(train_s, int | float) else "")
+    )
+    console.print(backtest_rich_table(result["backtest"], result["comparison"].get("origins", [])))
+    model_rows = [r for r in result["backtest"] if r["model"] == "catboost" and r["horizon"] == 0]
+    if model_rows and model_rows[0].get("coverage_80") is not None:
+        console.print(f"80% interval coverage (catboost, all horizons): {model_rows[0]['coverage_80']:.1%}")
+    colour = "green" if result["promoted"] else "yellow"
+    verdict = "PROMOTED" if result["promoted"] else "REJECTED"
+    console.print(f"[{colour}]{verdict}[/{colour}] {result['decision']}")
+    if result.get("bento_tag"):
+        console.print(f"serving: {result['bento_tag']}")
+    if result.get("wandb_dir"):
+        console.print(f"W&B run: {result['wandb_dir']}  (offline runs: `wandb sync` it to upload)")
+    for problem in result.get("tracking_errors") or []:
+        err.print(f"[yellow]warning:[/yellow] {problem}")
+
+
+def backtest_rich_table(rows: list[dict[str, Any]], origins: list[Any]) -> Table:
+    """WAPE per model: rows model x (all stations | Seongsu 211), columns h1..h7 and all."""
+    horizons = sorted({int(r["horizon"]) for r in rows if int(r["horizon"]) > 0})
+    window = f" (origins {', '.join(str(o) for o in origins)})" if origins else ""
+    table = Table(title=f"Backtest WAPE, lower is better{window}")
+    table.add_column("model")
+    table.add_column("stations")
+    for h in horizons:
+        table.add_column(f"h{h}", justify="right")
+    table.add_column("all", justify="right", style="bold")
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for scope, key in (("all", "wape"), ("211 성수", "wape_211")):
+        for name in models:
+            by_h = {int(r["horizon"]): r.get(key) for r in rows if r["model"] == name}
+            cells = [_pct(by_h.get(h)) for h in [*horizons, 0]]
+            table.add_row(name, scope, *cells)
+    return table
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1%}"
+
+
+# --------------------------------------------------------------------------------------------------
+# seongsu forecast
+
+
+def forecast_command(
+    as_of: Annotated[
+        datetime,
+        typer.Option("--as-of", formats=["%Y-%m-%d"], help="Issue date: only data known on this day is used."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    start: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="First target day (as_of+1 .. as_of+7; default as_of+1)."),
+    ] = None,
+    days: Annotated[int, typer.Option(help="Number of days, 1..7 (and within as_of+7).")] = 7,
+    stations: Annotated[str, typer.Option(help="'all' or comma-separated station codes, e.g. 211,222.")] = "all",
+) -> None:
+    """Hourly forecasts (yhat and 80% interval) per station, hour band and direction, to a CSV."""
+    from tasks.forecast import ForecastInputError, parse_station_list, validate_request
+
+    issue = as_of.date()
+    try:
+        first = validate_request(issue, start.date() if start else None, days)
+        if stations.strip().lower() != "all":
+            parse_station_list(stations)
+    except ForecastInputError as exc:
+        raise _fail(str(exc), 2) from None
+    if out.exists() and out.is_dir():
+        raise _fail(f"--out {out} is a directory; give a file name such as forecasts.csv", 2)
+    settings = _settings()
+    try:
+        summary = run_forecast(settings, issue, first, days, stations, out)
+    except ForecastInputError as exc:
+        raise _fail(str(exc), 2) from None
+    except Exception as exc:  # registry/warehouse/IO failures: one readable line, exit 1
+        from tasks.registry import RegistryError
+        from tasks.warehouse.base import WarehouseError
+
+        if isinstance(exc, RegistryError | WarehouseError | OSError):
+            raise _fail(str(exc)) from None
+        raise
+    console.print(summary)
+
+
+def run_forecast(settings: Any, as_of: date, start: date, days: int, stations: str, out: Path) -> str:
+    """Forecast from the warehouse + production package; write the CSV and its ``.meta.json``."""
+    from tasks.forecast import forecast
+    from tasks.history import CONTEXT_DAYS, load_history
+    from tasks.registry import production_package
+    from tasks.warehouse.base import open_warehouse
+
+    started = time.perf_counter()
+    warehouse = open_warehouse(settings.resolved_warehouse_url)
+    try:
+        warehouse.migrate()
+        package = production_package(settings, warehouse)
+        loaded = load_history(warehouse, as_of, context_days=CONTEXT_DAYS)
+    finally:
+        warehouse.close()
+    frame = forecast(package, loaded.history, as_of, start, days, stations)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_csv(out, float_precision=1)
+    data_end = loaded.data_end
+    meta = {
+        "model_version": package.metadata.version,
+        "model_trained_at": package.metadata.trained_at.isoformat(),
+        "model_data_end": package.metadata.data_end.isoformat(),
+        "as_of": as_of.isoformat(),
+        "start": start.isoformat(),
+        "days": days,
+        "stations": int(frame["station_code"].n_unique()),
+        "rows": frame.height,
+        "columns": frame.columns,
+        "newest_ridership_used": data_end.isoformat() if data_end else None,
+        "weather_source": loaded.weather_source,
+        "weather": loaded.weather_note,
+        "interval": "lo/hi: 10% and 90% quantiles (80% interval); yhat: median",
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    sidecar = out.with_name(out.name + ".meta.json")
+    sidecar.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    seconds = time.perf_counter() - started
+    return (
+        f"wrote {frame.height:,} rows ({meta['stations']} stations x {days} days x 20 bands x 2 directions) "
+        f"to {out} in {seconds:.1f} s: model {package.metadata.version}, as of {as_of}; "
+        f"weather: {loaded.weather_note} (details in {sidecar.name})"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# seongsu model list / rollback
+
+
+@model_app.command("list")
+def model_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Every registered model: status, dates, data range, backtest and champion/challenger WAPE."""
+    from tasks.registry import list_models
+    from tasks.warehouse.base import WarehouseError, open_warehouse
+
+    settings = _settings()
+    try:
+        warehouse = open_warehouse(settings.resolved_warehouse_url)
+        try:
+            warehouse.migrate()
+            models = list_models(warehouse)
+        finally:
+            warehouse.close()
+    except WarehouseError as exc:
+        raise _fail(str(exc)) from None
+    rows = [_model_row(r) for r in models.iter_rows(named=True)]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return
+    if not rows:
+        console.print("no models yet: run `seongsu train`")
+        return
+    table = Table(title="models (newest first)")
+    for col in ("version", "status", "trained", "promoted", "data", "backtest WAPE", "window WAPE", "code"):
+        table.add_column(col, justify="right" if "WAPE" in col else "left")
+    for r in rows:
+        style = "bold green" if r["status"] == "production" else None
+        table.add_row(
+            r["version"],
+            r["status"],
+            r["trained_at"] or "",
+            r["promoted_at"] or "",
+            f"{r['data_start']} .. {r['data_end']}",
+            _pct(r["backtest_wape"]),
+            r["window"],
+            r["code_version"] or "",
+            style=style,
+        )
+    console.print(table)
+
+
+def _model_row(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        metrics = json.loads(row.get("metrics_json") or "{}")
+    except json.JSONDecodeError:
+        metrics = {}
+    comparison = (metrics.get("decision") or {}).get("comparison") or {}
+    ch, cp = comparison.get("challenger_wape"), comparison.get("champion_wape")
+    window = "" if ch is None else _pct(ch) + ("" if cp is None else f" vs {_pct(cp)}")
+    return {
+        "version": row["version"],
+        "status": row["status"],
+        "trained_at": f"{row['trained_at']:%Y-%m-%d %H:%M}" if row.get("trained_at") else None,
+        "promoted_at": f"{row['promoted_at']:%Y-%m-%d %H:%M}" if row.get("promoted_at") else None,
+        "data_start": row.get("data_start"),
+        "data_end": row.get("data_end"),
+        "data_hash": row.get("data_hash"),
+        "code_version": row.get("code_version"),
+        "wandb_run": row.get("wandb_run"),
+        "backtest_wape": metrics.get("backtest_wape"),
+        "window": window,
+        "decision": (metrics.get("decision") or {}).get("reason"),
+    }
+
+
+@model_app.command("rollback")
+def model_rollback() -> None:
+    """Serve the previous champion again (new BentoML version, statuses swapped in ``models``)."""
+    from tasks.registry import RegistryError, rollback
+    from tasks.warehouse.base import WarehouseError, open_warehouse
+
+    settings = _settings()
+    try:
+        warehouse = open_warehouse(settings.resolved_warehouse_url)
+        try:
+            warehouse.migrate()
+            publication = rollback(settings, warehouse)
+        finally:
+            warehouse.close()
+    except (RegistryError, WarehouseError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(
+        f"rolled back: {publication.version} is production again, serving {publication.bento_tag}; "
+        f"{', '.join(publication.archived)} marked rolled_back"
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the ``seongsu`` app."""
+    """Attach ``train``, ``forecast`` and ``model list|rollback`` to the ``seongsu`` app."""
+    app.command("train")(train_command)
+    app.command("forecast")(forecast_command)
+    app.add_typer(model_app, name="model")

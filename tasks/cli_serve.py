@@ -1,9 +1,82 @@
-"""Placeholder: subcommands are added here by the issue that owns them."""
+"""``seongsu serve``: run the Bento crowding service locally.
+
+The command prepares the environment first (``tasks.runtime``: BENTOML_HOME inside SEONGSU_HOME,
+analytics off), says which model store it serves from and whether a package is there yet, then
+*replaces itself* with ``bentoml serve bentos.crowding.service:CrowdingService``: one process tree,
+Ctrl-C and SIGTERM go straight to BentoML, nothing is left behind.  ``serve_command`` gives other
+commands (e.g. ``seongsu up``) the same command line to run as a child process.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+SERVICE = "bentos.crowding.service:CrowdingService"
+
+
+def serve_command(
+    host: str = "127.0.0.1", port: int = 3000, workers: int = 1, reload_interval_s: float = 5.0
+) -> tuple[list[str], dict[str, str]]:
+    """(argv, extra environment) that start the service; call after ``prepare_environment``."""
+    from tasks.settings import REPO_ROOT
+
+    argv = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+    argv += ["--working-dir", str(REPO_ROOT)]
+    env = {"SEONGSU_SERVE_WORKERS": str(workers), "SEONGSU_RELOAD_INTERVAL_S": f"{reload_interval_s:g}"}
+    return argv, env
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the ``seongsu`` app."""
+    """Attach ``serve`` to the ``seongsu`` app."""
+
+    @app.command()
+    def serve(
+        port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
+        host: Annotated[
+            str, typer.Option(help="Interface to bind (0.0.0.0 for every interface).")
+        ] = "127.0.0.1",
+        workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+        reload_interval: Annotated[
+            float, typer.Option(min=0.2, help="Seconds between checks for a newly published package.")
+        ] = 5.0,
+    ) -> None:
+        """Serve the promoted model package: /forecast /predict /model /metrics, docs at the root URL.
+
+        Answers from seongsu-crowding:latest in the BentoML model store and switches to newer
+        versions as they are published, without a restart.
+        """
+        from tasks.runtime import prepare_environment
+        from tasks.settings import get_settings
+
+        try:
+            settings = get_settings()
+        except Exception as exc:  # pydantic ValidationError: say which variable is wrong
+            typer.echo(f"error: invalid configuration: {exc}", err=True)
+            raise typer.Exit(2) from None
+        prepare_environment(settings)
+        store = Path(os.environ["BENTOML_HOME"]) / "models"
+        argv, extra = serve_command(host, port, workers, reload_interval)
+
+        import bentoml
+
+        from tasks.package import BENTO_MODEL_NAME
+
+        try:
+            tag = str(bentoml.models.get(f"{BENTO_MODEL_NAME}:latest").tag)
+            typer.echo(f"serving {tag} from {store}", err=True)
+        except bentoml.exceptions.NotFound:
+            typer.echo(
+                f"warning: no {BENTO_MODEL_NAME} in {store} yet; the service starts anyway and answers "
+                "503 until a package is published (seongsu train / promote)",
+                err=True,
+            )
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+        typer.echo(f"docs: http://{shown}:{port}/   OpenAPI: http://{shown}:{port}/docs.json", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(argv[0], argv, {**os.environ, **extra})

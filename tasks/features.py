@@ -63,6 +63,8 @@ NUMERIC_FEATURES: Final = (
     "next_offday",
     "offday_run",
     "bridge_day",
+    "school_break",
+    "term_shift",
     "temp_c",
     "precip_mm",
     "humidity_pct",
@@ -133,8 +135,13 @@ def calendar_features(start: dt.date, end: dt.date) -> pl.DataFrame:
     is the length of the block of consecutive days off a date belongs to (0 on working days; long
     Seollal/Chuseok breaks empty the city more than a single Sunday) and ``bridge_day`` marks a
     working day squeezed between two days off (many take it off).
-    School vacations are deliberately absent: the data covers a single winter break, so a flag
-    would be learned from one event and mostly alias with the recent-level features.
+    ``school_break`` marks the winter break of schools and universities, December 21 to the end of
+    February: the Korean school year starts on March 1 by law, so the end is fixed nationwide (the
+    start varies by a few days; universities end the fall term around December 20).
+    The return of students in March lifts ridership by several percent in a week; without the flag
+    the model attributes that jump to whatever else grew in March (temperature, ...) and carries a
+    bias into spring.  The summer breaks are not flagged: they vary by school and the data
+    (January-June) holds none to learn from.
     """
     pad = dt.timedelta(days=14)  # run lengths need neighbours outside the requested range
     lo, hi = start - pad, end + pad
@@ -145,6 +152,9 @@ def calendar_features(start: dt.date, end: dt.date) -> pl.DataFrame:
         dow=pl.col("date").dt.weekday().cast(pl.Int8) - 1,  # 0 = Monday
         is_holiday=pl.col("date").is_in(list(public)).cast(pl.Int8),
         is_workers_day=pl.col("date").is_in(list(workers)).cast(pl.Int8),
+        school_break=(
+            (pl.col("date").dt.month() <= 2) | ((pl.col("date").dt.month() == 12) & (pl.col("date").dt.day() > 20))
+        ).cast(pl.Int8),
     )
     frame = frame.with_columns(
         offday=((pl.col("dow") >= 5) | (pl.col("is_holiday") == 1)).cast(pl.Int8),
@@ -421,6 +431,7 @@ def build_features(
         horizon=(pl.col("date") - pl.col("as_of")).dt.total_days().cast(pl.Int16),
     )
     max_cutoff: dt.date = tgt["_cutoff"].max()  # type: ignore[assignment]
+    min_cutoff: dt.date = tgt["_cutoff"].min()  # type: ignore[assignment]
     hist = prepare_history(ridership, max_date=max_cutoff)
 
     cal = calendar_features(tgt["date"].min(), tgt["date"].max())  # type: ignore[arg-type]
@@ -443,6 +454,14 @@ def build_features(
     f = _attach(f, daily, sd, 7, "d7", ["d7"])
     f = _attach(f, daily, sd, 28, "d28", ["d28"])
     f = _attach(f, daily, [*sd, "day_kind"], window, "dk", ["dk"])
+
+    # share of school-break days in the profile window vs. the target day: > 0 when the profile
+    # still averages break weeks but the target is in term (the March jump)
+    cal_hist = calendar_features(min_cutoff - dt.timedelta(days=window), max_cutoff).select("date", pl.lit(0, pl.Int8).alias("_one"), "school_break")
+    f = _attach(
+        f.with_columns(_one=pl.lit(0, pl.Int8)), cal_hist, ["_one"], window, "sb", ["sb"], value="school_break"
+    )
+    f = f.with_columns(term_shift=pl.col("sb") - pl.col("school_break").cast(pl.Float64))
 
     lag_src = hist.select("date", "hour", "station_code", "direction", "count")
     for k in (7, 14):

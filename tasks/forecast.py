@@ -18,6 +18,7 @@ new as-of with the newest ridership as context: no retraining, so the daily loop
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -28,9 +29,10 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.features import MAX_HORIZON, History, cutoff_for, forecast_targets
+from tasks.features import MAX_HORIZON, PUBLICATION_LAG_DAYS, History, cutoff_for, forecast_targets
 from tasks.history import CONTEXT_DAYS, LoadedHistory
 from tasks.package import ModelPackage, PackageMetadata, build_package
+from tasks.settings import Settings
 from tasks.train import CatBoostForecaster
 from tasks.warehouse.base import UpsertResult, Warehouse
 from tasks.warehouse.schema import FORECASTS, conform
@@ -48,6 +50,9 @@ FORECAST_SCHEMA: Final = pl.Schema(
     }
 )
 ORDER: Final = ("station_code", "date", "hour", "direction")
+MAX_STALE_DAYS: Final = 28
+"""How far the newest ridership may lag the cutoff before a forecast is refused: half the profile
+window, so every profile feature still has four same-weekday values to average."""
 
 
 class ForecastInputError(ValueError):
@@ -80,10 +85,7 @@ def resolve_stations(requested: Sequence[int] | str | None, known: pl.DataFrame)
     known_codes = set(known.get_column("station_code").cast(pl.Int64).to_list())
     if requested is None or (isinstance(requested, str) and requested.strip().lower() == "all"):
         return sorted(known_codes)
-    if isinstance(requested, str):
-        codes = parse_station_list(requested)
-    else:
-        codes = [int(c) for c in requested]
+    codes = parse_station_list(requested) if isinstance(requested, str) else [int(c) for c in requested]
     if not codes:
         raise ForecastInputError("no stations requested")
     unknown = sorted(set(codes) - known_codes)
@@ -110,6 +112,26 @@ def parse_station_list(text: str) -> list[int]:
     return out
 
 
+def check_freshness(history: History, as_of: dt.date, max_stale_days: int = MAX_STALE_DAYS) -> dt.date:
+    """Newest ridership usable on ``as_of``; an error when there is none or it is so old that the
+    profile features would be empty (the forecast would be noise, not a forecast)."""
+    cutoff = cutoff_for(as_of)
+    known = history.ridership.filter(pl.col("date") <= cutoff).get_column("date")
+    if known.is_empty():
+        raise ForecastInputError(
+            f"no ridership published by {as_of} (nothing on or before {cutoff}): "
+            "ingest data first or pick a later --as-of"
+        )
+    newest: dt.date = known.max()  # type: ignore[assignment]
+    if (cutoff - newest).days > max_stale_days:
+        raise ForecastInputError(
+            f"the newest ridership known on {as_of} is from {newest}, {(cutoff - newest).days} days before "
+            f"the cutoff {cutoff}: ingest newer data or pick an --as-of up to "
+            f"{newest + dt.timedelta(days=PUBLICATION_LAG_DAYS + max_stale_days)}"
+        )
+    return newest
+
+
 def _station_table(history: History) -> pl.DataFrame:
     if history.stations is not None and history.stations.height:
         return history.stations.select(pl.col("station_code").cast(pl.Int32), pl.col("station_name"))
@@ -130,23 +152,20 @@ def forecast(
     ``model`` is a fitted forecaster or a model package.  ``history`` is what was known on
     ``as_of`` (``tasks.history.load_history``); with a package it may be None, and then the
     package's own context is used -- a lookup into its ``forecasts.parquet`` when ``as_of`` is the
-    package's issue date.  Ridership dated after ``as_of - lag`` is never read (the features cut per
+    package's issue date.  A given history is always forecast from (never the cached table).  Ridership dated after ``as_of - lag`` is never read (the features cut per
     row), so passing a longer history cannot leak the future.
     """
     start = validate_request(as_of, start, days)
+    use_cache = history is None
     if history is None:
         if not isinstance(model, ModelPackage):
             raise ForecastInputError("history is required with a bare forecaster")
         history = package_history(model)
     station_table = _station_table(history)
     codes = resolve_stations(stations, station_table)
-    if history.ridership.filter(pl.col("date") <= cutoff_for(as_of)).is_empty():
-        raise ForecastInputError(
-            f"no ridership published by {as_of} (nothing on or before {cutoff_for(as_of)}): "
-            "ingest data first or pick a later --as-of"
-        )
+    check_freshness(history, as_of)
     end = start + dt.timedelta(days=days - 1)
-    if isinstance(model, ModelPackage) and model.metadata.as_of == as_of and model.forecasts.height:
+    if use_cache and isinstance(model, ModelPackage) and model.metadata.as_of == as_of:
         cached = model.forecasts.filter(
             pl.col("date").is_between(start, end), pl.col("station_code").is_in(codes)
         )
@@ -263,3 +282,75 @@ def write_forecasts_task(frame: pl.DataFrame, model_version: str, as_of: dt.date
     finally:
         warehouse.close()
     return result.inserted + result.updated
+
+
+def publish_refresh(
+    settings: Settings, package: ModelPackage, loaded: LoadedHistory, forecasts: pl.DataFrame
+) -> str | None:
+    """Publish ``package``'s model issued on ``loaded.as_of`` to the BentoML store (a new version).
+
+    Skipped (None) when ``:latest`` already is this model issued on this day: re-running the daily
+    flow does not pile up identical versions.
+    """
+    from tasks.registry import latest_published, publish_package
+
+    latest = latest_published(settings)
+    if latest is not None:
+        labels = latest.info.labels
+        if labels.get("model_version") == package.metadata.version and labels.get("as_of") == (
+            loaded.as_of.isoformat()
+        ):
+            return None
+    with tempfile.TemporaryDirectory(prefix="seongsu-refresh-") as tmp:
+        path = refresh_package(package, loaded, Path(tmp) / "package", forecasts=forecasts)
+        return publish_package(settings, path, kind="refresh")
+
+
+def forecast_markdown(
+    frame: pl.DataFrame, *, version: str, as_of: dt.date, weather_note: str, written: int, tag: str | None
+) -> str:
+    """The Prefect artifact of a forecast run: what was issued, by which model, and Seongsu's week."""
+    seongsu = (
+        frame.filter(pl.col("station_code") == 211)
+        .group_by("date", "direction")
+        .agg(pl.col("yhat").sum().round(0))
+        .pivot(on="direction", index="date", values="yhat")
+        .sort("date")
+    )
+    lines = [
+        f"# Forecasts issued {as_of} by model {version}",
+        "",
+        f"- {frame.height:,} rows: {frame['station_code'].n_unique()} stations x "
+        f"{frame['date'].n_unique()} days x 20 hour bands x 2 directions "
+        f"({frame['date'].min()!s} .. {frame['date'].max()!s})",
+        f"- weather: {weather_note}",
+        f"- warehouse `forecasts`: {written:,} rows inserted/updated",
+        f"- BentoML: {'`' + tag + '` (now latest)' if tag else 'latest already serves this model and as-of'}",
+    ]
+    if seongsu.height:
+        lines += ["", "## Seongsu (211), daily totals", "", "| date | board | alight |", "|---|---:|---:|"]
+        for row in seongsu.iter_rows(named=True):
+            lines.append(f"| {row['date']} | {row.get('board') or 0:,.0f} | {row.get('alight') or 0:,.0f} |")
+    return "\n".join(lines)
+
+
+@task(name="production-package", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def production_package_task() -> ModelPackage:
+    from tasks.registry import production_package
+    from tasks.settings import get_settings
+    from tasks.warehouse.base import open_warehouse
+
+    settings = get_settings()
+    warehouse = open_warehouse(settings.resolved_warehouse_url)
+    try:
+        warehouse.migrate()
+        return production_package(settings, warehouse)
+    finally:
+        warehouse.close()
+
+
+@task(name="publish-refresh", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def publish_refresh_task(package: ModelPackage, loaded: LoadedHistory, forecasts: pl.DataFrame) -> str | None:
+    from tasks.settings import get_settings
+
+    return publish_refresh(get_settings(), package, loaded, forecasts)

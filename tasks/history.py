@@ -30,7 +30,7 @@ from typing import Final, Literal
 import numpy as np
 import polars as pl
 
-from tasks.features import DEFAULT_WEATHER_STATION, MAX_HORIZON, History
+from tasks.features import DEFAULT_WEATHER_STATION, MAX_HORIZON, PUBLICATION_LAG_DAYS, History
 from tasks.warehouse.base import Warehouse
 from tasks.warehouse.schema import RIDERSHIP_HOURLY, STATIONS, WEATHER_FORECAST, WEATHER_HOURLY
 
@@ -161,7 +161,9 @@ def _issued_forecast(
 
 def load_stations(warehouse: Warehouse) -> pl.DataFrame:
     return (
-        warehouse.read_table(STATIONS).select("station_code", "station_name", "line", "name_en").sort("station_code")
+        warehouse.read_table(STATIONS)
+        .select("station_code", "station_name", "line", "name_en")
+        .sort("station_code")
     )
 
 
@@ -219,3 +221,18 @@ def data_hash(history: History | pl.DataFrame) -> str:
     digest.update(b"count")
     digest.update(np.ascontiguousarray(frame.get_column("count").to_numpy(), dtype="<i8").tobytes())
     return digest.hexdigest()
+
+
+REPLAY_CLOCK_KEY: Final = "replay_as_of"
+"""``pipeline_state`` key of the snapshot replay's simulated today (written by ``tasks.stack``)."""
+
+
+def default_as_of(warehouse: Warehouse, lag_days: int = PUBLICATION_LAG_DAYS) -> dt.date | None:
+    """The as-of a flow uses when none is given: the replay clock if one is set, else the day the
+    newest ridership was published (its date + the publication lag); None on an empty warehouse."""
+    if "pipeline_state" in warehouse.table_names():
+        rows = warehouse.read("select value from pipeline_state where key = %s", [REPLAY_CLOCK_KEY])
+        if rows.height and rows["value"][0]:
+            return dt.date.fromisoformat(str(rows["value"][0])[:10])
+    newest = latest_ridership_date(warehouse)
+    return None if newest is None else newest + dt.timedelta(days=lag_days)

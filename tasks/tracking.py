@@ -84,14 +84,14 @@ def _best_effort(default: Any = None) -> Callable[[Callable[P, R]], Callable[P, 
             tracker = args[0]
             assert isinstance(tracker, Tracker)
             if tracker.run is None:
-                return default  # type: ignore[no-any-return]
+                return default
             try:
                 return method(*args, **kwargs)
             except Exception as exc:
                 message = f"W&B {method.__name__} failed: {type(exc).__name__}: {exc}"
                 tracker.errors.append(message)
                 _run_logger().error("%s (tracking is best effort; the model is unaffected)", message)
-                return default  # type: ignore[no-any-return]
+                return default
 
         return inner
 
@@ -292,9 +292,8 @@ class Tracker:
                 description="ridership_hourly rows the model was trained on (as of the training date)",
                 metadata=scrub({**metadata, "data_hash": data_hash, "rows": ridership.height}),
             )
-            artifact.add_file(str(path))
-            # the artifact's files are staged (copied) by log_artifact, so tmp can go afterwards
-            self.run.log_artifact(artifact, aliases=["latest", f"sha-{data_hash[:12]}"]).wait()
+            artifact.add_file(str(path))  # policy "mutable": copied to W&B's staging area right here
+            self._log_artifact(artifact, ["latest", f"sha-{data_hash[:12]}"])
 
     @_best_effort()
     def log_model(
@@ -312,7 +311,13 @@ class Tracker:
             metadata=scrub({**metadata, "version": version, "promoted": promoted}),
         )
         artifact.add_dir(str(package_dir))
-        self.run.log_artifact(artifact, aliases=aliases).wait()
+        self._log_artifact(artifact, aliases)
+
+    def _log_artifact(self, artifact: Any, aliases: list[str]) -> None:
+        assert self.run is not None
+        logged = self.run.log_artifact(artifact, aliases=aliases)
+        if self.mode == "online":  # offline there is nothing to wait for (wandb sync uploads later)
+            logged.wait()
 
 
 def move_production_alias(settings: Settings, version: str) -> bool:

@@ -14,6 +14,7 @@ daily flow publishes.  The registry tests may reuse ``build_package`` and ``publ
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -194,7 +195,9 @@ def running_service(
         deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"bentoml serve exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(f"{url}/{'readyz' if ready else 'livez'}", timeout=1.0).status_code == 200:
                     break
@@ -218,8 +221,6 @@ def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=15)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait(timeout=5)

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tasks.history import default_as_of
 from tasks.monitor import (
     RETRAIN_EVENT,
     Alert,
@@ -19,7 +20,6 @@ from tasks.monitor import (
     Thresholds,
     accuracy_metrics,
     backtest_wape,
-    default_evaluation_date,
     evaluate,
     find_alerts,
     line_scope,
@@ -216,7 +216,7 @@ def test_alert_rules() -> None:
     t = Thresholds(min_rows=100)
     metrics = metric_rows(
         [
-            ("wape", "all", 0, 0.40, 5000),  # above the 0.35 ceiling and 0.40 > 0.2 * 1.25
+            ("wape", "all", 0, 0.40, 5000),  # above the 0.20 ceiling and 0.40 > 0.2 * 1.25
             ("wape", "all", 3, 0.90, 5000),  # per-horizon rows never alert on their own
             ("wape", "line:2", 0, 0.90, 5000),  # not an alerting scope by default
             ("coverage", "all", 0, 0.55, 5000),
@@ -237,9 +237,9 @@ def test_alert_rules() -> None:
 
 
 def test_relative_rule_catches_degradation_below_the_ceiling() -> None:
-    metrics = metric_rows([("wape", "all", 0, 0.20, 5000), ("coverage", "all", 0, 0.78, 5000)])
-    assert find_alerts(metrics, backtest_wape=0.19) == []
-    [alert] = find_alerts(metrics, backtest_wape=0.15)  # 0.20 > 0.15 * 1.25
+    metrics = metric_rows([("wape", "all", 0, 0.15, 5000), ("coverage", "all", 0, 0.78, 5000)])
+    assert find_alerts(metrics, backtest_wape=0.13) == []  # 0.15 <= 0.13 * 1.25
+    [alert] = find_alerts(metrics, backtest_wape=0.11)  # 0.15 > 0.11 * 1.25
     assert alert.rule == "wape_vs_backtest"
     assert find_alerts(metrics, backtest_wape=None) == []
 
@@ -262,7 +262,7 @@ def test_backtest_wape_is_read_from_the_models_metrics(metrics: dict | None, exp
 
 def test_retrain_request_is_one_event_about_the_model() -> None:
     alerts = [
-        Alert("wape_max", "wape", "all", 0, 0.41, 0.35, 5000),
+        Alert("wape_max", "wape", "all", 0, 0.41, 0.20, 5000),
         Alert("psi_max", "psi_count", "line:2", 0, 0.3, 0.2, 1000),
     ]
     req = retrain_request("20230320T060000-abc123", date(2023, 3, 20), alerts)
@@ -270,7 +270,7 @@ def test_retrain_request_is_one_event_about_the_model() -> None:
     assert req.resource["prefect.resource.id"] == "seongsu.model.20230320T060000-abc123"
     assert all(isinstance(v, str) for v in req.resource.values())  # Prefect resource labels are strings
     assert req.payload["as_of"] == "2023-03-20"
-    assert "wape 0.410 for all above the ceiling 0.350" in req.payload["reason"]
+    assert "wape 0.410 for all above the ceiling 0.200" in req.payload["reason"]
     assert "psi_count 0.300 for line:2" in req.payload["reason"]
     assert len(req.payload["alerts"]) == 2
     json.dumps(req.payload)  # the payload must serialise as is
@@ -321,7 +321,7 @@ def test_run_monitor_stores_metrics_and_decides(warehouse_url: str) -> None:
     _scenario(warehouse_url, evaluated_on, error=0.5)
     wh = open_warehouse(warehouse_url)
     try:
-        assert default_evaluation_date(wh) == evaluated_on  # newest ridership (03-17) + 3 days
+        assert default_as_of(wh) == evaluated_on  # newest ridership (03-17) + 3 days: what the flow uses
         result = run_monitor(wh, evaluated_on)
         stored = wh.read_table(MONITORING)
         again = run_monitor(wh, evaluated_on)  # idempotent: same keys, rows replaced

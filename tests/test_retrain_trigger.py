@@ -189,6 +189,6 @@ def test_the_retrain_event_names_the_model(prefect_server: str, train_deployment
     [event] = events
     assert event["resource"]["prefect.resource.id"] == "seongsu.model.m-bad"
     assert event["payload"]["as_of"] == EVALUATED_ON.isoformat()
-    assert "wape 0.600 for all above the ceiling 0.350" in event["payload"]["reason"]
+    assert "wape 0.600 for all above the ceiling 0.200" in event["payload"]["reason"]
     roles = {r["prefect.resource.role"] for r in event["related"]}
     assert "flow-run" in roles, "emitted inside the monitor flow run, so Prefect links the two"

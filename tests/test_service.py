@@ -58,7 +58,9 @@ def client(url: str) -> Iterator[httpx.Client]:
 def test_levels_follow_the_package_contract(package: Path, index: ForecastIndex) -> None:
     pkg = read_package(package)
     rows = pkg.forecasts.join(pkg.levels, on=["station_code", "direction"]).filter(pl.col("date") == FIRST)
-    body = orjson.loads(index.forecast_json([str(c) for c in pkg.forecasts["station_code"].unique()], FIRST, FIRST, 5, 24))
+    body = orjson.loads(
+        index.forecast_json([str(c) for c in pkg.forecasts["station_code"].unique()], FIRST, FIRST, 5, 24)
+    )
     got = {
         (st["station_code"], h["hour"], key): h[name]["level_index"]
         for st in body["stations"]
@@ -67,7 +69,9 @@ def test_levels_follow_the_package_contract(package: Path, index: ForecastIndex)
     }
     assert len(got) == rows.height
     for r in rows.iter_rows(named=True):
-        assert got[(r["station_code"], r["hour"], r["direction"])] == crowding_level(r["yhat"], r["q50"], r["q80"], r["q95"])
+        assert got[(r["station_code"], r["hour"], r["direction"])] == crowding_level(
+            r["yhat"], r["q50"], r["q80"], r["q95"]
+        )
     for st in body["stations"]:
         for h in st["forecasts"]:
             top = max(h["boardings"]["level_index"], h["alightings"]["level_index"])
@@ -84,7 +88,9 @@ def test_fast_path_equals_python_objects_and_schema(index: ForecastIndex) -> Non
     assert {h.hour for h in parsed.stations[0].forecasts} == {7, 8, 9}
 
 
-@pytest.mark.parametrize("ref", ["211", "성수", "성수역", "Seongsu", "SEONGSU", " seong-su ", "seongsu station"])
+@pytest.mark.parametrize(
+    "ref", ["211", "성수", "성수역", "Seongsu", "SEONGSU", " seong-su ", "seongsu station"]
+)
 def test_station_references(index: ForecastIndex, ref: str) -> None:
     assert [s.code for s in index.resolve([ref])] == [211]
 
@@ -137,7 +143,11 @@ def test_default_date_range_and_hours(client: httpx.Client) -> None:
     ]
     week = client.post(
         "/forecast",
-        json={"station": ["211", "강남"], "start": FIRST.isoformat(), "end": (FIRST + dt.timedelta(days=6)).isoformat()},
+        json={
+            "station": ["211", "강남"],
+            "start": FIRST.isoformat(),
+            "end": (FIRST + dt.timedelta(days=6)).isoformat(),
+        },
     ).json()
     assert [len(s["forecasts"]) for s in week["stations"]] == [7 * 20, 7 * 20]
 
@@ -149,13 +159,23 @@ BAD_INPUTS: list[tuple[str, Any, int, str]] = [
     ("range too long", {"station": "211", "start": ONE, "end": "2023-07-15"}, 400, "range too long"),
     ("end before start", {"station": "211", "start": ONE, "end": "2023-06-01"}, 400, "before `start`"),
     ("date and start", {"station": "211", "date": ONE, "start": ONE}, 400, "not both"),
-    ("hours reversed", {"station": "211", "hour_start": 22, "hour_end": 6}, 400, "hour_start 22 is after hour_end 6"),
+    (
+        "hours reversed",
+        {"station": "211", "hour_start": 22, "hour_end": 6},
+        400,
+        "hour_start 22 is after hour_end 6",
+    ),
     ("hour out of bands", {"station": "211", "hour_end": 25}, 400, "less than or equal to 24"),
     ("wrong type", {"station": {"code": 211}, "hour_start": "eight"}, 400, "a station is a code or a name"),
     ("no station", {"date": ONE}, 400, "Field required"),
     ("typo in a field", {"station": "211", "dates": ONE}, 400, "Extra inputs are not permitted"),
     ("too many stations", {"station": ["211"] * 11}, 400, "at most 10 stations"),
-    ("not forecastable", {"station": "211", "date": "2023-07-20"}, 422, "outside what the served package can forecast"),
+    (
+        "not forecastable",
+        {"station": "211", "date": "2023-07-20"},
+        422,
+        "outside what the served package can forecast",
+    ),
 ]
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
 from bentos.crowding.schemas import FIRST_BAND, LAST_BAND, band_label
 from tasks.package import LEVELS, ModelPackage, crowding_level, read_package
 from tasks.warehouse.schema import DIRECTIONS
@@ -129,8 +130,16 @@ class StationDirectory:
     def suggest(self, ref: str, n: int = 5) -> list[str]:
         """Labels of up to ``n`` stations whose code or name is close to ``ref``."""
         key = normalize(ref)
+        scored = sorted(
+            ((difflib.SequenceMatcher(None, key, k).ratio(), k) for k in self._keys), reverse=True
+        )[: 3 * n]
+        best = scored[0][0] if scored else 0.0
         out: list[str] = []
-        for match in difflib.get_close_matches(key, self._keys, n=3 * n, cutoff=0.5):
+        # close matches only: a clear winner ('seongsoo' -> 'seongsu' 0.8) should not come with
+        # a tail of barely similar names ('sicheong' 0.5)
+        for ratio, match in scored:
+            if ratio < 0.6 or ratio < best - 0.1:
+                break
             for st in self._by_key[match]:
                 if st.label not in out:
                     out.append(st.label)
@@ -195,7 +204,9 @@ class ForecastIndex:
         self.tag = tag
         self.loaded_at = datetime.now(UTC)
         stations = [
-            Station(int(r["station_code"]), str(r["station_name"]), str(r["name_en"] or ""), str(r["line"] or ""))
+            Station(
+                int(r["station_code"]), str(r["station_name"]), str(r["name_en"] or ""), str(r["line"] or "")
+            )
             for r in package.stations.iter_rows(named=True)
         ]
         self.directory = StationDirectory(stations)
@@ -205,7 +216,11 @@ class ForecastIndex:
             "station_code", "direction", "q50", "q80", "q95"
         ).iter_rows():
             if q50 is not None and q80 is not None and q95 is not None:
-                self.thresholds.setdefault(int(code), {})[str(direction)] = (float(q50), float(q80), float(q95))
+                self.thresholds.setdefault(int(code), {})[str(direction)] = (
+                    float(q50),
+                    float(q80),
+                    float(q95),
+                )
 
         fc = package.forecasts.select("station_code", "date", "hour", "direction", "yhat", "lo", "hi")
         if fc.is_empty():
@@ -238,7 +253,7 @@ class ForecastIndex:
         self._station_head = {
             code: orjson.dumps(self._station_obj(st))[:-2] for code, st in self._stations.items()
         }  # '{..., "forecasts":[' : rows and b"]}" are appended per request
-        self._head = orjson.dumps(self._envelope())[:-2]  # '{..., "stations":[' 
+        self._head = orjson.dumps(self._envelope())[:-2]  # '{..., "stations":['
 
     # -- shapes ----------------------------------------------------------------------------------
     @property
@@ -385,4 +400,3 @@ def package_root(path: Path) -> Path:
 def load_index(path: Path, tag: str) -> ForecastIndex:
     """Read the package at ``path`` (a package dir or a BentoML model dir) and index it."""
     return ForecastIndex(read_package(package_root(path)), tag)
-

@@ -78,7 +78,8 @@ class ForecastRequest(BaseModel):
     )
     start: dt.date | None = Field(default=None, description="First day of a range (instead of `date`).")
     end: dt.date | None = Field(
-        default=None, description=f"Last day of the range, inclusive (default: start); at most {MAX_RANGE_DAYS} days."
+        default=None,
+        description=f"Last day of the range, inclusive (default: start); at most {MAX_RANGE_DAYS} days.",
     )
     hour_start: int = Field(
         default=FIRST_BAND,
@@ -86,7 +87,9 @@ class ForecastRequest(BaseModel):
         le=LAST_BAND,
         description="First hour band (5 = before 06:00, 6..23 = that clock hour, 24 = after midnight).",
     )
-    hour_end: int = Field(default=LAST_BAND, ge=FIRST_BAND, le=LAST_BAND, description="Last hour band, inclusive.")
+    hour_end: int = Field(
+        default=LAST_BAND, ge=FIRST_BAND, le=LAST_BAND, description="Last hour band, inclusive."
+    )
 
     @field_validator("station", mode="before")
     @classmethod
@@ -94,18 +97,22 @@ class ForecastRequest(BaseModel):
         """Accept ``211`` as well as ``"211"``; reject empty and oversized lists with a usable message."""
         items = value if isinstance(value, list) else [value]
         if not items:
-            raise ValueError("give at least one station, e.g. \"station\": \"성수\"")
+            raise ValueError('give at least one station, e.g. "station": "성수"')
         if len(items) > MAX_STATIONS:
-            raise ValueError(f"at most {MAX_STATIONS} stations per request, got {len(items)}: split the request")
+            raise ValueError(
+                f"at most {MAX_STATIONS} stations per request, got {len(items)}: split the request"
+            )
         out: list[Any] = []
         for item in items:
             if isinstance(item, bool) or not isinstance(item, str | int):
                 raise ValueError(
-                    f"a station is a code or a name (string), not {type(item).__name__}: e.g. \"211\" or \"성수\""
+                    f'a station is a code or a name (string), not {type(item).__name__}: e.g. "211" or "성수"'
                 )
             text = str(item).strip()
             if not text or len(text) > 60:
-                raise ValueError(f"station {item!r} is empty or too long: use a code ('211') or a name ('성수')")
+                raise ValueError(
+                    f"station {item!r} is empty or too long: use a code ('211') or a name ('성수')"
+                )
             out.append(text)
         return out if isinstance(value, list) else out[0]
 
@@ -212,7 +219,7 @@ def _feature_field(name: str) -> tuple[Any, Any]:
     if name == "station_code":
         return int, Field(description=doc)
     if name == "direction":
-        return Literal[DIRECTIONS], Field(description=doc)  # type: ignore[valid-type]
+        return Literal[DIRECTIONS], Field(description=doc)
     if name in CATEGORICAL_FEATURES:
         return str, Field(description=doc)
     return float | None, Field(description=doc)
@@ -227,7 +234,7 @@ FeatureRow: type[BaseModel] = create_model(  # type: ignore[call-overload]
 )
 """Built from ``FEATURE_COLUMNS`` so the request schema follows the feature code automatically."""
 
-PredictRequest: type[BaseModel] = create_model(  # type: ignore[call-overload]
+PredictRequest: type[BaseModel] = create_model(
     "PredictRequest",
     __config__=ConfigDict(extra="forbid", title="PredictRequest"),
     __doc__=f"Feature rows to score, 1..{MAX_PREDICT_ROWS} per call.",
@@ -272,4 +279,3 @@ class ErrorResponse(BaseModel):
     error: str
     suggestions: list[str] | None = None
     forecastable: DateRange | None = None
-

@@ -64,6 +64,10 @@ def _env_flag(name: str) -> bool:
 
 
 RELOAD_INTERVAL_S = float(os.environ.get("SEONGSU_RELOAD_INTERVAL_S", "5"))
+MODEL_STORE = os.environ.get("SEONGSU_MODEL_STORE") or None
+"""A BentoML model store directory to watch instead of the default one.  Needed in a container:
+BentoML points a built Bento at the models packed inside it, so a registry's store mounted as a
+volume is only seen through this variable."""
 WORKERS = int(os.environ.get("SEONGSU_SERVE_WORKERS", "1"))
 _UNTRACED = "" if _env_flag("SEONGSU_TRACE_FORECAST") else "/forecast"
 
@@ -192,8 +196,12 @@ def _fix_bentoml_timeout_middleware() -> None:
                     waiter.set_result(None)
                 await send(message)
 
+            def _finished(_: asyncio.Future[None]) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
             fut = asyncio.ensure_future(self.app(scope, receive, _send))
-            fut.add_done_callback(lambda _: waiter.done() or waiter.set_result(None))
+            fut.add_done_callback(_finished)
             try:
                 await waiter
             except TimeoutError:
@@ -286,7 +294,7 @@ class Crowding:
                 except OSError:
                     pass
             try:
-                model = bentoml.models.get(MODEL_TAG)
+                model = self._get_model()
             except bentoml.exceptions.NotFound:
                 return False
             tag = str(model.tag)
@@ -313,6 +321,13 @@ class Crowding:
         gc.collect(1)
         gc.freeze()
         return True
+
+    def _get_model(self) -> bentoml.Model:
+        if MODEL_STORE is None:
+            return bentoml.models.get(MODEL_TAG)
+        from bentoml._internal.models import ModelStore
+
+        return bentoml.models.get(MODEL_TAG, _model_store=ModelStore(MODEL_STORE))
 
     def _watch(self) -> None:
         while not self._stop.wait(RELOAD_INTERVAL_S):
@@ -354,7 +369,9 @@ class Crowding:
             return _not_ready()
         start, end = request.date_range(served.index.first_date)
         try:
-            body = served.index.forecast_json(request.stations, start, end, request.hour_start, request.hour_end)
+            body = served.index.forecast_json(
+                request.stations, start, end, request.hour_start, request.hour_end
+            )
         except InputError as exc:
             return Response(exc.body(), status_code=exc.status, media_type=JSON)
         return Response(body, media_type=JSON)
@@ -371,7 +388,9 @@ class Crowding:
         if served.predict_problem:
             return _json(409, {"error": served.predict_problem})
         predictions = _predict_rows(served.forecaster, [r.model_dump() for r in rows])
-        return _json(200, {"model_version": served.version, "package": served.tag, "predictions": predictions})
+        return _json(
+            200, {"model_version": served.version, "package": served.tag, "predictions": predictions}
+        )
 
 
 CrowdingService = bentoml.asgi_app(admin, path="/")(

@@ -1,4 +1,6 @@
 # Daily Seongsu flow image for the `seongsu-docker` work pool (built for linux/arm64: the OCI Ampere box).
+# All state goes to /data (SEONGSU_HOME, the BentoML model store, Prefect and W&B homes): the work
+# pool mounts the box's /var/lib/seongsu there, shared with the Bento service; the code stays read-only.
 #
 # Built by prefect.yaml's `build_docker_image` step (platform: linux/arm64) from the repository root:
 #   docker build --platform linux/arm64 -f infra/docker/worker.Dockerfile -t <registry>/seongsu-worker:<tag> .
@@ -19,11 +21,17 @@ COPY --from=ghcr.io/astral-sh/uv:0.13 /uv /uvx /usr/local/bin/
 ENV PYTHONUNBUFFERED=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
+    UV_NO_CACHE=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/opt/seongsu/.venv \
     PATH=/opt/seongsu/.venv/bin:$PATH \
+    HOME=/data \
     SEONGSU_HOME=/data \
-    PREFECT_HOME=/data/prefect
+    PREFECT_HOME=/data/prefect \
+    BENTOML_HOME=/data/bentoml \
+    BENTOML_DO_NOT_TRACK=true \
+    WANDB_DIR=/data/wandb \
+    PREFECT_SERVER_ANALYTICS_ENABLED=false
 
 WORKDIR /opt/seongsu
 

@@ -1,0 +1,58 @@
+"""Forecast flow: the champion's forecasts for the next 7 days, every station, as of one day.
+
+Table of contents only -- pick the as-of (given, else the replay clock, else the newest data + lag)
+-> the production package (``SEONGSU_HOME/models`` or the BentoML store; never W&B) -> what was known
+on that day (recent context only) -> forecast -> ``forecasts`` table -> publish the refreshed package
+(same model, new as-of: no retraining) as ``seongsu-crowding:latest``.  Work in ``tasks.forecast``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from tasks.forecast import (
+    forecast_markdown,
+    forecast_task,
+    production_package_task,
+    publish_refresh_task,
+    write_forecasts_task,
+)
+from tasks.history import CONTEXT_DAYS
+from tasks.registry import load_history_task
+
+REPORT_KEY = "forecast-report"
+
+
+@flow(name="forecast", log_prints=True)
+def forecast(as_of: date | None = None) -> dict[str, Any]:
+    """Issue and store the champion's forecasts for as_of+1..as_of+7 and publish them for serving."""
+    package = production_package_task()
+    loaded = load_history_task(as_of, context_days=CONTEXT_DAYS)
+    frame = forecast_task(package, loaded.history, loaded.as_of)
+    version = package.metadata.version
+    written = write_forecasts_task(frame, version, loaded.as_of)
+    tag = publish_refresh_task(package, loaded, frame)
+    create_markdown_artifact(
+        key=REPORT_KEY,
+        markdown=forecast_markdown(
+            frame,
+            version=version,
+            as_of=loaded.as_of,
+            weather_note=loaded.weather_note,
+            written=written,
+            tag=tag,
+        ),
+        description=f"Forecasts issued {loaded.as_of} by {version}",
+    )
+    return {
+        "as_of": loaded.as_of.isoformat(),
+        "model_version": version,
+        "rows": frame.height,
+        "written": written,
+        "bento_tag": tag,
+        "weather": loaded.weather_note,
+    }

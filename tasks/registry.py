@@ -1,0 +1,1268 @@
+"""Model registry: champion/challenger, publication to the BentoML store, rollback.
+
+Why it works this way:
+
+* **Every trained model is kept.**  ``save_candidate`` writes a full model package to
+  ``SEONGSU_HOME/models/<version>/`` and a ``candidate`` row in the warehouse ``models`` table before
+  anything can go wrong downstream (W&B, the comparison, the store), so a trained model is never
+  lost; rejected packages stay on disk for inspection.
+* **Same window, same targets.**  A challenger is promoted only if it beats the champion on the
+  most recent known weeks: forecast origins ``data_end - 7k`` (``k = 1..n``; horizons 1..7, every
+  station, targets up to ``data_end``), scored by WAPE on the identical target rows.  Both sides
+  predict out of sample:
+
+  - the challenger's recipe (its chosen parameters) is refit at each origin on what was known
+    there (``fit_at``), i.e. the rolling-origin backtest of ``tasks.evaluate``;
+  - the champion is its *fitted artifact* when it was trained only on data known at that origin
+    (how it would really have served), else its recipe refit at the origin with the same bounds.
+    If that recipe is the challenger's (same parameters, same feature/training code fingerprint) the
+    refit is the challenger's own backtest and is not recomputed: the comparison is a tie.
+
+  Ties and losses are rejected and recorded (status ``rejected``, the comparison in
+  ``metrics_json``).  Consequence worth knowing: retraining the same recipe on data that overlaps
+  the window cannot win (it *is* the champion's recipe on the same data); it can once the champion
+  is older than the window, or when the recipe (search result, code) improves.  The daily forecast
+  refresh keeps a champion's *inputs* current in the meantime.
+* **Publication.**  Promotion, the daily forecast refresh and a rollback each save the package as a
+  new version of ``BENTO_MODEL_NAME`` in the BentoML store (the newest is ``:latest``, what the
+  Bento service serves).  Labels: ``model_version``, ``as_of``, ``data_hash``, ``kind``.  The store is
+  ``$BENTOML_HOME/models`` (``SEONGSU_HOME/bentoml`` by default), opened explicitly so the path
+  follows the environment of the call.
+* **The warehouse ``models`` table is the record** (status candidate | production | archived |
+  rejected | rolled_back).  Exactly one row is ``production``; promotion archives the previous one,
+  ``rollback`` re-publishes the previous champion and marks the current one ``rolled_back``.
+  W&B is informational only (offline runs cannot be read back).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import numpy as np
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import State
+
+from tasks.features import KEYS, MAX_HORIZON, History, cutoff_for, forecast_targets
+from tasks.history import LoadedHistory, data_hash
+from tasks.package import (
+    BENTO_MODEL_NAME,
+    ModelPackage,
+    PackageMetadata,
+    build_package,
+    read_package,
+)
+from tasks.settings import REPO_ROOT, Settings
+from tasks.tracking import Tracker, move_production_alias
+from tasks.train import CatBoostForecaster, Target, TrainConfig, train
+from tasks.warehouse.base import Warehouse
+from tasks.warehouse.schema import MODELS, conform
+
+log = logging.getLogger("seongsu.registry")
+
+SEONGSU: Final = 211
+RECIPE_FILES: Final = ("tasks/features.py", "tasks/train.py")
+PROMOTED_EVENT: Final = "seongsu.model.promoted"
+Status = Literal["candidate", "production", "archived", "rejected", "rolled_back"]
+ChampionMethod = Literal["artifact", "refit", "same-recipe"]
+
+
+class RegistryError(RuntimeError):
+    """A registry operation cannot proceed (nothing to roll back to, missing package...)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# identity of a model and of the code that trained it
+
+
+def new_version(now: datetime | None = None) -> str:
+    """``20230703T120000-1a2b3c``: sortable by training time, unique within a second."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def code_version() -> str:
+    """``git describe --always --dirty`` of the checkout, else the installed package version."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        if out:
+            return out
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return f"daily-seongsu {importlib_metadata.version('daily-seongsu')}"
+    except importlib_metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def recipe_fingerprint() -> str:
+    """sha256 (12 hex) of the feature and training code: same fingerprint = same recipe code."""
+    digest = hashlib.sha256()
+    for rel in RECIPE_FILES:
+        path = REPO_ROOT / rel
+        digest.update(rel.encode())
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()[:12]
+
+
+_RECIPE_CONFIG_KEYS: Final = ("target", "seed", "lag_days", "warmup_days")
+
+
+def recipe_of(forecaster: CatBoostForecaster) -> dict[str, Any]:
+    """What defines how a model is trained: tree parameters + target/lag/seed/warmup."""
+    params = dict(forecaster.metadata.get("params") or forecaster.config.params)
+    params.pop("thread_count", None)
+    params.pop("random_seed", None)
+    config = asdict(forecaster.config)
+    return {"params": params, **{k: config[k] for k in _RECIPE_CONFIG_KEYS}}
+
+
+def fit_config(recipe: Mapping[str, Any], bounds: TrainConfig) -> TrainConfig:
+    """``bounds`` (rows, days, threads) with ``recipe``'s parameters and training choices."""
+    return replace(bounds, params=dict(recipe["params"]), **{k: recipe[k] for k in _RECIPE_CONFIG_KEYS})
+
+
+# --------------------------------------------------------------------------------------------------
+# the models table
+
+
+def list_models(warehouse: Warehouse) -> pl.DataFrame:
+    """All rows of ``models``, newest first."""
+    if "models" not in warehouse.table_names():
+        return pl.DataFrame(schema=MODELS.polars_schema)
+    return warehouse.read_table(MODELS).sort("trained_at", "version", descending=True, nulls_last=True)
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    version: str
+    status: str
+    trained_at: datetime | None
+    promoted_at: datetime | None
+    data_hash: str | None
+    data_start: dt.date | None
+    data_end: dt.date | None
+    code_version: str | None
+    wandb_run: str | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ModelRecord:
+        try:
+            metrics = json.loads(row.get("metrics_json") or "{}")
+        except json.JSONDecodeError:
+            metrics = {}
+        return cls(
+            version=row["version"],
+            status=row["status"],
+            trained_at=row.get("trained_at"),
+            promoted_at=row.get("promoted_at"),
+            data_hash=row.get("data_hash"),
+            data_start=row.get("data_start"),
+            data_end=row.get("data_end"),
+            code_version=row.get("code_version"),
+            wandb_run=row.get("wandb_run"),
+            metrics=metrics if isinstance(metrics, dict) else {},
+        )
+
+    def row(self, **changes: Any) -> dict[str, Any]:
+        rec = replace(self, **changes)
+        out = {k: v for k, v in asdict(rec).items() if k != "metrics"}
+        out["metrics_json"] = json.dumps(rec.metrics, default=str, ensure_ascii=False, sort_keys=True)
+        return out
+
+
+def get_model(warehouse: Warehouse, version: str) -> ModelRecord | None:
+    rows = warehouse.read_table(MODELS, "version = %s", [version])
+    return ModelRecord.from_row(rows.row(0, named=True)) if rows.height else None
+
+
+def production_record(warehouse: Warehouse) -> ModelRecord | None:
+    """The champion: the ``production`` row (the newest promotion if, wrongly, there are several)."""
+    if "models" not in warehouse.table_names():
+        return None
+    rows = warehouse.read_table(MODELS, "status = %s", ["production"])
+    if rows.is_empty():
+        return None
+    rows = rows.sort("promoted_at", "trained_at", nulls_last=False)
+    return ModelRecord.from_row(rows.row(-1, named=True))
+
+
+def _upsert(warehouse: Warehouse, rows: Sequence[dict[str, Any]]) -> None:
+    warehouse.upsert(MODELS, conform(pl.DataFrame(list(rows), infer_schema_length=None), MODELS))
+
+
+# --------------------------------------------------------------------------------------------------
+# packages on disk and in the BentoML store
+
+
+def package_dir(settings: Settings, version: str) -> Path:
+    return settings.models_dir / version
+
+
+def bento_store_dir(settings: Settings) -> Path:
+    """``$BENTOML_HOME/models`` -- the same store the Bento service reads (default under home)."""
+    home = os.environ.get("BENTOML_HOME") or str(settings.home / "bentoml")
+    return Path(home) / "models"
+
+
+def _bento_store(settings: Settings) -> Any:
+    from bentoml._internal.models import ModelStore
+
+    path = bento_store_dir(settings)
+    path.mkdir(parents=True, exist_ok=True)
+    return ModelStore(str(path))
+
+
+def _tag_version(meta: PackageMetadata, kind: str) -> str:
+    slug = "".join(ch if ch.isalnum() or ch in "-._" else "-" for ch in meta.version.lower()).strip("-._")
+    return f"{slug[:36]}-{kind[:1]}{meta.as_of:%Y%m%d}-{uuid.uuid4().hex[:6]}"
+
+
+def publish_package(
+    settings: Settings,
+    package_path: Path,
+    *,
+    kind: Literal["promotion", "refresh", "rollback"],
+) -> str:
+    """Save the package as a new version of ``BENTO_MODEL_NAME`` (it becomes ``:latest``); the tag.
+
+    The package files are copied to the root of the model's directory; labels and metadata name
+    the model version it carries, the issue date and the training data hash.
+    """
+    import bentoml
+
+    meta = PackageMetadata.from_json((package_path / "metadata.json").read_text(encoding="utf-8"))
+    name = f"{BENTO_MODEL_NAME}:{_tag_version(meta, kind)}"
+    labels = {
+        "model_version": meta.version,
+        "as_of": meta.as_of.isoformat(),
+        "data_hash": meta.data_hash[:16],
+        "kind": kind,
+    }
+    info = {
+        "model_version": meta.version,
+        "as_of": meta.as_of.isoformat(),
+        "data_hash": meta.data_hash,
+        "data_start": meta.data_start.isoformat(),
+        "data_end": meta.data_end.isoformat(),
+        "code_version": meta.code_version,
+        "weather_source": meta.weather_source,
+        "kind": kind,
+        "published_at": datetime.now(UTC).isoformat(),
+    }
+    with bentoml.models.create(
+        name, labels=labels, metadata=info, _model_store=_bento_store(settings)
+    ) as model:
+        shutil.copytree(package_path, model.path, dirs_exist_ok=True)
+    log.info("published %s (model %s, as_of %s, %s)", model.tag, meta.version, meta.as_of, kind)
+    return str(model.tag)
+
+
+def published_models(settings: Settings) -> list[Any]:
+    """Versions of ``BENTO_MODEL_NAME`` in the store, oldest first."""
+    from bentoml.exceptions import NotFound
+
+    try:
+        models = _bento_store(settings).list(BENTO_MODEL_NAME)
+    except NotFound:
+        return []
+    return sorted(models, key=lambda m: m.creation_time)
+
+
+def latest_published(settings: Settings) -> Any | None:
+    """``seongsu-crowding:latest`` (a BentoML ``Model``), or None when nothing was published."""
+    from bentoml.exceptions import NotFound
+
+    try:
+        return _bento_store(settings).get(f"{BENTO_MODEL_NAME}:latest")
+    except NotFound:
+        return None
+
+
+def load_published_package(settings: Settings, tag: str = "latest") -> ModelPackage:
+    """Read a published package back from the store (what the Bento service serves)."""
+    from bentoml.exceptions import NotFound
+
+    try:
+        model = _bento_store(settings).get(f"{BENTO_MODEL_NAME}:{tag}")
+    except NotFound as exc:
+        raise RegistryError(f"no {BENTO_MODEL_NAME}:{tag} in {bento_store_dir(settings)}") from exc
+    return read_package(Path(model.path))
+
+
+def find_package(settings: Settings, version: str) -> Path:
+    """The package of model ``version``: ``models/<version>``, else its newest copy in the store."""
+    local = package_dir(settings, version)
+    if (local / "metadata.json").exists():
+        return local
+    for model in reversed(published_models(settings)):
+        if model.info.labels.get("model_version") == version:
+            return Path(model.path)
+    raise RegistryError(f"no package for model {version} in {settings.models_dir} or the BentoML store")
+
+
+def production_package(settings: Settings, warehouse: Warehouse) -> ModelPackage:
+    """The champion's package (warehouse record -> local dir / store); a clear error if none."""
+    record = production_record(warehouse)
+    if record is None:
+        raise RegistryError("no production model yet: run `seongsu train` first")
+    return read_package(find_package(settings, record.version))
+
+
+# --------------------------------------------------------------------------------------------------
+# candidates
+
+
+@dataclass(frozen=True)
+class Candidate:
+    version: str
+    package_path: Path
+    metadata: PackageMetadata
+    recipe: dict[str, Any]
+    fingerprint: str
+
+
+def save_candidate(
+    settings: Settings,
+    warehouse: Warehouse,
+    forecaster: CatBoostForecaster,
+    loaded: LoadedHistory,
+    *,
+    forecasts: pl.DataFrame,
+    version: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    wandb_run: str | None = None,
+    context_days: int | None = None,
+) -> Candidate:
+    """Write the package of a freshly trained model and record it as ``candidate``.
+
+    ``forecasts`` are the model's forecasts issued on ``loaded.as_of`` (all stations, 7 days).
+    """
+    from tasks.forecast import context_history
+    from tasks.history import CONTEXT_DAYS
+
+    trained_at = datetime.now(UTC).replace(tzinfo=None)
+    version = version or new_version()
+    ridership = loaded.history.ridership
+    if ridership.is_empty():
+        raise RegistryError("cannot register a model trained on no ridership")
+    cutoff = cutoff_for(loaded.as_of, int(forecaster.metadata.get("lag_days", forecaster.config.lag_days)))
+    known = ridership.filter(pl.col("date") <= cutoff)
+    fingerprint = recipe_fingerprint()
+    recipe = recipe_of(forecaster)
+    all_metrics = {
+        **dict(metrics or {}),
+        "recipe": recipe,
+        "recipe_fingerprint": fingerprint,
+        "train": {
+            k: forecaster.metadata.get(k)
+            for k in ("train_rows", "train_stations", "train_date_range", "timings_s", "final_trees")
+        },
+    }
+    meta = PackageMetadata(
+        version=version,
+        as_of=loaded.as_of,
+        horizon_days=MAX_HORIZON,
+        data_start=known["date"].min(),  # type: ignore[arg-type]
+        data_end=known["date"].max(),  # type: ignore[arg-type]
+        data_hash=data_hash(known),
+        code_version=code_version(),
+        trained_at=trained_at,
+        wandb_run=wandb_run,
+        metrics=_json_safe(all_metrics),
+        weather_source="kma_forecast" if loaded.weather_source == "kma_forecast" else "observed",
+    )
+    context = context_history(loaded, context_days or CONTEXT_DAYS)
+    with tempfile.TemporaryDirectory(prefix="seongsu-model-") as tmp:
+        model_dir = forecaster.save(Path(tmp) / "model")
+        path = build_package(
+            package_dir(settings, version),
+            metadata=meta,
+            model_dir=model_dir,
+            forecasts=forecasts,
+            ridership=context.ridership,
+            weather=context.weather,
+            stations=context.stations,
+        )
+    record = ModelRecord(
+        version=version,
+        status="candidate",
+        trained_at=trained_at,
+        promoted_at=None,
+        data_hash=meta.data_hash,
+        data_start=meta.data_start,
+        data_end=meta.data_end,
+        code_version=meta.code_version,
+        wandb_run=wandb_run,
+        metrics=meta.metrics,
+    )
+    with warehouse.transaction():
+        _upsert(warehouse, [record.row()])
+    return Candidate(version, path, meta, recipe, fingerprint)
+
+
+# --------------------------------------------------------------------------------------------------
+# the comparison window
+
+
+def comparison_origins(data_end: dt.date, n_origins: int = 2, horizon: int = MAX_HORIZON) -> list[dt.date]:
+    """Forecast origins whose 1..horizon targets fill the last ``n_origins * horizon`` known days."""
+    return sorted(data_end - dt.timedelta(days=horizon * k) for k in range(1, n_origins + 1))
+
+
+def fit_at(history: History, origin: dt.date, config: TrainConfig) -> CatBoostForecaster:
+    """The recipe in ``config`` fitted on what was known at ``origin`` (no search)."""
+    return train(history, origin, config, grid=None, time_budget_s=None)
+
+
+def predict_at(
+    forecaster: CatBoostForecaster, history: History, origin: dt.date, stations: Sequence[int]
+) -> pl.DataFrame:
+    """Forecasts issued on ``origin`` for horizons 1..7 from the history known then."""
+    lag = int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
+    targets = forecast_targets(list(stations), origin)
+    return forecaster.predict(targets, history=history.until(cutoff_for(origin, lag)))
+
+
+def window_predictions(
+    history: History,
+    origins: Sequence[dt.date],
+    fit: Callable[[History, dt.date], CatBoostForecaster],
+    stations: Sequence[int] | None = None,
+) -> pl.DataFrame:
+    """Out-of-sample forecasts at each origin (``fit`` sees only what was known there)."""
+    codes = stations or history.ridership.get_column("station_code").unique().sort().to_list()
+    frames = [predict_at(fit(history, o), history, o, codes) for o in origins]
+    return pl.concat(frames).select(*KEYS, "as_of", "yhat", "lo", "hi")
+
+
+def _wape(actual: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.abs(actual - pred).sum() / max(float(actual.sum()), 1e-9))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Challenger vs champion on identical targets (None champion: nothing to beat)."""
+
+    origins: list[dt.date]
+    n_targets: int
+    challenger_wape: float
+    champion_version: str | None = None
+    champion_wape: float | None = None
+    champion_method: dict[str, str] = field(default_factory=dict)
+    per_horizon: list[dict[str, Any]] = field(default_factory=list)
+    seongsu: dict[str, float | None] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return _json_safe(asdict(self))
+
+
+def score_window(
+    challenger: pl.DataFrame, champion: pl.DataFrame | None, actuals: pl.DataFrame
+) -> tuple[pl.DataFrame, int]:
+    """Join both forecasts and the actuals on (target, as_of); only rows all three have count."""
+    keys = [*KEYS, "as_of"]
+    frame = challenger.select(*keys, pl.col("yhat").alias("challenger")).join(
+        actuals.select(
+            pl.col("date"),
+            pl.col("hour").cast(pl.Int16),
+            pl.col("station_code").cast(pl.Int32),
+            pl.col("direction"),
+            pl.col("count").cast(pl.Float64).alias("actual"),
+        ),
+        on=list(KEYS),
+        how="inner",
+    )
+    if champion is not None:
+        frame = frame.join(champion.select(*keys, pl.col("yhat").alias("champion")), on=keys, how="inner")
+    frame = frame.with_columns(horizon=(pl.col("date") - pl.col("as_of")).dt.total_days().cast(pl.Int16))
+    return frame, frame.height
+
+
+def compare(
+    challenger_preds: pl.DataFrame,
+    history: History,
+    origins: Sequence[dt.date],
+    *,
+    champion: ModelRecord | None = None,
+    champion_preds: pl.DataFrame | None = None,
+    champion_method: Mapping[str, str] | None = None,
+) -> Comparison:
+    """WAPE of both on the same targets: overall, per horizon and for Seongsu (211)."""
+    frame, n = score_window(challenger_preds, champion_preds, history.ridership)
+    if n == 0:
+        raise RegistryError(f"no actuals for the comparison window (origins {list(origins)})")
+    y = frame["actual"].to_numpy()
+    ch = _wape(y, frame["challenger"].to_numpy())
+    cp = _wape(y, frame["champion"].to_numpy()) if champion_preds is not None else None
+    per_h = []
+    for (h,), part in sorted(frame.group_by("horizon"), key=lambda kv: kv[0][0]):
+        py = part["actual"].to_numpy()
+        per_h.append(
+            {
+                "horizon": int(h),
+                "challenger": _wape(py, part["challenger"].to_numpy()),
+                "champion": _wape(py, part["champion"].to_numpy()) if cp is not None else None,
+            }
+        )
+    seongsu: dict[str, float | None] = {}
+    s = frame.filter(pl.col("station_code") == SEONGSU)
+    if s.height:
+        sy = s["actual"].to_numpy()
+        seongsu = {
+            "challenger": _wape(sy, s["challenger"].to_numpy()),
+            "champion": _wape(sy, s["champion"].to_numpy()) if cp is not None else None,
+        }
+    return Comparison(
+        origins=list(origins),
+        n_targets=n,
+        challenger_wape=ch,
+        champion_version=champion.version if champion else None,
+        champion_wape=cp,
+        champion_method=dict(champion_method or {}),
+        per_horizon=per_h,
+        seongsu=seongsu,
+    )
+
+
+def champion_predictions(
+    settings: Settings,
+    champion: ModelRecord,
+    history: History,
+    origins: Sequence[dt.date],
+    *,
+    challenger_recipe: Mapping[str, Any],
+    challenger_preds: pl.DataFrame,
+    bounds: TrainConfig,
+    stations: Sequence[int] | None = None,
+) -> tuple[pl.DataFrame, dict[str, str]]:
+    """The champion's out-of-sample forecasts at ``origins`` (artifact, or recipe refit)."""
+    package = read_package(find_package(settings, champion.version))
+    fitted = CatBoostForecaster.load(package.model_dir)
+    recipe = champion.metrics.get("recipe") or recipe_of(fitted)
+    same_recipe = champion.metrics.get("recipe_fingerprint") == recipe_fingerprint() and _json_safe(
+        recipe
+    ) == _json_safe(dict(challenger_recipe))
+    codes = stations or history.ridership.get_column("station_code").unique().sort().to_list()
+    lag = int(fitted.metadata.get("lag_days", fitted.config.lag_days))
+    frames, methods = [], {}
+    for origin in origins:
+        if champion.data_end is not None and champion.data_end <= cutoff_for(origin, lag):
+            frames.append(predict_at(fitted, history, origin, codes))
+            methods[origin.isoformat()] = "artifact"
+        elif same_recipe:
+            frames.append(challenger_preds.filter(pl.col("as_of") == origin))
+            methods[origin.isoformat()] = "same-recipe"
+        else:
+            refit = fit_at(history, origin, fit_config(recipe, bounds))
+            frames.append(predict_at(refit, history, origin, codes))
+            methods[origin.isoformat()] = "refit"
+    return pl.concat(frames).select(*KEYS, "as_of", "yhat", "lo", "hi"), methods
+
+
+@dataclass(frozen=True)
+class Decision:
+    version: str
+    promote: bool
+    reason: str
+    comparison: Comparison
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "promote": self.promote,
+            "reason": self.reason,
+            "comparison": self.comparison.as_dict(),
+        }
+
+
+def decide(version: str, comparison: Comparison, min_improvement: float = 0.0) -> Decision:
+    """Promote iff there is no champion or the challenger's WAPE is strictly lower (by a relative
+    ``min_improvement`` if given) on the same targets; ties (within 1e-9) are rejections."""
+    ch, cp = comparison.challenger_wape, comparison.champion_wape
+    if cp is None:
+        return Decision(version, True, f"no champion yet: promoted (window WAPE {ch:.4f})", comparison)
+    bar = cp * (1.0 - min_improvement) - 1e-9
+    if ch < bar:
+        return Decision(
+            version,
+            True,
+            f"beats champion {comparison.champion_version}: WAPE {ch:.4f} < {cp:.4f} "
+            f"on {comparison.n_targets:,} targets",
+            comparison,
+        )
+    verdict = "ties" if abs(ch - cp) <= 1e-9 else "does not beat"
+    return Decision(
+        version,
+        False,
+        f"{verdict} champion {comparison.champion_version}: WAPE {ch:.4f} vs {cp:.4f} "
+        f"on {comparison.n_targets:,} targets",
+        comparison,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# promotion, rejection, refresh, rollback
+
+
+@dataclass(frozen=True)
+class Publication:
+    version: str
+    status: str
+    bento_tag: str | None
+    archived: list[str]
+
+
+def _set_metadata(path: Path, meta: PackageMetadata) -> None:
+    tmp = path / ".metadata.json.tmp"
+    tmp.write_text(meta.to_json(), encoding="utf-8")
+    os.replace(tmp, path / "metadata.json")
+
+
+def promote(
+    settings: Settings,
+    warehouse: Warehouse,
+    candidate: Candidate,
+    decision: Decision,
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    wandb_run: str | None = None,
+    emit_event: bool = True,
+) -> Publication:
+    """Make ``candidate`` the champion: store version, ``production`` row, previous one archived."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    record = get_model(warehouse, candidate.version)
+    if record is None:
+        raise RegistryError(f"model {candidate.version} is not registered")
+    extra = {**dict(metrics or {}), "decision": decision.as_dict()}
+    meta = replace(
+        candidate.metadata,
+        promoted_at=now,
+        wandb_run=wandb_run or candidate.metadata.wandb_run,
+        metrics=_json_safe({**candidate.metadata.metrics, **extra}),
+    )
+    _set_metadata(candidate.package_path, meta)
+    tag = publish_package(settings, candidate.package_path, kind="promotion")
+    previous = warehouse.read_table(MODELS, "status = %s", ["production"])
+    archived = [v for v in previous["version"].to_list() if v != candidate.version]
+    rows = [
+        ModelRecord.from_row(r).row(status="archived")
+        for r in previous.iter_rows(named=True)
+        if r["version"] != candidate.version
+    ]
+    merged = {**record.metrics, **extra, "bento_tag": tag}
+    if merged.get("backtest_wape") is None:
+        merged["backtest_wape"] = decision.comparison.challenger_wape
+    rows.append(
+        record.row(
+            status="production",
+            promoted_at=now,
+            wandb_run=wandb_run or record.wandb_run,
+            metrics=_json_safe(merged),
+        )
+    )
+    with warehouse.transaction():
+        _upsert(warehouse, rows)
+    if emit_event:
+        _emit_promoted(candidate.version, meta.as_of, tag)
+    return Publication(candidate.version, "production", tag, archived)
+
+
+def reject(
+    warehouse: Warehouse,
+    candidate: Candidate,
+    decision: Decision,
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    wandb_run: str | None = None,
+) -> Publication:
+    """Record a challenger that did not win (its package stays on disk, metadata updated)."""
+    record = get_model(warehouse, candidate.version)
+    if record is None:
+        raise RegistryError(f"model {candidate.version} is not registered")
+    extra = {**dict(metrics or {}), "decision": decision.as_dict()}
+    metrics = {**record.metrics, **extra}
+    _set_metadata(
+        candidate.package_path,
+        replace(candidate.metadata, metrics=_json_safe({**candidate.metadata.metrics, **extra})),
+    )
+    with warehouse.transaction():
+        _upsert(
+            warehouse,
+            [
+                record.row(
+                    status="rejected", wandb_run=wandb_run or record.wandb_run, metrics=_json_safe(metrics)
+                )
+            ],
+        )
+    return Publication(candidate.version, "rejected", None, [])
+
+
+def _emit_promoted(version: str, as_of: dt.date, tag: str) -> None:
+    """Tell Prefect (the forecast deployment's trigger) that a new champion serves; best effort."""
+    try:
+        from prefect.events import emit_event
+        from prefect.settings import get_current_settings
+
+        if not get_current_settings().api.url:
+            log.info("no Prefect API configured: %s for %s not emitted", PROMOTED_EVENT, version)
+            return
+        emit_event(
+            event=PROMOTED_EVENT,
+            resource={"prefect.resource.id": f"seongsu.model.{version}", "prefect.resource.name": version},
+            payload={"as_of": as_of.isoformat(), "bento_tag": tag},
+        )
+    except Exception as exc:
+        log.warning("could not emit %s for %s: %s", PROMOTED_EVENT, version, exc)
+
+
+def rollback(settings: Settings, warehouse: Warehouse) -> Publication:
+    """Serve the previous champion again: re-publish its newest package as ``:latest`` and swap the
+    statuses (current -> ``rolled_back``, previous -> ``production``)."""
+    current = production_record(warehouse)
+    if current is None:
+        raise RegistryError("no production model: nothing to roll back")
+    archived = warehouse.read_table(MODELS, "status = %s", ["archived"]).filter(
+        pl.col("promoted_at").is_not_null()
+    )
+    if archived.is_empty():
+        raise RegistryError(f"{current.version} is the only model ever promoted: nothing to roll back to")
+    previous = ModelRecord.from_row(archived.sort("promoted_at").row(-1, named=True))
+    source = _newest_package(settings, previous.version)
+    tag = publish_package(settings, source, kind="rollback")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    history = list(previous.metrics.get("rollbacks", []))
+    history.append({"at": now.isoformat(), "from": current.version, "bento_tag": tag})
+    rows = [
+        current.row(status="rolled_back"),
+        previous.row(
+            status="production", promoted_at=now, metrics={**previous.metrics, "rollbacks": history}
+        ),
+    ]
+    with warehouse.transaction():
+        _upsert(warehouse, rows)
+    move_production_alias(settings, previous.version)
+    return Publication(previous.version, "production", tag, [current.version])
+
+
+def _newest_package(settings: Settings, version: str) -> Path:
+    """The most recent package of ``version``: its newest store copy (latest refresh), else local."""
+    for model in reversed(published_models(settings)):
+        if model.info.labels.get("model_version") == version:
+            return Path(model.path)
+    local = package_dir(settings, version)
+    if (local / "metadata.json").exists():
+        return local
+    raise RegistryError(f"no package of model {version} to re-publish")
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON round trip (dates -> ISO strings, numpy scalars -> floats) for metrics/metadata."""
+    return json.loads(json.dumps(value, default=_default, ensure_ascii=False))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# the backtest report: model vs baselines on the comparison window
+
+BASELINES: Final = {
+    "seasonal_naive": "last_kind",  # the newest published value of the same day kind and hour
+    "profile_8w": "prof_kind",  # 8-week mean of the same day kind and hour
+}
+"""Baselines read from the feature frame, so they obey exactly the same as-of cut as the model."""
+
+
+def baseline_predictions(
+    history: History, origins: Sequence[dt.date], stations: Sequence[int]
+) -> dict[str, pl.DataFrame]:
+    """Forecasts of the naive baselines at ``origins`` (same targets as ``window_predictions``)."""
+    from tasks.features import build_features
+
+    targets = pl.concat([forecast_targets(list(stations), o) for o in origins])
+    feats = build_features(history.ridership, history.weather, targets)
+    out = {}
+    for name, column in BASELINES.items():
+        yhat = pl.col(column).fill_null(pl.col("prof_type")).fill_null(0.0).clip(lower_bound=0.0)
+        out[name] = feats.select(*KEYS, "as_of", yhat.alias("yhat"), yhat.alias("lo"), yhat.alias("hi"))
+    return out
+
+
+def backtest_table(
+    predictions: Mapping[str, pl.DataFrame], actuals: pl.DataFrame, focus: int = SEONGSU
+) -> pl.DataFrame:
+    """WAPE per model and horizon (``0`` = all horizons) for all stations and for ``focus``, plus
+    the 80% interval coverage of models that have one; only targets every model forecast count."""
+    keys = [*KEYS, "as_of"]
+    common: pl.DataFrame | None = None
+    for frame in predictions.values():
+        k = frame.select(keys)
+        common = k if common is None else common.join(k, on=keys, how="semi")
+    assert common is not None
+    act = actuals.select(
+        pl.col("date"),
+        pl.col("hour").cast(pl.Int16),
+        pl.col("station_code").cast(pl.Int32),
+        pl.col("direction"),
+        pl.col("count").cast(pl.Float64).alias("actual"),
+    )
+    rows = []
+    for name, frame in predictions.items():
+        scored = (
+            frame.join(common, on=keys, how="semi")
+            .join(act, on=list(KEYS), how="inner")
+            .with_columns(horizon=(pl.col("date") - pl.col("as_of")).dt.total_days().cast(pl.Int16))
+        )
+        has_interval = bool((scored["hi"] - scored["lo"]).abs().sum() > 0)
+        for h in [0, *sorted(scored["horizon"].unique().to_list())]:
+            part = scored if h == 0 else scored.filter(pl.col("horizon") == h)
+            focus_part = part.filter(pl.col("station_code") == focus)
+            y = part["actual"].to_numpy()
+            rows.append(
+                {
+                    "model": name,
+                    "horizon": int(h),
+                    "wape": _wape(y, part["yhat"].to_numpy()),
+                    f"wape_{focus}": (
+                        _wape(focus_part["actual"].to_numpy(), focus_part["yhat"].to_numpy())
+                        if focus_part.height
+                        else None
+                    ),
+                    "coverage_80": (
+                        float(((part["actual"] >= part["lo"]) & (part["actual"] <= part["hi"])).mean())  # type: ignore[arg-type]
+                        if has_interval
+                        else None
+                    ),
+                    "n": part.height,
+                }
+            )
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+# --------------------------------------------------------------------------------------------------
+# one training run, step by step (the train flow calls these through the @task wrappers below)
+
+QUICK_PARAMS: Final = {"depth": 6, "learning_rate": 0.15, "l2_leaf_reg": 3.0, "iterations": 150}
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """How much work one training run may do.  ``params`` skips the search (tests, ``--quick``)."""
+
+    time_budget_s: float = 300.0
+    params: dict[str, Any] | None = None
+    max_train_rows: int | None = 300_000
+    train_days: int | None = None
+    n_origins: int = 2
+    min_improvement: float = 0.0
+    thread_count: int = 2
+    target: Target = "ratio"
+
+    @classmethod
+    def quick(cls, time_budget_s: float = 120.0) -> TrainPlan:
+        return cls(
+            time_budget_s=time_budget_s, params=dict(QUICK_PARAMS), max_train_rows=150_000, n_origins=1
+        )
+
+    def config(self) -> TrainConfig:
+        base = TrainConfig(
+            target=self.target,
+            thread_count=self.thread_count,
+            max_train_rows=self.max_train_rows,
+            train_days=self.train_days,
+            fit_time_limit_s=self.time_budget_s,
+        )
+        return replace(base, params=dict(self.params)) if self.params else base
+
+
+def train_challenger(loaded: LoadedHistory, plan: TrainPlan) -> CatBoostForecaster:
+    """Search (unless ``plan.params``) within the budget, refit on everything known at as_of."""
+    grid = None if plan.params else _default_grid()
+    return train(loaded.history, loaded.as_of, plan.config(), grid=grid, time_budget_s=plan.time_budget_s)
+
+
+def _default_grid() -> tuple[dict[str, Any], ...]:
+    from tasks.train import DEFAULT_GRID
+
+    return DEFAULT_GRID
+
+
+def window_origins(loaded: LoadedHistory, forecaster: CatBoostForecaster, plan: TrainPlan) -> list[dt.date]:
+    lag = int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
+    return comparison_origins(cutoff_for(loaded.as_of, lag), plan.n_origins)
+
+
+def backtest_window(
+    loaded: LoadedHistory, forecaster: CatBoostForecaster, origins: Sequence[dt.date], plan: TrainPlan
+) -> dict[str, pl.DataFrame]:
+    """The challenger's recipe refit at each origin + the baselines, on the same targets."""
+    history = loaded.history
+    stations = history.ridership.get_column("station_code").unique().sort().to_list()
+    config = fit_config(recipe_of(forecaster), plan.config())
+    model = window_predictions(history, origins, lambda h, o: fit_at(h, o, config), stations)
+    return {"catboost": model, **baseline_predictions(history, origins, stations)}
+
+
+def feature_importance(forecaster: CatBoostForecaster) -> pl.DataFrame:
+    """CatBoost's PredictionValuesChange importance per feature, largest first."""
+    if forecaster.model is None:
+        return pl.DataFrame(schema={"feature": pl.String, "importance": pl.Float64})
+    names = list(forecaster.model.feature_names_)
+    values = [float(v) for v in forecaster.model.get_feature_importance()]
+    return pl.DataFrame({"feature": names, "importance": values}).sort("importance", descending=True)
+
+
+def evaluate_challenger(
+    settings: Settings,
+    warehouse: Warehouse,
+    candidate: Candidate,
+    loaded: LoadedHistory,
+    challenger_preds: pl.DataFrame,
+    origins: Sequence[dt.date],
+    plan: TrainPlan,
+) -> Decision:
+    """Champion/challenger on the window; the champion's forecasts computed as described above."""
+    champion = production_record(warehouse)
+    if champion is not None and champion.version == candidate.version:
+        champion = None
+    champion_preds: pl.DataFrame | None = None
+    methods: dict[str, str] = {}
+    if champion is not None:
+        try:
+            champion_preds, methods = champion_predictions(
+                settings,
+                champion,
+                loaded.history,
+                origins,
+                challenger_recipe=candidate.recipe,
+                challenger_preds=challenger_preds,
+                bounds=plan.config(),
+            )
+        except (RegistryError, FileNotFoundError) as exc:
+            log.error("champion %s cannot be evaluated (%s): treating as absent", champion.version, exc)
+            champion = None
+    comparison = compare(
+        challenger_preds,
+        loaded.history,
+        origins,
+        champion=champion,
+        champion_preds=champion_preds,
+        champion_method=methods,
+    )
+    return decide(candidate.version, comparison, plan.min_improvement)
+
+
+def record_decision(
+    settings: Settings,
+    warehouse: Warehouse,
+    candidate: Candidate,
+    decision: Decision,
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    wandb_run: str | None = None,
+) -> Publication:
+    if decision.promote:
+        return promote(settings, warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
+    return reject(warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
+
+
+def backtest_metrics(table: pl.DataFrame, origins: Sequence[dt.date]) -> dict[str, Any]:
+    """What ``metrics_json`` keeps of a backtest (``backtest_wape`` is what the monitor reads)."""
+    overall = table.filter(pl.col("model") == "catboost", pl.col("horizon") == 0)
+    return {
+        "backtest_wape": float(overall["wape"].item()) if overall.height else None,
+        "backtest": table.to_dicts(),
+        "origins": [o.isoformat() for o in origins],
+    }
+
+
+def decision_markdown(
+    decision: Decision, publication: Publication, table: pl.DataFrame, *, as_of: dt.date, seconds: float
+) -> str:
+    """The Prefect artifact of a training run: the backtest table and the champion/challenger call."""
+    c = decision.comparison
+    verdict = "**PROMOTED**" if decision.promote else "**REJECTED**"
+    lines = [
+        f"# Training {decision.version} (as of {as_of})",
+        "",
+        f"{verdict}: {decision.reason}.",
+        "",
+        f"- window: origins {', '.join(o.isoformat() for o in c.origins)}, horizons 1..{MAX_HORIZON}, "
+        f"{c.n_targets:,} targets (every station)",
+        f"- challenger WAPE {c.challenger_wape:.4f}"
+        + (
+            f"; champion {c.champion_version} WAPE {c.champion_wape:.4f}"
+            if c.champion_wape is not None
+            else ""
+        ),
+    ]
+    if c.champion_method:
+        lines.append(
+            "- champion forecasts: " + ", ".join(f"{k}: {v}" for k, v in sorted(c.champion_method.items()))
+        )
+    if c.seongsu:
+        ch, cp = c.seongsu.get("challenger"), c.seongsu.get("champion")
+        lines.append(
+            f"- Seongsu (211): challenger {ch:.4f}" + (f", champion {cp:.4f}" if cp is not None else "")
+            if ch is not None
+            else "- Seongsu (211): not in the window"
+        )
+    if publication.bento_tag:
+        lines.append(f"- BentoML: `{publication.bento_tag}` (now `{BENTO_MODEL_NAME}:latest`)")
+    if publication.archived:
+        lines.append(f"- archived: {', '.join(publication.archived)}")
+    lines += ["", f"Run time {seconds:.0f} s.", "", "## Backtest (WAPE; horizon 0 = all)", ""]
+    lines += _markdown_table(table)
+    return "\n".join(lines)
+
+
+def _markdown_table(table: pl.DataFrame) -> list[str]:
+    cols = table.columns
+    out = [
+        "| " + " | ".join(cols) + " |",
+        "|" + "|".join("---:" if c != "model" else "---" for c in cols) + "|",
+    ]
+    for row in table.iter_rows():
+        out.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int):
+        return f"{value:,}" if value >= 1000 else str(value)
+    return str(value)
+
+
+def track_training(
+    tracker: Tracker,
+    *,
+    forecaster: CatBoostForecaster,
+    loaded: LoadedHistory,
+    candidate: Candidate,
+    table: pl.DataFrame,
+    predictions: Mapping[str, pl.DataFrame],
+    decision: Decision,
+) -> None:
+    """Everything a training run tells W&B (each call is best effort, see ``tasks.tracking``)."""
+    tracker.log_config(
+        {
+            "version": candidate.version,
+            "as_of": loaded.as_of.isoformat(),
+            "recipe": candidate.recipe,
+            "recipe_fingerprint": candidate.fingerprint,
+            "code_version": candidate.metadata.code_version,
+            "data_hash": candidate.metadata.data_hash,
+            "weather_source": loaded.weather_source,
+            "train": {k: forecaster.metadata.get(k) for k in ("train_rows", "train_stations", "timings_s")},
+        }
+    )
+    for row in table.iter_rows(named=True):
+        prefix = f"backtest/{row['model']}/" + ("all" if row["horizon"] == 0 else f"h{row['horizon']}") + "/"
+        tracker.log_metrics({k: v for k, v in row.items() if k not in ("model", "horizon")}, prefix=prefix)
+    tracker.log_table("backtest", table)
+    c = decision.comparison
+    tracker.log_metrics(
+        {
+            "challenger_wape": c.challenger_wape,
+            "champion_wape": c.champion_wape,
+            "promoted": int(decision.promote),
+        },
+        prefix="decision/",
+    )
+    tracker.log_summary({"decision": decision.reason, "version": candidate.version})
+    tracker.log_feature_importance(feature_importance(forecaster))
+    model = predictions.get("catboost")
+    if model is not None and model.height:
+        series = (
+            model.filter(pl.col("station_code") == SEONGSU, pl.col("direction") == "alight")
+            .join(
+                loaded.history.ridership.select(
+                    "date",
+                    pl.col("hour").cast(pl.Int16),
+                    pl.col("station_code").cast(pl.Int32),
+                    "direction",
+                    pl.col("count").cast(pl.Float64).alias("actual"),
+                ),
+                on=list(KEYS),
+                how="left",
+            )
+            .with_columns(ts=pl.col("date").cast(pl.Datetime("us")) + pl.duration(hours=pl.col("hour")))
+        )
+        if series.height:
+            tracker.log_forecast_plot(
+                "forecast_vs_actual/211_alight",
+                series,
+                title=f"Seongsu (211) alightings: backtest forecasts vs actuals ({candidate.version})",
+            )
+    cutoff = candidate.metadata.data_end
+    tracker.log_dataset(
+        loaded.history.ridership.filter(pl.col("date") <= cutoff),
+        data_hash=candidate.metadata.data_hash,
+        metadata={
+            "as_of": loaded.as_of.isoformat(),
+            "data_start": candidate.metadata.data_start.isoformat(),
+            "data_end": cutoff.isoformat(),
+        },
+    )
+    tracker.log_model(
+        candidate.package_path,
+        version=candidate.version,
+        metadata={
+            "as_of": loaded.as_of.isoformat(),
+            "data_hash": candidate.metadata.data_hash,
+            "decision": decision.reason,
+        },
+        promoted=decision.promote,
+    )
+
+
+# --- Prefect wrappers ---------------------------------------------------------------------------------
+# Thin: open what a step needs from the settings and call the plain functions above.  Frames and
+# models are not hashable task inputs, hence NO_CACHE everywhere.
+
+
+def _open() -> tuple[Settings, Warehouse]:
+    from tasks.settings import get_settings
+    from tasks.warehouse.base import open_warehouse
+
+    settings = get_settings()
+    warehouse = open_warehouse(settings.resolved_warehouse_url)
+    warehouse.migrate()
+    return settings, warehouse
+
+
+def _transient(_task: object, _task_run: object, state: State) -> bool:
+    """Retry only what may pass: the warehouse or the disk, not bad data or a bad request."""
+    from tasks.warehouse.base import WarehouseError
+
+    try:
+        state.result()
+    except (WarehouseError, OSError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="load-history",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def load_history_task(
+    as_of: dt.date | None, stations: list[int] | None = None, context_days: int | None = None
+) -> LoadedHistory:
+    """Everything known on ``as_of`` (default: the replay clock, else newest ridership + lag)."""
+    from tasks.history import default_as_of, load_history
+
+    _, warehouse = _open()
+    try:
+        as_of = as_of or default_as_of(warehouse)
+        if as_of is None:
+            raise RegistryError("the warehouse has no ridership: run `seongsu ingest` first")
+        loaded = load_history(warehouse, as_of, stations=stations, context_days=context_days)
+    finally:
+        warehouse.close()
+    if loaded.history.ridership.is_empty():
+        raise RegistryError(f"no ridership published by {as_of}: ingest data first")
+    return loaded
+
+
+@task(name="train-challenger", cache_policy=NO_CACHE)
+def train_challenger_task(loaded: LoadedHistory, plan: TrainPlan) -> CatBoostForecaster:
+    return train_challenger(loaded, plan)
+
+
+@task(name="backtest-window", cache_policy=NO_CACHE)
+def backtest_task(
+    loaded: LoadedHistory, forecaster: CatBoostForecaster, origins: list[dt.date], plan: TrainPlan
+) -> dict[str, pl.DataFrame]:
+    return backtest_window(loaded, forecaster, origins, plan)
+
+
+@task(
+    name="save-candidate",
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def save_candidate_task(
+    forecaster: CatBoostForecaster, loaded: LoadedHistory, forecasts: pl.DataFrame, wandb_run: str | None
+) -> Candidate:
+    settings, warehouse = _open()
+    try:
+        return save_candidate(
+            settings, warehouse, forecaster, loaded, forecasts=forecasts, wandb_run=wandb_run
+        )
+    finally:
+        warehouse.close()
+
+
+@task(name="champion-vs-challenger", cache_policy=NO_CACHE)
+def compare_task(
+    candidate: Candidate,
+    loaded: LoadedHistory,
+    challenger_preds: pl.DataFrame,
+    origins: list[dt.date],
+    plan: TrainPlan,
+) -> Decision:
+    settings, warehouse = _open()
+    try:
+        return evaluate_challenger(settings, warehouse, candidate, loaded, challenger_preds, origins, plan)
+    finally:
+        warehouse.close()
+
+
+@task(
+    name="promote-or-reject",
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def record_decision_task(
+    candidate: Candidate, decision: Decision, metrics: dict[str, Any], wandb_run: str | None
+) -> Publication:
+    settings, warehouse = _open()
+    try:
+        return record_decision(settings, warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
+    finally:
+        warehouse.close()

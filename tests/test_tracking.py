@@ -1,0 +1,123 @@
+"""W&B tracking: offline runs under SEONGSU_HOME, artifacts logged, failures never fatal, no secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+from model_fixtures import (  # noqa: F401  (home is a fixture)
+    TINY,
+    Home,
+    home,
+    loaded_history,
+    plan,
+    seed_warehouse,
+    train_and_register,
+)
+from pydantic import SecretStr
+
+from tasks.registry import feature_importance, list_models
+from tasks.tracking import MODEL_ARTIFACT, Tracker, scrub
+
+SENTINEL = "sentinel-s3cret-7f3a9c"
+
+
+def _run_bytes(run_dir: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in run_dir.rglob("*") if p.is_file())
+
+
+def test_offline_run_logs_metrics_tables_plots_and_artifacts(home: Home, tmp_path: Path) -> None:
+    tracker = Tracker.start(home.settings, job_type="test", name="offline", config={"depth": 4})
+    assert tracker.enabled and tracker.mode == "offline"
+    assert tracker.run_ref is not None and tracker.run_ref.startswith("offline:")
+    frame = pl.DataFrame({"model": ["catboost", "seasonal_naive"], "horizon": [0, 0], "wape": [0.1, 0.2]})
+    tracker.log_metrics({"wape": 0.1, "skipped": None}, prefix="backtest/")
+    tracker.log_table("backtest", frame)
+    tracker.log_feature_importance(pl.DataFrame({"feature": ["prof_kind", "hour"], "importance": [70.0, 30.0]}))
+    ts = [dt.datetime(2023, 5, 25, h) for h in range(5, 24)]
+    series = pl.DataFrame({"ts": ts, "actual": [100.0] * 19, "yhat": [90.0] * 19, "lo": [80.0] * 19, "hi": [120.0] * 19})
+    tracker.log_forecast_plot("forecast_vs_actual", series, title="test")
+    package = tmp_path / "package"
+    (package / "model").mkdir(parents=True)
+    (package / "metadata.json").write_text('{"version": "v1"}')
+    (package / "model" / "model.cbm").write_bytes(b"fake model")
+    tracker.log_dataset(pl.DataFrame({"date": [dt.date(2023, 1, 1)], "count": [1]}), data_hash="ab" * 32, metadata={})
+    tracker.log_model(package, version="v1", metadata={"as_of": "2023-06-03"}, promoted=True)
+    run_dir = tracker.run_dir
+    tracker.finish()
+    assert tracker.errors == []
+    assert run_dir is not None and run_dir.is_relative_to(home.path / "wandb")
+    assert run_dir.name.startswith("offline-run-")
+    content = _run_bytes(run_dir)
+    for expected in (MODEL_ARTIFACT.encode(), b"ridership-hourly-snapshot", b"candidate", b"production", b"v-v1"):
+        assert expected in content, expected
+    assert any(p.suffix == ".png" for p in run_dir.rglob("*")), "the forecast plot is an image"
+
+
+def test_wandb_failure_never_loses_the_model(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wandb
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("wandb is down")
+
+    monkeypatch.setattr(wandb, "init", broken)
+    tracker = Tracker.start(home.settings, job_type="train")
+    assert not tracker.enabled and "wandb is down" in tracker.errors[0]
+    tracker.log_metrics({"wape": 0.1})  # no-ops, no exceptions
+    tracker.finish()
+
+    # a run that starts fine but fails mid-way (artifact upload) records the error and goes on
+    monkeypatch.undo()
+    monkeypatch.setenv("SEONGSU_HOME", str(home.path))
+    monkeypatch.setenv("BENTOML_HOME", str(home.bento_home))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    warehouse = home.open()
+    try:
+        seed_warehouse(warehouse)
+    finally:
+        warehouse.close()
+    trained = train_and_register(home, plan(TINY))
+    tracker = Tracker.start(home.settings, job_type="train")
+    monkeypatch.setattr(wandb, "Artifact", broken)
+    tracker.log_model(trained.candidate.package_path, version=trained.candidate.version, metadata={}, promoted=True)
+    tracker.finish()
+    assert any("log_model failed" in e and "wandb is down" in e for e in tracker.errors)
+    warehouse = home.open()
+    try:
+        models = list_models(warehouse)
+    finally:
+        warehouse.close()
+    assert models["status"].to_list() == ["production"]
+    assert (trained.candidate.package_path / "model" / "model.cbm").exists()
+
+
+def test_no_secret_reaches_the_run_files(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("SEOUL_DATA_API_KEY", "KMA_API_KEY", "SUPABASE_KEY"):
+        monkeypatch.setenv(key, SENTINEL)
+    config = {"depth": 4, "kma_api_key": SENTINEL, "nested": {"token": SENTINEL, "db": SecretStr(SENTINEL)}}
+    assert SENTINEL not in str(scrub(config))
+    from tasks.settings import get_settings
+
+    tracker = Tracker.start(get_settings(), job_type="test", config=config)
+    tracker.log_config({"password": SENTINEL, "ok": 1})
+    tracker.log_summary({"auth_header": SENTINEL, "decision": "promoted"})
+    run_dir = tracker.run_dir
+    tracker.finish()
+    assert run_dir is not None
+    assert SENTINEL.encode() not in _run_bytes(run_dir)
+
+
+def test_feature_importance_frame(home: Home) -> None:
+    warehouse = home.open()
+    try:
+        seed_warehouse(warehouse)
+    finally:
+        warehouse.close()
+    from tasks.registry import train_challenger
+
+    forecaster = train_challenger(loaded_history(home), plan({"depth": 3, "iterations": 5, "learning_rate": 0.3}))
+    importance = feature_importance(forecaster)
+    assert importance.columns == ["feature", "importance"] and importance.height > 10
+    assert importance["importance"].sum() == pytest.approx(100.0, rel=1e-3)
