@@ -39,6 +39,7 @@ try:
         Unavailable,
         metrics_of,
         ok,
+        parse_timestamp,
     )
 except ImportError:  # on Hugging Face the Space root is the working directory: sibling modules
     import charts  # type: ignore[no-redef]
@@ -52,6 +53,7 @@ except ImportError:  # on Hugging Face the Space root is the working directory: 
         Unavailable,
         metrics_of,
         ok,
+        parse_timestamp,
     )
 
 if TYPE_CHECKING:
@@ -300,7 +302,7 @@ def find_metric(metrics: Mapping[str, Any], name: str) -> float | None:
         value = metrics.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
-    for key in ("backtest", "model", "champion", "metrics"):
+    for key in ("backtest", "overall", "model", "champion", "metrics"):
         inner = metrics.get(key)
         if isinstance(inner, Mapping):
             found = find_metric(inner, name)
@@ -328,14 +330,14 @@ class SpaceApp:
         lines = []
         model = self.clients.model()
         if isinstance(model, Unavailable):
-            lines.append(texts.unavailable("bento", model.reason) + " " + texts.STILL_WORKS["bento"])
+            lines.append(texts.unavailable_still_works("bento", model.reason))
         else:
             days = model.forecast_days
             span = f"{days[0]} … {days[-1]}" if days else "—"
             lines.append(texts.available("bento", f"model `{model.version}`, forecasts {span}"))
         runs = self.clients.runs()
         if isinstance(runs, Unavailable):
-            lines.append(texts.unavailable("prefect", runs.reason) + " " + texts.STILL_WORKS["prefect"])
+            lines.append(texts.unavailable_still_works("prefect", runs.reason))
         else:
             lines.append(
                 texts.available(
@@ -344,7 +346,7 @@ class SpaceApp:
             )
         fresh = self.clients.data.freshness()
         if isinstance(fresh, Unavailable):
-            lines.append(texts.unavailable("data", fresh.reason) + " " + texts.STILL_WORKS["data"])
+            lines.append(texts.unavailable_still_works("data", fresh.reason))
         else:
             newest = next((f.newest for f in fresh if f.table == "ridership_hourly"), None)
             lines.append(
@@ -427,11 +429,11 @@ class SpaceApp:
             if live.rejected:
                 hint = ""
                 suggestions = live.detail.get("suggestions")
-                if isinstance(suggestions, list) and suggestions:
+                if isinstance(suggestions, list) and suggestions and "did you mean" not in live.reason:
                     hint = " — 혹시 · did you mean: " + ", ".join(map(str, suggestions[:5]))
                 notes.append(f"ℹ️ {live.reason}{hint}")
             else:
-                notes.append(texts.unavailable("bento", live.reason) + " " + texts.STILL_WORKS["bento"])
+                notes.append(texts.unavailable_still_works("bento", live.reason))
             stations = self.clients.data.stations()
             codes = resolve_station(ref, stations) if isinstance(stations, pl.DataFrame) else []
             if not codes and ref.isdigit():
@@ -467,7 +469,7 @@ class SpaceApp:
         if code is not None:
             got = self.clients.data.actuals(code, day)
             if isinstance(got, Unavailable):
-                notes.append(texts.unavailable("data", got.reason) + " " + texts.STILL_WORKS["data"])
+                notes.append(texts.unavailable_still_works("data", got.reason))
             else:
                 actuals = got
                 if got.height:
@@ -510,10 +512,10 @@ class SpaceApp:
     def _runs_markdown(self) -> str:
         runs = self.clients.runs()
         if isinstance(runs, Unavailable):
-            return texts.unavailable("prefect", runs.reason) + "  \n" + texts.STILL_WORKS["prefect"]
+            return texts.unavailable_still_works("prefect", runs.reason)
         assert isinstance(runs, PipelineRuns)
         head = [
-            "#### 배포별 최근 실행 · Latest run per deployment",
+            "#### 최근 실행 (배포·흐름별) · Latest run per deployment / flow",
             "| 흐름/배포 Flow/deployment | 상태 State | 시작 Start | 소요 Duration | Prefect UI |",
             "|---|---|---|---|---|",
         ]
@@ -553,7 +555,7 @@ class SpaceApp:
                 columns[0]: f.table,
                 columns[1]: f.newest or "—",
                 columns[2]: f"{f.rows:,}" if f.rows is not None else "",
-                columns[3]: f.last_load or "",
+                columns[3]: _fmt_time(parse_timestamp(f.last_load)) if f.last_load else "",
                 columns[4]: f.status or "",
             }
             for f in fresh
@@ -671,7 +673,7 @@ class SpaceApp:
                 if value < 0.1
                 else ("주의 · moderate shift" if value < 0.2 else "변화 큼 · large shift")
             )
-            lines.append(f"- 승하차 분포 변화(PSI) · ridership drift (PSI): {value:.3f} — {word}")
+            lines.append(f"- 승하차 분포 변화(PSI) · ridership drift (PSI): {value:.4f} — {word}")
         return figure, pl.DataFrame(rows), "\n".join(lines)
 
     # -- guidebook tab ----------------------------------------------------------------------------
@@ -825,7 +827,7 @@ class SpaceApp:
             vals = {r["metric"]: r["value"] for r in last.iter_rows(named=True)}
             out.append(
                 f"- {day}: WAPE {texts.percent(vals.get('wape'))}, coverage {texts.percent(vals.get('coverage'))}"
-                + (f", PSI {vals['psi_count']:.3f}" if vals.get("psi_count") is not None else "")
+                + (f", PSI {vals['psi_count']:.4f}" if vals.get("psi_count") is not None else "")
             )
         elif isinstance(monitoring, Unavailable):
             out.append(texts.unavailable("data", monitoring.reason))
@@ -930,7 +932,9 @@ class SpaceApp:
                         label=texts.TABLE_LABEL, interactive=False, wrap=True, max_height=420
                     )
                 with gr.Tab(texts.TAB_PIPELINE, id="pipeline"):
-                    refresh = gr.Button(texts.REFRESH_BUTTON, size="sm")
+                    with gr.Row():
+                        gr.Markdown(texts.REFRESH_NOTE)
+                        refresh = gr.Button(texts.REFRESH_BUTTON, size="sm", scale=0, min_width=160)
                     with gr.Row():
                         with gr.Column(scale=3):
                             runs_md = gr.Markdown()

@@ -23,6 +23,7 @@ except ImportError:  # on Hugging Face the Space root is the working directory: 
 
 FONT = "Pretendard, 'Noto Sans KR', 'Noto Sans CJK KR', 'Apple SD Gothic Neo', sans-serif"
 ACTUAL_COLOR = "#1f2a44"
+ACTUAL_NAME = "실제 actual"
 BAND_COLOR = "rgba(31, 42, 68, 0.45)"
 HORIZON_COLORS = ("#0b6e4f", "#2a9d8f", "#57b894", "#8ecae6", "#f4a261", "#e76f51", "#b5179e")
 
@@ -43,8 +44,8 @@ def _layout(fig: Any, *, height: int, title: str | None = None) -> Any:
             "traceorder": "normal",
             # fixed-width entries: Gradio sizes the plot after the first layout, and free-width
             # horizontal entries were then left stacked one per row
-            "entrywidthmode": "fraction",
-            "entrywidth": 0.24,
+            "entrywidthmode": "pixels",
+            "entrywidth": 175,
         },
         hoverlabel={"font": {"family": FONT}},
         bargap=0.15,
@@ -139,7 +140,7 @@ def forecast_figure(view: pl.DataFrame, title: str) -> Any:
                         for band, v in zip(bands, actual, strict=True)
                     ],
                     hoverinfo="text",
-                    name="실제 · actual",
+                    name=ACTUAL_NAME,
                     showlegend=row == 1,
                     connectgaps=False,
                 ),
@@ -153,7 +154,7 @@ def forecast_figure(view: pl.DataFrame, title: str) -> Any:
                 x=[None],
                 y=[None],
                 marker={"color": texts.NO_LEVEL_COLOR},
-                name="예보, 수염 = 80% 구간 · forecast, whiskers = 80% interval",
+                name="예보 forecast (±80%)",
             ),
             row=1,
             col=1,

@@ -38,6 +38,10 @@ DATE_INFO: Final = (
 )
 SHOW_BUTTON: Final = "보기 · Show"
 REFRESH_BUTTON: Final = "새로고침 · Refresh"
+REFRESH_NOTE: Final = (
+    "상태는 서버에서 20초 동안 캐시됩니다 · Status is cached on the server for 20 s "
+    "(Prefect Cloud rate-limits its API; every visitor shares one answer)."
+)
 SCOPE_LABEL: Final = "범위 · Scope"
 TABLE_LABEL: Final = "시간대별 값 · Hour by hour"
 FRESHNESS_LABEL: Final = "데이터 최신성 · Data freshness"
@@ -143,6 +147,12 @@ STILL_WORKS: Final = {
     "prefect": "실행 기록만 빠집니다 · only the run history is missing; everything else still works.",
     "data": "실적·정확도·최신성은 잠시 볼 수 없습니다 · actuals, accuracy and freshness are missing for now.",
 }
+
+
+def unavailable_still_works(service: str, reason: str) -> str:
+    """What is down, why, and what the page does instead."""
+    return f"{unavailable(service, reason)}. {STILL_WORKS[service]}"
+
 
 NO_FORECAST: Final = (
     "이 날의 예보가 없습니다 · No forecast for this day: pick a date from the list (the service "

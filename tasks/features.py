@@ -71,10 +71,8 @@ NUMERIC_FEATURES: Final = (
     "wind_ms",
     "snow_cm",
     "precip_day_mm",
-    "temp_day_mean",
     "prof_kind",
     "prof_kind_std",
-    "prof_kind_n",
     "prof_kind_4w",
     "prof_type",
     "prof_weekday",
@@ -83,7 +81,6 @@ NUMERIC_FEATURES: Final = (
     "last_kind_age",
     "lag7",
     "lag14",
-    "lag_cutoff",
     "level_7_28",
     "level_hour_7_28",
     "share_of_day",
@@ -382,7 +379,7 @@ def weather_features(
     ).unique("ts", keep="last")
     daily = (
         w.group_by(pl.col("ts").dt.date().alias("date"))
-        .agg(precip_day_mm=pl.col("precip_mm").sum(), temp_day_mean=pl.col("temp_c").mean())
+        .agg(precip_day_mm=pl.col("precip_mm").sum())
         .sort("date")
     )
     return w, daily
@@ -440,20 +437,23 @@ def build_features(
     window = 7 * profile_weeks
     grp = ["station_code", "direction", "hour"]
     f = _attach(
-        f, hist, [*grp, "day_kind"], window, "pk", ["pk", "pk_std", "pk_n", "pk_last", "pk_last_date"]
+        f, hist, [*grp, "day_kind"], window, "pk", ["pk", "pk_std", "pk_last", "pk_last_date"]
     )
     f = _attach(f, hist, [*grp, "day_kind"], 28, "pk4", ["pk4"])
     f = _attach(f, hist, [*grp, "day_type"], window, "pt", ["pt"])
     f = _attach(f, hist.filter(pl.col("day_type") == 0), grp, window, "pw", ["pw"])
     f = _attach(f, hist.filter(pl.col("day_type") == 2), grp, window, "ps", ["ps"])
-    f = _attach(f, hist, grp, 7, "h7", ["h7", "h7_last", "h7_last_date"])
-    f = _attach(f, hist, grp, 28, "h28", ["h28"])
-
-    daily = hist.group_by("station_code", "direction", "date", "day_kind").agg(pl.col("count").sum())
+    # recent level on working days only: holidays and weekends in the last week would otherwise read
+    # as a slump (and a long weekend just before the cutoff as a reason to expect a rebound)
+    work = hist.filter(pl.col("day_type") == 0)
+    f = _attach(f, work, grp, 7, "h7", ["h7"])
+    f = _attach(f, work, grp, 28, "h28", ["h28"])
+    daily = work.group_by("station_code", "direction", "date").agg(pl.col("count").sum())
     sd = ["station_code", "direction"]
     f = _attach(f, daily, sd, 7, "d7", ["d7"])
     f = _attach(f, daily, sd, 28, "d28", ["d28"])
-    f = _attach(f, daily, [*sd, "day_kind"], window, "dk", ["dk"])
+    kind_daily = hist.group_by("station_code", "direction", "date", "day_kind").agg(pl.col("count").sum())
+    f = _attach(f, kind_daily, [*sd, "day_kind"], window, "dk", ["dk"])
 
     # share of school-break days in the profile window vs. the target day: > 0 when the profile
     # still averages break weeks but the target is in term (the March jump)
@@ -475,12 +475,11 @@ def build_features(
         )
 
     f = f.with_columns(
-        lag_cutoff=pl.when(pl.col("h7_last_date") == pl.col("_cutoff")).then(pl.col("h7_last")),
         last_kind_age=(pl.col("date") - pl.col("pk_last_date")).dt.total_days().cast(pl.Float64),
         level_7_28=pl.col("d7") / pl.col("d28"),
         level_hour_7_28=pl.col("h7") / pl.col("h28"),
         share_of_day=pl.col("pk") / pl.col("dk"),
-    ).rename({"pk": "prof_kind", "pk_std": "prof_kind_std", "pk_n": "prof_kind_n", "pk_last": "last_kind"})
+    ).rename({"pk": "prof_kind", "pk_std": "prof_kind_std", "pk_last": "last_kind"})
     f = f.rename({"pk4": "prof_kind_4w", "pt": "prof_type", "pw": "prof_weekday", "ps": "prof_sunday"})
 
     hourly_w, daily_w = weather_features(weather, weather_station_id)

@@ -115,14 +115,19 @@ def parse_station_list(text: str) -> list[int]:
 def check_freshness(history: History, as_of: dt.date, max_stale_days: int = MAX_STALE_DAYS) -> dt.date:
     """Newest ridership usable on ``as_of``; an error when there is none or it is so old that the
     profile features would be empty (the forecast would be noise, not a forecast)."""
+    known = history.ridership.filter(pl.col("date") <= cutoff_for(as_of)).get_column("date")
+    return check_newest(known.max() if known.len() else None, as_of, max_stale_days)  # type: ignore[arg-type]
+
+
+def check_newest(newest: dt.date | None, as_of: dt.date, max_stale_days: int = MAX_STALE_DAYS) -> dt.date:
+    """``check_freshness`` for a newest usable ridership date found elsewhere (e.g. a SQL max)."""
     cutoff = cutoff_for(as_of)
-    known = history.ridership.filter(pl.col("date") <= cutoff).get_column("date")
-    if known.is_empty():
+    if newest is None:
         raise ForecastInputError(
             f"no ridership published by {as_of} (nothing on or before {cutoff}): "
             "ingest data first or pick a later --as-of"
         )
-    newest: dt.date = known.max()  # type: ignore[assignment]
+    newest = min(newest, cutoff)
     if (cutoff - newest).days > max_stale_days:
         raise ForecastInputError(
             f"the newest ridership known on {as_of} is from {newest}, {(cutoff - newest).days} days before "

@@ -189,11 +189,16 @@ def load_history(
     return LoadedHistory(History(ridership, weather, station_table), as_of, source)
 
 
-def latest_ridership_date(warehouse: Warehouse) -> dt.date | None:
-    """Newest ``ridership_hourly`` date in the warehouse (None when empty)."""
+def latest_ridership_date(warehouse: Warehouse, on_or_before: dt.date | None = None) -> dt.date | None:
+    """Newest ``ridership_hourly`` date in the warehouse, optionally not after a day (None: none)."""
     if "ridership_hourly" not in warehouse.table_names():
         return None
-    value = warehouse.read("select max(date) as d from ridership_hourly").item()
+    if on_or_before is None:
+        value = warehouse.read("select max(date) as d from ridership_hourly").item()
+    else:
+        value = warehouse.read(
+            "select max(date) as d from ridership_hourly where date <= %s", [on_or_before]
+        ).item()
     if value is None:
         return None
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])

@@ -20,10 +20,16 @@ terciles, because they are stable (a station never changes line, whereas tercile
 volumes move), meaningful to an operator ("line 2 is off") and coarse enough that every group has
 thousands of cells a week; disruption, construction and events also tend to hit a line at a time.
 
+Rows go to the ``monitoring`` table keyed by (evaluated_on, metric, scope, horizon); ``n`` is the
+number of hourly cells behind a value and ``model_version`` the model in production at evaluation
+time -- the one an alert is about -- even when some of the scored forecasts were issued by its
+predecessor (a forecast is scored as it was served).
+
 Alerting (``Thresholds``; defaults documented on the class) turns the metrics into a decision:
 when accuracy drops or the target drifts, the flow emits one Prefect event, ``RETRAIN_EVENT``,
-about resource ``seongsu.model.<version>``, and the ``train`` deployment's trigger in
-``prefect.yaml`` reacts to it.  Everything here except ``emit_retrain_event`` and the ``@task``
+about resource ``seongsu.model.<version>`` (at most once per model per cooldown), and the ``train``
+deployment's trigger in ``prefect.yaml`` reacts to it; the decision itself is stored as the
+``retrain_requested`` row.  Everything here except ``emit_retrain_event`` and the ``@task``
 wrappers is a plain function of polars frames, testable on a handful of rows.
 """
 
@@ -92,6 +98,11 @@ class Thresholds:
       reason to retrain; the accuracy rules catch it if it hurts.
     * ``min_rows = 400``: a metric computed on fewer hourly cells (about one station-week in both
       directions = 280) is too noisy to act on; it is still stored and shown.
+    * ``cooldown_days = 7``: once a retrain was requested for a model, the same model is not asked
+      for again for 7 evaluation days (dates, so a replay behaves like real time).  The alerts are
+      still reported.  A retrain needs its run, and the registry may rightly reject the challenger
+      (same recipe, overlapping data: a tie); re-requesting it every morning would only burn the box
+      on identical trainings.  A promotion changes the model version and so ends the cooldown.
     """
 
     wape_max: float = 0.20
@@ -101,9 +112,12 @@ class Thresholds:
     min_rows: int = 400
     alert_scopes: tuple[str, ...] = (ALL_SCOPE,)
     alert_psi_metrics: tuple[str, ...] = ("psi_count",)
+    cooldown_days: int = 7
 
 
 THRESHOLDS: Final = Thresholds()
+REQUEST_METRIC: Final = "retrain_requested"
+"""Monitoring row recording the decision: value 1 when an event was emitted, n = number of alerts."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -427,6 +441,26 @@ def backtest_wape(metrics: Mapping[str, Any] | None) -> float | None:
     return None
 
 
+def cooldown_since(
+    previous: pl.DataFrame, model_version: str | None, evaluated_on: date, cooldown_days: int
+) -> date | None:
+    """The earlier request that still holds this one back, if any.
+
+    ``previous``: ``monitoring`` rows of metric ``REQUEST_METRIC`` (evaluated_on, model_version,
+    value).  Only requests for the same model, strictly before ``evaluated_on`` and less than
+    ``cooldown_days`` before it count (re-running a day re-emits; a new model starts afresh).
+    """
+    if previous.is_empty() or cooldown_days <= 0:
+        return None
+    hits = previous.filter(
+        (pl.col("value") >= 1)
+        & (pl.col("model_version") == (model_version or ""))
+        & (pl.col("evaluated_on") < evaluated_on)
+        & (pl.col("evaluated_on") > evaluated_on - timedelta(days=cooldown_days))
+    )
+    return hits["evaluated_on"].max() if hits.height else None  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class RetrainRequest:
     """The event ``emit_retrain_event`` sends: the arguments of ``prefect.events.emit_event``."""
@@ -478,6 +512,11 @@ class MonitorInputs:
     stations: pl.DataFrame
     model_version: str | None  # production model, else the newest one that forecast
     model_metrics: dict[str, Any] = field(default_factory=dict)
+    previous_requests: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={"evaluated_on": pl.Date, "model_version": pl.String, "value": pl.Float64}
+        )
+    )
 
 
 def production_model(warehouse: Warehouse) -> tuple[str, dict[str, Any]] | None:
@@ -510,6 +549,11 @@ def load_inputs(warehouse: Warehouse, windows: Windows) -> MonitorInputs:
         [WEATHER_STATION, lo, (windows.cutoff + timedelta(days=1)).isoformat()],
     )
     stations = warehouse.read_table(STATIONS)
+    previous = warehouse.read_table(
+        MONITORING,
+        "metric = %s and evaluated_on >= %s",
+        [REQUEST_METRIC, (windows.evaluated_on - timedelta(days=60)).isoformat()],
+    ).select("evaluated_on", "model_version", "value")
     prod = production_model(warehouse)
     if prod is not None:
         version: str | None = prod[0]
@@ -517,7 +561,7 @@ def load_inputs(warehouse: Warehouse, windows: Windows) -> MonitorInputs:
     else:
         version = forecasts.sort("as_of")["model_version"][-1] if forecasts.height else None
         metrics = {}
-    return MonitorInputs(forecasts, ridership, weather, stations, version, metrics)
+    return MonitorInputs(forecasts, ridership, weather, stations, version, metrics, previous)
 
 
 @dataclass(frozen=True)
@@ -528,10 +572,12 @@ class MonitorResult:
     alerts: tuple[Alert, ...]
     backtest_wape: float | None
     thresholds: Thresholds = THRESHOLDS
+    cooldown_since: date | None = None  # an earlier request for this model holds this one back
 
     @property
     def retrain_needed(self) -> bool:
-        return bool(self.alerts)
+        """Alerts, and no request for the same model within the cooldown: emit the event."""
+        return bool(self.alerts) and self.cooldown_since is None
 
     def value(self, metric: str, scope: str = ALL_SCOPE, horizon: int = POOLED_HORIZON) -> float | None:
         return result_value(self.metrics, metric, scope, horizon)
@@ -550,8 +596,26 @@ def evaluate(inputs: MonitorInputs, windows: Windows, thresholds: Thresholds = T
         ]
     )
     bt = backtest_wape(inputs.model_metrics)
-    alerts = find_alerts(metrics, thresholds, bt)
-    return MonitorResult(windows, inputs.model_version, metrics, tuple(alerts), bt, thresholds)
+    alerts = tuple(find_alerts(metrics, thresholds, bt))
+    held = (
+        cooldown_since(
+            inputs.previous_requests, inputs.model_version, windows.evaluated_on, thresholds.cooldown_days
+        )
+        if alerts
+        else None
+    )
+    decision = pl.DataFrame(
+        {
+            "metric": [REQUEST_METRIC],
+            "scope": [ALL_SCOPE],
+            "horizon": [POOLED_HORIZON],
+            "value": [1.0 if alerts and held is None else 0.0],
+            "n": [len(alerts)],
+        },
+        schema=METRIC_SCHEMA,
+    )
+    metrics = pl.concat([metrics, decision])
+    return MonitorResult(windows, inputs.model_version, metrics, alerts, bt, thresholds, held)
 
 
 def monitoring_rows(result: MonitorResult, now: datetime | None = None) -> pl.DataFrame:
@@ -599,8 +663,15 @@ def report_markdown(result: MonitorResult) -> str:
         f"{w.reference_start} .. {w.reference_end}",
         "",
     ]
-    if result.alerts:
+    if result.retrain_needed:
         lines += [f"**Retrain requested** (`{RETRAIN_EVENT}`):", ""]
+        lines += [f"- {a.reason}" for a in result.alerts]
+    elif result.alerts:
+        lines += [
+            f"**Retrain already requested on {result.cooldown_since}** for this model (cooldown "
+            f"{t.cooldown_days} days): no new event.  Still alerting:",
+            "",
+        ]
         lines += [f"- {a.reason}" for a in result.alerts]
     else:
         lines += ["**No action**: every alerting metric is within its threshold."]
@@ -608,7 +679,8 @@ def report_markdown(result: MonitorResult) -> str:
         "",
         f"Thresholds: WAPE ≤ {t.wape_max:.2f} and ≤ backtest × {1 + t.wape_vs_backtest:.2f} "
         f"(backtest WAPE {_fmt(result.backtest_wape)}), coverage ≥ {t.coverage_min:.0%}, "
-        f"PSI ≤ {t.psi_max:.2f} on {', '.join(t.alert_psi_metrics)}; n ≥ {t.min_rows}.",
+        f"PSI ≤ {t.psi_max:.2f} on {', '.join(t.alert_psi_metrics)}; n ≥ {t.min_rows}; "
+        f"one request per model per {t.cooldown_days} days.",
         "",
     ]
     acc = m.filter(pl.col("metric").is_in(["wape", "coverage"]))

@@ -176,3 +176,33 @@ def metro_csv(path: Path, stations: Sequence[int], start: dt.date, end: dt.date)
         lines.append(",".join([*cells, *map(str, counts), str(sum(counts))]))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def clone_home(source: Home, destination: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+    """A private copy of a prepared home (warehouse, packages, BentoML store) for a test that
+    changes things; the environment is pointed at the copy."""
+    import shutil
+
+    shutil.copytree(source.path, destination, dirs_exist_ok=True, ignore=shutil.ignore_patterns("wandb"))
+    monkeypatch.setenv("SEONGSU_HOME", str(destination))
+    monkeypatch.setenv("BENTOML_HOME", str(destination / "bentoml"))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    return Home(get_settings(), destination)
+
+
+def prepared_home(
+    path: Path, monkeypatch: pytest.MonkeyPatch, training_plan: TrainPlan | None = None
+) -> Home:
+    """A home with the slice loaded and one promoted model (``TINY``)."""
+    monkeypatch.setenv("SEONGSU_HOME", str(path))
+    monkeypatch.setenv("BENTOML_HOME", str(path / "bentoml"))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    prepared = Home(get_settings(), path)
+    warehouse = prepared.open()
+    try:
+        seed_warehouse(warehouse)
+    finally:
+        warehouse.close()
+    trained = train_and_register(prepared, training_plan or plan(TINY))
+    assert trained.decision.promote
+    return prepared

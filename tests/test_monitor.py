@@ -20,6 +20,7 @@ from tasks.monitor import (
     Thresholds,
     accuracy_metrics,
     backtest_wape,
+    cooldown_since,
     evaluate,
     find_alerts,
     line_scope,
@@ -375,5 +376,51 @@ def test_evaluate_with_nothing_to_score() -> None:
         ),
         w,
     )
-    assert empty.metrics.is_empty() and empty.alerts == ()
+    assert empty.metrics["metric"].to_list() == ["retrain_requested"] and empty.alerts == ()
+    assert not empty.retrain_needed
     assert "No forecast could be scored" in report_markdown(empty)
+
+
+# --- one request per model per cooldown ------------------------------------------------------------------
+
+
+def test_cooldown_holds_back_repeated_requests_for_the_same_model() -> None:
+    previous = pl.DataFrame(
+        {
+            "evaluated_on": [date(2023, 3, 14), date(2023, 3, 16), date(2023, 3, 17)],
+            "model_version": ["m1", "m1", "m0"],
+            "value": [1.0, 0.0, 1.0],  # 03-16 evaluated without requesting
+        }
+    )
+    assert cooldown_since(previous, "m1", date(2023, 3, 20), 7) == date(2023, 3, 14)
+    assert cooldown_since(previous, "m1", date(2023, 3, 21), 7) is None  # 7 days later: ask again
+    assert cooldown_since(previous, "m2", date(2023, 3, 18), 7) is None  # a new model starts afresh
+    assert cooldown_since(previous, "m1", date(2023, 3, 14), 7) is None  # re-running the same day
+    assert cooldown_since(previous, "m1", date(2023, 3, 15), 0) is None
+
+
+def test_run_monitor_requests_once_per_model(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    _scenario(url, date(2023, 3, 20), error=0.5)
+    wh = open_warehouse(url)
+    try:
+        first = run_monitor(wh, date(2023, 3, 20))
+        second = run_monitor(wh, date(2023, 3, 21))
+        promoted = {
+            "version": "m2",
+            "status": "production",
+            "trained_at": datetime(2023, 3, 21),
+            "promoted_at": datetime(2023, 3, 21, 1),
+            "metrics_json": json.dumps({"backtest_wape": 0.1}),
+        }
+        wh.upsert(MODELS, conform(pl.DataFrame([promoted]), MODELS))
+        third = run_monitor(wh, date(2023, 3, 22))
+        decisions = wh.read_table(MONITORING, "metric = %s", ["retrain_requested"]).sort("evaluated_on")
+    finally:
+        wh.close()
+    assert first.retrain_needed and first.cooldown_since is None
+    assert second.alerts and not second.retrain_needed and second.cooldown_since == date(2023, 3, 20)
+    assert "Retrain already requested on 2023-03-20" in report_markdown(second)
+    assert third.model_version == "m2" and third.retrain_needed  # still bad, but a different model
+    assert decisions["value"].to_list() == [1.0, 0.0, 1.0]
+    assert decisions["n"].to_list() == [len(first.alerts), len(second.alerts), len(third.alerts)]

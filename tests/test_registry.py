@@ -110,7 +110,9 @@ def test_promotion_needs_a_strictly_better_score_on_the_same_window(home: Home) 
     assert c.champion_method == {"2023-05-24": "refit"} and c.n_targets == n_targets
     assert c.challenger_wape > c.champion_wape  # type: ignore[operator]
     statuses = _statuses(home)
-    assert statuses[first.candidate.version] == "production" and statuses[worse.candidate.version] == "rejected"
+    assert (
+        statuses[first.candidate.version] == "production" and statuses[worse.candidate.version] == "rejected"
+    )
     assert Path(worse.candidate.package_path, "metadata.json").exists()  # kept for inspection
 
 

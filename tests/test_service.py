@@ -229,6 +229,11 @@ def test_predict_scores_rows_like_the_forecaster(client: httpx.Client, package: 
 
     missing = client.post("/predict", json={"rows": [{k: v for k, v in rows[0].items() if k != "hour"}]})
     assert missing.status_code == 400 and "hour" in missing.text
+    infinite = orjson.dumps({"rows": [{**rows[0], "temp_c": 1.0}]}).replace(
+        b'"temp_c":1.0', b'"temp_c":1e999'
+    )
+    not_finite = client.post("/predict", content=infinite, headers={"content-type": "application/json"})
+    assert not_finite.status_code == 400 and "finite" in not_finite.text
     too_many = client.post("/predict", json={"rows": rows[:1] * (MAX_PREDICT_ROWS + 1)})
     assert too_many.status_code == 400 and str(MAX_PREDICT_ROWS) in too_many.text
 

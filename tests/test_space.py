@@ -39,6 +39,7 @@ from package_fixture import (
 )
 
 from space.app import build_app, launch, parse_day, resolve_station
+from space.charts import ACTUAL_NAME
 from space.clients import (
     BentoClient,
     SpaceConfig,
@@ -286,7 +287,7 @@ def test_everything_up(config: SpaceConfig, prefect_runs: dict[str, str]) -> Non
     fig = figure(plot)
     bars = [t for t in fig["data"] if t["type"] == "bar" and t.get("x") and t["x"][0] is not None]
     assert len(bars) == 2 and all(len(b["y"]) == 20 for b in bars)  # boardings, alightings x 20 bands
-    assert any(t.get("name") == "실제 · actual" for t in fig["data"])  # actuals drawn on top
+    assert any(t.get("name") == ACTUAL_NAME for t in fig["data"])  # actuals drawn on top
     assert "성수 Seongsu" in summary and "가장 붐비는 시간" in summary and "Busiest hour" in summary
     assert "Quietest hour" in summary and "가장 한산한 시간" in summary
     assert len(table["data"]) == 20 and any(r["혼잡도 Crowding"] for r in rows(table))
@@ -353,7 +354,7 @@ def test_warehouse_down(config: SpaceConfig) -> None:
     plot, summary, _, note = out["forecast"]
     assert "live service" in note and "Busiest hour" in summary  # forecasts do not need the warehouse
     assert "Data warehouse is unavailable" in note
-    assert not any(t.get("name") == "실제 · actual" for t in figure(plot)["data"])
+    assert not any(t.get("name") == ACTUAL_NAME for t in figure(plot)["data"])
     assert "Data warehouse is unavailable" in out["status"]
     runs_md, freshness, _ = out["pipeline"]
     assert "daily-pipeline/local" in runs_md
@@ -452,3 +453,36 @@ def test_station_and_date_parsing() -> None:
     assert resolve_station("교대", stations)  # "교대(법원.검찰청)"
     assert parse_day("2023-06-21 (수 Wed) · 예보 forecast") == dt.date(2023, 6, 21)
     assert parse_day("tomorrow") is None
+
+
+def test_replay_clock_control() -> None:
+    """Local only; a missing ``tasks.stack.advance_clock`` says "not available"; the stack's own
+    refusals are shown as written; a result is rendered day by day."""
+    from space.clients import ClockControl
+
+    def missing() -> Any:
+        raise ImportError("no tasks.stack")
+
+    def refusing(days: int = 1) -> dict[str, Any]:
+        raise ValueError("the replay has not started: run `seongsu up` first")
+
+    def advancing(days: int = 1) -> dict[str, Any]:
+        return {
+            "as_of": "2023-06-25",
+            "days": [{"as_of": "2023-06-25", "retrain_requested": True, "alerts": ["wape"]}],
+        }
+
+    assert isinstance(ClockControl(False, loader=lambda: advancing).advance(), Unavailable)
+    gone = ClockControl(True, loader=missing)
+    assert not gone.available() and "no tasks.stack.advance_clock" in gone.advance().reason  # type: ignore[union-attr]
+    refused = ClockControl(True, loader=lambda: refusing).advance()
+    assert isinstance(refused, Unavailable) and "seongsu up" in refused.reason
+    assert ClockControl(True, loader=lambda: advancing).advance() == advancing()
+
+    from space.app import SpaceApp
+    from space.clients import Clients
+
+    clients = Clients.from_config(SpaceConfig(local=True))
+    clients.clock = ClockControl(True, loader=lambda: advancing)
+    text = SpaceApp(clients).advance_clock()
+    assert "now 2023-06-25" in text and "retrain requested" in text and "wape" in text

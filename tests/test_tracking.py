@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import polars as pl
@@ -28,6 +29,17 @@ def _run_bytes(run_dir: Path) -> bytes:
     return b"".join(p.read_bytes() for p in run_dir.rglob("*") if p.is_file())
 
 
+def _wait_for(run_dir: Path, expected: tuple[bytes, ...], timeout_s: float = 20.0) -> bytes:
+    """``run.finish()`` returns before wandb-core has flushed the last records of an offline run
+    to ``run-*.wandb``; they land within a moment (and certainly at interpreter exit)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        content = _run_bytes(run_dir)
+        if all(e in content for e in expected) or time.monotonic() > deadline:
+            return content
+        time.sleep(0.2)
+
+
 def test_offline_run_logs_metrics_tables_plots_and_artifacts(home: Home, tmp_path: Path) -> None:
     tracker = Tracker.start(home.settings, job_type="test", name="offline", config={"depth": 4})
     assert tracker.enabled and tracker.mode == "offline"
@@ -35,24 +47,31 @@ def test_offline_run_logs_metrics_tables_plots_and_artifacts(home: Home, tmp_pat
     frame = pl.DataFrame({"model": ["catboost", "seasonal_naive"], "horizon": [0, 0], "wape": [0.1, 0.2]})
     tracker.log_metrics({"wape": 0.1, "skipped": None}, prefix="backtest/")
     tracker.log_table("backtest", frame)
-    tracker.log_feature_importance(pl.DataFrame({"feature": ["prof_kind", "hour"], "importance": [70.0, 30.0]}))
+    tracker.log_feature_importance(
+        pl.DataFrame({"feature": ["prof_kind", "hour"], "importance": [70.0, 30.0]})
+    )
     ts = [dt.datetime(2023, 5, 25, h) for h in range(5, 24)]
-    series = pl.DataFrame({"ts": ts, "actual": [100.0] * 19, "yhat": [90.0] * 19, "lo": [80.0] * 19, "hi": [120.0] * 19})
+    series = pl.DataFrame(
+        {"ts": ts, "actual": [100.0] * 19, "yhat": [90.0] * 19, "lo": [80.0] * 19, "hi": [120.0] * 19}
+    )
     tracker.log_forecast_plot("forecast_vs_actual", series, title="test")
     package = tmp_path / "package"
     (package / "model").mkdir(parents=True)
     (package / "metadata.json").write_text('{"version": "v1"}')
     (package / "model" / "model.cbm").write_bytes(b"fake model")
-    tracker.log_dataset(pl.DataFrame({"date": [dt.date(2023, 1, 1)], "count": [1]}), data_hash="ab" * 32, metadata={})
+    tracker.log_dataset(
+        pl.DataFrame({"date": [dt.date(2023, 1, 1)], "count": [1]}), data_hash="ab" * 32, metadata={}
+    )
     tracker.log_model(package, version="v1", metadata={"as_of": "2023-06-03"}, promoted=True)
     run_dir = tracker.run_dir
     tracker.finish()
     assert tracker.errors == []
     assert run_dir is not None and run_dir.is_relative_to(home.path / "wandb")
     assert run_dir.name.startswith("offline-run-")
-    content = _run_bytes(run_dir)
-    for expected in (MODEL_ARTIFACT.encode(), b"ridership-hourly-snapshot", b"candidate", b"production", b"v-v1"):
-        assert expected in content, expected
+    expected = (MODEL_ARTIFACT.encode(), b"ridership-hourly-snapshot", b"candidate", b"production", b"v-v1")
+    content = _wait_for(run_dir, expected)
+    for item in expected:
+        assert item in content, item
     assert any(p.suffix == ".png" for p in run_dir.rglob("*")), "the forecast plot is an image"
 
 
@@ -81,7 +100,9 @@ def test_wandb_failure_never_loses_the_model(home: Home, monkeypatch: pytest.Mon
     trained = train_and_register(home, plan(TINY))
     tracker = Tracker.start(home.settings, job_type="train")
     monkeypatch.setattr(wandb, "Artifact", broken)
-    tracker.log_model(trained.candidate.package_path, version=trained.candidate.version, metadata={}, promoted=True)
+    tracker.log_model(
+        trained.candidate.package_path, version=trained.candidate.version, metadata={}, promoted=True
+    )
     tracker.finish()
     assert any("log_model failed" in e and "wandb is down" in e for e in tracker.errors)
     warehouse = home.open()
@@ -106,7 +127,9 @@ def test_no_secret_reaches_the_run_files(home: Home, monkeypatch: pytest.MonkeyP
     run_dir = tracker.run_dir
     tracker.finish()
     assert run_dir is not None
-    assert SENTINEL.encode() not in _run_bytes(run_dir)
+    content = _wait_for(run_dir, (b"promoted",))
+    assert b"promoted" in content  # the summary was written...
+    assert SENTINEL.encode() not in content  # ...without the secrets
 
 
 def test_feature_importance_frame(home: Home) -> None:
@@ -117,7 +140,9 @@ def test_feature_importance_frame(home: Home) -> None:
         warehouse.close()
     from tasks.registry import train_challenger
 
-    forecaster = train_challenger(loaded_history(home), plan({"depth": 3, "iterations": 5, "learning_rate": 0.3}))
+    forecaster = train_challenger(
+        loaded_history(home), plan({"depth": 3, "iterations": 5, "learning_rate": 0.3})
+    )
     importance = feature_importance(forecaster)
     assert importance.columns == ["feature", "importance"] and importance.height > 10
     assert importance["importance"].sum() == pytest.approx(100.0, rel=1e-3)

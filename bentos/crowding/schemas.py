@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, create_model, field_validator, model_validator
 
 from tasks.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from tasks.package import LEVELS
@@ -222,7 +222,7 @@ def _feature_field(name: str) -> tuple[Any, Any]:
         return Literal[DIRECTIONS], Field(description=doc)
     if name in CATEGORICAL_FEATURES:
         return str, Field(description=doc)
-    return float | None, Field(description=doc)
+    return FiniteFloat | None, Field(description=doc)
 
 
 FeatureRow: type[BaseModel] = create_model(  # type: ignore[call-overload]

@@ -1,0 +1,122 @@
+"""The train and forecast flows on a real Prefect server, on a small real slice, with tiny trees.
+
+Checks what an operator sees: the decision and backtest artifacts, the models table, the BentoML
+store after promotion and after the daily refresh, and the CLI's printout of both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import UTC, datetime
+
+import polars as pl
+from model_fixtures import (  # noqa: F401  (home is a fixture)
+    SLICE_STATIONS,
+    TINY,
+    TRAIN_AS_OF,
+    Home,
+    home,
+    seed_warehouse,
+)
+from typer.testing import CliRunner
+
+from tasks.cli import app
+from tasks.registry import latest_published, list_models
+from tasks.warehouse.schema import PIPELINE_STATE, conform
+
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+def _artifact(key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC
+        )
+    assert found, f"no artifact {key!r}"
+    return str(found[0].data)
+
+
+def test_train_then_forecast_flows(home: Home, prefect_server: str) -> None:
+    from flows.forecast import forecast
+    from flows.train import train
+
+    warehouse = home.open()
+    try:
+        seed_warehouse(warehouse)
+    finally:
+        warehouse.close()
+
+    result = train(as_of=TRAIN_AS_OF, params=TINY, max_train_rows=20_000, n_origins=1, time_budget_s=60)
+    assert result["promoted"] and result["status"] == "production"
+    version = result["version"]
+    models = {(r["model"], r["horizon"]) for r in result["backtest"]}
+    for name in ("catboost", "seasonal_naive", "profile_8w"):
+        assert {(name, h) for h in range(8)} <= models
+    assert result["tracking_errors"] == []
+    assert result["wandb_dir"] and result["wandb_dir"].startswith(str(home.path / "wandb"))
+    decision = _artifact("train-decision")
+    assert version in decision and "PROMOTED" in decision and "| catboost | 0 |" in decision
+    assert "seasonal_naive" in _artifact("train-backtest")
+    latest = latest_published(home.settings)
+    assert latest is not None and latest.info.labels["model_version"] == version
+
+    # the daily refresh: default as-of = the replay clock; same model, a new store version
+    clock = TRAIN_AS_OF + dt.timedelta(days=2)
+    row = {
+        "key": "replay_as_of",
+        "value": clock.isoformat(),
+        "updated_at": datetime.now(UTC).replace(tzinfo=None),
+    }
+    warehouse = home.open()
+    try:
+        warehouse.upsert(PIPELINE_STATE, conform(pl.DataFrame([row]), PIPELINE_STATE))
+    finally:
+        warehouse.close()
+    issued = forecast()
+    assert issued["as_of"] == clock.isoformat() and issued["model_version"] == version
+    assert issued["rows"] == len(SLICE_STATIONS) * 7 * 40 and issued["bento_tag"]
+    latest = latest_published(home.settings)
+    assert latest is not None
+    assert latest.info.labels == {
+        "model_version": version,
+        "as_of": clock.isoformat(),
+        "data_hash": latest.info.labels["data_hash"],
+        "kind": "refresh",
+    }
+    warehouse = home.open()
+    try:
+        stored = warehouse.read("select as_of, count(*) as n from forecasts group by as_of order by as_of")
+    finally:
+        warehouse.close()
+    assert stored["n"].to_list() == [issued["rows"], issued["rows"]]  # the promotion's and the refresh's
+    assert "observed weather stands in" in _artifact("forecast-report")
+    assert forecast(as_of=clock)["bento_tag"] is None  # re-run: latest already serves it
+
+    # the CLI: a second, differently configured training on the same data, then the registry views
+    trained = runner.invoke(app, ["train", "--quick", "--time-budget", "60", "--as-of", str(TRAIN_AS_OF)])
+    assert trained.exit_code == 0, trained.output
+    assert "Backtest WAPE" in trained.output and "211 성수" in trained.output
+    assert ("PROMOTED" in trained.output) != ("REJECTED" in trained.output)
+    listed = runner.invoke(app, ["model", "list"])
+    assert listed.exit_code == 0 and version in listed.output
+    warehouse = home.open()
+    try:
+        assert list_models(warehouse).height == 2
+    finally:
+        warehouse.close()
+
+
+def test_train_without_data_is_a_clear_error(home: Home, prefect_server: str) -> None:
+    result = runner.invoke(app, ["train", "--quick"])
+    assert result.exit_code == 1
+    assert "no ridership" in result.output and "Traceback" not in result.output
+
+
+def test_rollback_without_history_is_a_clear_error(home: Home) -> None:
+    result = runner.invoke(app, ["model", "rollback"])
+    assert result.exit_code == 1
+    assert "nothing to roll back" in result.output and "Traceback" not in result.output
