@@ -52,9 +52,14 @@ def train_command(
         ),
     ] = None,
     time_budget: Annotated[
-        float, typer.Option("--time-budget", min=10, help="Seconds for the hyperparameter search (and per fit).")
+        float,
+        typer.Option(
+            "--time-budget", min=10, help="Seconds for the hyperparameter search; each fit gets at most half."
+        ),
     ] = 300.0,
-    quick: Annotated[bool, typer.Option(help="No search, small model, one backtest week: a smoke run.")] = False,
+    quick: Annotated[
+        bool, typer.Option(help="No search, small model, one backtest week: a smoke run.")
+    ] = False,
     stations: Annotated[
         str | None, typer.Option(help="Only these station codes (comma-separated), for experiments.")
     ] = None,
@@ -135,7 +140,9 @@ def _pct(value: Any) -> str:
 def forecast_command(
     as_of: Annotated[
         datetime,
-        typer.Option("--as-of", formats=["%Y-%m-%d"], help="Issue date: only data known on this day is used."),
+        typer.Option(
+            "--as-of", formats=["%Y-%m-%d"], help="Issue date: only data known on this day is used."
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
     start: Annotated[
@@ -143,7 +150,9 @@ def forecast_command(
         typer.Option(formats=["%Y-%m-%d"], help="First target day (as_of+1 .. as_of+7; default as_of+1)."),
     ] = None,
     days: Annotated[int, typer.Option(help="Number of days, 1..7 (and within as_of+7).")] = 7,
-    stations: Annotated[str, typer.Option(help="'all' or comma-separated station codes, e.g. 211,222.")] = "all",
+    stations: Annotated[
+        str, typer.Option(help="'all' or comma-separated station codes, e.g. 211,222.")
+    ] = "all",
 ) -> None:
     """Hourly forecasts (yhat and 80% interval) per station, hour band and direction, to a CSV."""
     from tasks.forecast import ForecastInputError, parse_station_list, validate_request

@@ -47,8 +47,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve the promoted model package: /forecast /predict /model /metrics, docs at the root URL.
 
-        Answers from seongsu-crowding:latest in the BentoML model store and switches to newer
-        versions as they are published, without a restart.
+        Answers from seongsu-crowding:latest in the BentoML model store; newer versions are picked up without a restart.
         """
         from tasks.runtime import prepare_environment
         from tasks.settings import get_settings

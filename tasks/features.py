@@ -256,7 +256,7 @@ def training_targets(
 # history statistics
 
 
-def _trailing(
+def trailing_stats(
     hist: pl.DataFrame,
     keys: pl.DataFrame,
     by: list[str],
@@ -327,9 +327,9 @@ def _attach(
     *,
     value: str = "count",
 ) -> pl.DataFrame:
-    """Evaluate ``_trailing`` on ``frame``'s distinct (by, cutoff) keys and join the ``keep`` columns."""
+    """Evaluate ``trailing_stats`` on ``frame``'s distinct (by, cutoff) keys and join the ``keep`` columns."""
     keys = frame.select(*by, "_cutoff").unique()
-    stats = _trailing(hist, keys, by, window_days, prefix, value=value)
+    stats = trailing_stats(hist, keys, by, window_days, prefix, value=value)
     return frame.join(stats.select(*by, "_cutoff", *keep), on=[*by, "_cutoff"], how="left")
 
 
@@ -348,9 +348,11 @@ def prepare_history(ridership: pl.DataFrame, max_date: dt.date | None = None) ->
     if max_date is not None:
         hist = hist.filter(pl.col("date") <= max_date)
     if hist.is_empty():
-        return hist.with_columns(day_type=pl.lit(0, pl.Int8), day_kind=pl.lit(0, pl.Int8))
+        return hist.with_columns(
+            dow=pl.lit(0, pl.Int8), day_type=pl.lit(0, pl.Int8), day_kind=pl.lit(0, pl.Int8)
+        )
     cal = calendar_features(hist["date"].min(), hist["date"].max())  # type: ignore[arg-type]
-    return hist.join(cal.select("date", "day_type", "day_kind"), on="date", how="left")
+    return hist.join(cal.select("date", "dow", "day_type", "day_kind"), on="date", how="left")
 
 
 # --------------------------------------------------------------------------------------------------

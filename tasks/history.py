@@ -10,7 +10,7 @@ What "known on as_of" means here:
   and the live feeds enforce the publication lag on the way in), and the features cut again at
   ``as_of - PUBLICATION_LAG_DAYS`` per target row, so rows newer than that are never read even if
   they are present;
-* **weather** observations with ``ts < as_of + horizon + 1 days``.  For target days the observation
+* **weather** observations up to 00:00 after the last target day (``as_of + horizon + 1``).  For target days the observation
   stands in for the weather forecast (the snapshot has no archived forecasts).  When the warehouse
   holds KMA short-range forecasts issued on ``as_of`` (``weather_forecast``), those replace the
   observations for the target hours they cover and ``weather_source`` says ``kma_forecast``;
@@ -104,7 +104,10 @@ def load_weather(
     warehouse: Warehouse, as_of: dt.date, *, horizon_days: int = MAX_HORIZON, since: dt.date | None = None
 ) -> tuple[pl.DataFrame, WeatherSource]:
     """Hourly weather for features up to the last target day, and what the target days' rows are."""
-    end = dt.datetime.combine(as_of + dt.timedelta(days=horizon_days + 1), dt.time())
+    # through 00:00 after the last target day: hour band 24 ("after midnight") reads that hour.
+    # Exclusive bounds only: SQLite compares timestamps as text and its driver formats a whole-second
+    # datetime parameter without the stored ".000000", so "ts <= X" would miss X itself.
+    end = dt.datetime.combine(as_of + dt.timedelta(days=horizon_days + 1), dt.time(1))
     where, params = ["ts < %s"], [end]
     if since is not None:
         where.append("ts >= %s")

@@ -878,7 +878,13 @@ QUICK_PARAMS: Final = {"depth": 6, "learning_rate": 0.15, "l2_leaf_reg": 3.0, "i
 
 @dataclass(frozen=True)
 class TrainPlan:
-    """How much work one training run may do.  ``params`` skips the search (tests, ``--quick``)."""
+    """How much work one training run may do.  ``params`` skips the search (tests, ``--quick``).
+
+    ``time_budget_s`` bounds the hyperparameter search; every single fit (search candidates, the
+    final refit, the backtest refits) is capped at half of it, so the search tries at least two
+    configurations and a whole run stays within about ``(1.5 + n_origins / 2) * time_budget_s``
+    plus feature building.
+    """
 
     time_budget_s: float = 300.0
     params: dict[str, Any] | None = None
@@ -901,7 +907,7 @@ class TrainPlan:
             thread_count=self.thread_count,
             max_train_rows=self.max_train_rows,
             train_days=self.train_days,
-            fit_time_limit_s=self.time_budget_s,
+            fit_time_limit_s=max(30.0, self.time_budget_s / 2),
         )
         return replace(base, params=dict(self.params)) if self.params else base
 
@@ -919,8 +925,13 @@ def _default_grid() -> tuple[dict[str, Any], ...]:
 
 
 def window_origins(loaded: LoadedHistory, forecaster: CatBoostForecaster, plan: TrainPlan) -> list[dt.date]:
+    """The comparison window ends on the newest ridership known at as_of (the cutoff, or earlier
+    when the feeds lag behind)."""
     lag = int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
-    return comparison_origins(cutoff_for(loaded.as_of, lag), plan.n_origins)
+    cutoff = cutoff_for(loaded.as_of, lag)
+    newest = loaded.history.ridership.filter(pl.col("date") <= cutoff)["date"].max()
+    end = min(cutoff, newest) if isinstance(newest, dt.date) else cutoff
+    return comparison_origins(end, plan.n_origins)
 
 
 def backtest_window(

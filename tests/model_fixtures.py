@@ -1,7 +1,7 @@
 """Helpers for the model tests: small REAL slices of the snapshot in a fresh warehouse, tiny plans.
 
 Real means the rows come from ``data/snapshot`` unchanged (a few stations, a few months); only the
-selection is ours.  Every test gets its own ``SEONGSU_HOME`` *and* ``BENTOML_HOME`` so the BentoML
+selection is ours.  Test modules import the ``home`` fixture as ``home_fixture`` (its function name).  Every test gets its own ``SEONGSU_HOME`` *and* ``BENTOML_HOME`` so the BentoML
 store, the model packages and the W&B runs of one test never leak into another.
 """
 
@@ -33,7 +33,7 @@ from tasks.registry import (
 )
 from tasks.settings import Settings, get_settings
 from tasks.warehouse.base import Warehouse, open_warehouse
-from tasks.warehouse.schema import RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, HOUR_BANDS, conform
+from tasks.warehouse.schema import HOUR_BANDS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
 
 REPO = Path(__file__).resolve().parent.parent
 SNAPSHOT = REPO / "data" / "snapshot"
@@ -80,8 +80,8 @@ class Home:
         return self.path / "bentoml"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+@pytest.fixture(name="home")
+def home_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
     """A fresh SEONGSU_HOME with its own BentoML store (W&B offline, as in tasks.runtime)."""
     monkeypatch.setenv("SEONGSU_HOME", str(tmp_path))
     monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))

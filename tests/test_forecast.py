@@ -10,12 +10,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from model_fixtures import (  # noqa: F401  (home is a fixture)
+from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fixture)
     SLICE_STATIONS,
     TRAIN_AS_OF,
     Home,
     clone_home,
-    home,
+    home_fixture,
     loaded_history,
     metro_csv,
     prepared_home,
@@ -26,9 +26,9 @@ from typer.testing import CliRunner
 from tasks.cli import app
 from tasks.features import MAX_HORIZON, cutoff_for
 from tasks.forecast import FORECAST_SCHEMA, ORDER, ForecastInputError, forecast
-from tasks.history import OBSERVED_WEATHER_NOTE
+from tasks.history import FORECAST_WEATHER_NOTE, OBSERVED_WEATHER_NOTE, data_hash, load_history
 from tasks.registry import list_models, production_package
-from tasks.warehouse.schema import RIDERSHIP_HOURLY, WEATHER_HOURLY
+from tasks.warehouse.schema import RIDERSHIP_HOURLY, WEATHER_FORECAST, WEATHER_HOURLY, conform
 
 runner = CliRunner(env={"COLUMNS": "200"})
 COLUMNS = "date,hour,station_code,station_name,direction,yhat,lo,hi"
@@ -121,7 +121,7 @@ def test_data_after_the_as_of_cannot_change_the_forecast(private: Home, tmp_path
             count=pl.col("count") * 100 + 7
         )
         late_weather = warehouse.read_table(
-            WEATHER_HOURLY, "ts >= %s", [dt.datetime.combine(as_of + dt.timedelta(days=8), dt.time())]
+            WEATHER_HOURLY, "ts > %s", [dt.datetime.combine(as_of + dt.timedelta(days=8), dt.time())]
         ).with_columns(temp_c=pl.lit(45.0), precip_mm=pl.lit(300.0))
         with warehouse.transaction():
             assert warehouse.upsert(RIDERSHIP_HOURLY, poisoned).updated == poisoned.height > 0
@@ -209,3 +209,39 @@ def test_forecast_function_validates_inputs(private: Home) -> None:
         forecast(package, None, TRAIN_AS_OF, start=TRAIN_AS_OF)
     with pytest.raises(ForecastInputError, match="unknown station"):
         forecast(package, None, TRAIN_AS_OF, stations=[1])
+
+
+def test_history_prefers_the_kma_forecast_issued_on_the_as_of(home: Home) -> None:
+    as_of = dt.date(2023, 5, 20)
+    warehouse = home.open()
+    try:
+        seed_warehouse(warehouse)
+        observed = load_history(warehouse, as_of)
+        assert observed.weather_source == "observed" and observed.weather_note == OBSERVED_WEATHER_NOTE
+        assert observed.history.ridership["date"].max() == as_of
+        assert observed.history.weather["ts"].max() == dt.datetime(2023, 5, 28)  # band 24 of the last day
+        hours = pl.datetime_range(
+            dt.datetime(2023, 5, 21), dt.datetime(2023, 5, 28), interval="1h", eager=True
+        ).alias("fcst_ts")
+        issued = pl.DataFrame(hours).with_columns(
+            base_ts=pl.lit(dt.datetime(2023, 5, 20, 5)),
+            nx=pl.lit(61),
+            ny=pl.lit(127),
+            temp_c=pl.lit(-40.0),
+            precip_mm=pl.lit(0.0),
+            source=pl.lit("test"),
+        )
+        late = issued.with_columns(base_ts=pl.lit(dt.datetime(2023, 5, 21, 5)), temp_c=pl.lit(99.0))
+        warehouse.upsert(WEATHER_FORECAST, conform(pl.concat([issued, late]), WEATHER_FORECAST))
+        loaded = load_history(warehouse, as_of)
+    finally:
+        warehouse.close()
+    assert loaded.weather_source == "kma_forecast" and loaded.weather_note == FORECAST_WEATHER_NOTE
+    target = loaded.history.weather.filter(pl.col("ts") >= dt.datetime(2023, 5, 21))
+    assert target.height == hours.len() and (target["temp_c"] == -40.0).all()  # not the later issue
+    before = loaded.history.weather.filter(pl.col("ts") < dt.datetime(2023, 5, 21))
+    assert before.height == observed.history.weather.filter(pl.col("ts") < dt.datetime(2023, 5, 21)).height
+    # the data hash depends on the rows, not on their order or the backend's types
+    rid = loaded.history.ridership
+    assert data_hash(rid) == data_hash(rid.reverse().with_columns(pl.col("count").cast(pl.Int64)))
+    assert data_hash(rid) != data_hash(rid.with_columns(pl.col("count") + 1))

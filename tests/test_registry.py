@@ -14,14 +14,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from model_fixtures import (  # noqa: F401  (home is a fixture)
+from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fixture)
     BAD,
     SLICE_END,
     SLICE_STATIONS,
     TINY,
     TRAIN_AS_OF,
     Home,
-    home,
+    home_fixture,
     plan,
     seed_warehouse,
     train_and_register,

@@ -262,3 +262,36 @@ def test_health_metrics_and_docs(client: httpx.Client) -> None:
 def test_reload_is_a_no_op_without_a_new_version(client: httpx.Client) -> None:
     body = client.post("/reload").json()
     assert body["changed"] is False and body["version"] == "test-v1"
+
+
+def test_fast_path_answers_exactly_like_the_bentoml_api(
+    package: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ForecastFastPath`` must be invisible: same status and body as BentoML's own dispatch of the
+    ``forecast`` API, for good requests and every kind of bad one (in process, both paths)."""
+    from starlette.testclient import TestClient
+
+    import bentos.crowding.service as service
+
+    home = tmp_path_factory.mktemp("inproc-bentoml")
+    publish(package, home)
+    monkeypatch.setattr(service, "MODEL_STORE", str(home / "models"))
+    bodies: list[bytes] = [orjson.dumps(b) for _, b, _, _ in BAD_INPUTS]
+    bodies += [
+        orjson.dumps({"station": "성수"}),
+        orjson.dumps({"station": ["건대입구", 222], "start": ONE, "end": "2023-06-23", "hour_start": 23}),
+        b"not json",
+        b"",
+        b"[]",
+    ]
+    with TestClient(service.CrowdingService.to_asgi(is_main=True)) as client:
+        for body in bodies:
+            answers = []
+            for fast in (True, False):
+                monkeypatch.setattr(service, "FAST_PATH", fast)
+                r = client.post("/forecast", content=body, headers={"content-type": "application/json"})
+                answers.append((r.status_code, r.json()))
+                # BentoML's dispatch stamps its Server header; the fast path does not: both ran
+                assert ("BentoML" in r.headers.get("server", "")) is not fast
+            assert answers[0] == answers[1], body
+            assert answers[0][0] in (200, 400, 422), answers[0]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from model_fixtures import (  # noqa: F401  (home is a fixture)
+from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fixture)
     TINY,
     Home,
-    home,
+    home_fixture,
     loaded_history,
     plan,
     seed_warehouse,

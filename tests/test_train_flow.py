@@ -10,12 +10,12 @@ import datetime as dt
 from datetime import UTC, datetime
 
 import polars as pl
-from model_fixtures import (  # noqa: F401  (home is a fixture)
+from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fixture)
     SLICE_STATIONS,
     TINY,
     TRAIN_AS_OF,
     Home,
-    home,
+    home_fixture,
     seed_warehouse,
 )
 from typer.testing import CliRunner

@@ -13,16 +13,17 @@ or entirely by the new package, never a mix, and nothing is restarted.  A packag
 load is logged and skipped; the previous one keeps serving.  ``POST /reload`` runs the same check
 immediately (per worker process: with several workers the others follow at their next poll).
 
-Speed (see ``bench/serving.py`` and the README).  ``/forecast`` is an ``async`` API (no thread hop)
-whose handler joins pre-rendered JSON fragments (~5 us) and returns them as a raw ``Response``, so
-BentoML's pydantic output serialization is skipped; the documented schema is still
-``ForecastResponse`` (``output_spec``).  The rest of the per-request cost is BentoML's middleware
-stack, which is why two of its defaults are changed: OpenTelemetry spans are not created for
-``/forecast`` (4 spans per request cost about a third of the throughput, and no exporter is
-configured; ``SEONGSU_TRACE_FORECAST=1`` restores them) and the per-request access log is off
-(``SEONGSU_ACCESS_LOG=1`` turns it on).  Prometheus ``/metrics`` stays on.  Finally the long-lived
-objects (BentoML, the index) are moved out of the cyclic GC's reach with ``gc.freeze()`` after each
-load: otherwise full collections of the worker's large heap pause every request for 100-200 ms.
+Speed (see ``bench/serving.py`` and the README).  The ``/forecast`` handler joins pre-rendered JSON
+fragments (~5 us); everything else is framework.  So: (1) ``ForecastFastPath`` answers
+``POST /forecast`` inside BentoML's middleware stack (metrics, timeout and concurrency limit still
+apply) but before its routing and API dispatch, which cost ~110 us of the ~190 us BentoML spent per
+request; the ``@bentoml.api`` method remains the documented API and the identical fallback.  (2)
+OpenTelemetry spans are not created for ``/forecast`` (4 spans per request, no exporter configured;
+``SEONGSU_TRACE_FORECAST=1`` restores them) and the per-request access log is off
+(``SEONGSU_ACCESS_LOG=1``).  Prometheus ``/metrics`` stays on.  (3) Long-lived objects (BentoML, the
+index) are moved out of the cyclic GC's reach with ``gc.freeze()`` after each load, and BentoML's
+timeout middleware is fixed to cancel its per-request timer: otherwise full collections of the
+worker's heap pause every request for 100-200 ms.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import bentoml
 import orjson
 import polars as pl
 from fastapi import FastAPI, HTTPException
+from pydantic import ValidationError
 from starlette.responses import Response
 
 from bentos.crowding.lookup import ForecastIndex, InputError, load_index, package_root
@@ -70,6 +72,14 @@ BentoML points a built Bento at the models packed inside it, so a registry's sto
 volume is only seen through this variable."""
 WORKERS = int(os.environ.get("SEONGSU_SERVE_WORKERS", "1"))
 _UNTRACED = "" if _env_flag("SEONGSU_TRACE_FORECAST") else "/forecast"
+FAST_PATH = os.environ.get("SEONGSU_FORECAST_FAST_PATH", "1").strip().lower() not in (
+    "0",
+    "false",
+    "no",
+    "off",
+)
+"""Answer ``POST /forecast`` in ``ForecastFastPath`` (default) instead of BentoML's API dispatch."""
+MAX_FORECAST_BODY = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -129,14 +139,40 @@ def _json(status: int, payload: dict[str, Any]) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type=JSON)
 
 
+_NOT_READY = orjson.dumps(
+    {
+        "error": f"no model package is being served yet: publish one as {BENTO_MODEL_NAME} in the "
+        "BentoML model store (seongsu train / the registry); this server picks it up within "
+        f"{RELOAD_INTERVAL_S:g} s or on POST /reload"
+    }
+)
+
+
 def _not_ready() -> Response:
-    return _json(
-        503,
+    return Response(_NOT_READY, status_code=503, media_type=JSON)
+
+
+def answer_forecast(served: Served | None, request: ForecastRequest) -> tuple[int, bytes]:
+    """(status, JSON body) of a validated ``/forecast`` request: the one implementation both entry
+    points (the BentoML API and ``ForecastFastPath``) call."""
+    if served is None:
+        return 503, _NOT_READY
+    start, end = request.date_range(served.index.first_date)
+    try:
+        return 200, served.index.forecast_json(
+            request.stations, start, end, request.hour_start, request.hour_end
+        )
+    except InputError as exc:
+        return exc.status, exc.body()
+
+
+def validation_error_body(exc: ValidationError) -> bytes:
+    """The 400 body BentoML gives for a request that fails pydantic validation, byte for byte."""
+    return orjson.dumps(
         {
-            "error": f"no model package is being served yet: publish one as {BENTO_MODEL_NAME} in the "
-            "BentoML model store (seongsu train / the registry); this server picks it up within "
-            f"{RELOAD_INTERVAL_S:g} s or on POST /reload"
-        },
+            "error": f"{exc.error_count()} validation error for {exc.title}",
+            "detail": exc.errors(include_context=False, include_input=False),
+        }
     )
 
 
@@ -161,6 +197,58 @@ class JsonBody:
                 kept = [(k, v) for k, v in headers if k != b"content-type"]
                 scope = {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
         await self.app(scope, receive, send)
+
+
+class ForecastFastPath:
+    """ASGI middleware answering ``POST /forecast`` before BentoML's routing and API dispatch.
+
+    Why: ``/forecast`` is a ~5 us lookup, and BentoML's dispatch around it (Starlette routing and
+    exception middleware, the request context, IODescriptor construction, serde selection, and a
+    ``simple_di``-injected header helper that calls ``inspect.signature`` on every response) costs
+    more than the rest of the request together; see the README's performance section.  This
+    middleware sits *inside* BentoML's own stack -- Prometheus metrics, the timeout and the
+    concurrency limit still apply, ``/metrics`` counts these requests per status code -- and
+    does exactly what the ``forecast`` API does: the same pydantic model parses the body (as JSON,
+    whatever the Content-Type), ``answer_forecast`` answers, and validation errors have BentoML's
+    400 format.  The ``@bentoml.api`` method stays the documented API and the fallback
+    (``SEONGSU_FORECAST_FAST_PATH=0``); ``tests/test_service.py`` checks both give identical answers.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if not (
+            FAST_PATH
+            and scope["type"] == "http"
+            and scope["path"] == "/forecast"
+            and scope["method"] == "POST"
+        ):
+            return await self.app(scope, receive, send)
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_FORECAST_BODY:
+                status, payload = 413, orjson.dumps({"error": f"request body over {MAX_FORECAST_BODY} bytes"})
+                break
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        else:
+            try:
+                request = ForecastRequest.model_validate_json(b"".join(chunks) or b"{}")
+            except ValidationError as exc:
+                status, payload = 400, validation_error_body(exc)
+            else:
+                status, payload = answer_forecast(None if _instance is None else _instance._served, request)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
 
 
 def _fix_bentoml_timeout_middleware() -> None:
@@ -364,17 +452,8 @@ class Crowding:
         station (with suggestions) or dates outside the package's forecastable range (given in the
         answer), 503 before a package is loaded.
         """
-        served = self._served
-        if served is None:
-            return _not_ready()
-        start, end = request.date_range(served.index.first_date)
-        try:
-            body = served.index.forecast_json(
-                request.stations, start, end, request.hour_start, request.hour_end
-            )
-        except InputError as exc:
-            return Response(exc.body(), status_code=exc.status, media_type=JSON)
-        return Response(body, media_type=JSON)
+        status, body = answer_forecast(self._served, request)
+        return Response(body, status_code=status, media_type=JSON)
 
     @bentoml.api(route="/predict", input_spec=PredictRequest, output_spec=PredictResponse)
     def predict(self, rows: list[Any]) -> Response:
@@ -403,4 +482,5 @@ CrowdingService = bentoml.asgi_app(admin, path="/")(
     )(Crowding)
 )
 """What ``bentoml serve bentos.crowding.service:CrowdingService`` (and ``seongsu serve``) runs."""
+CrowdingService.add_asgi_middleware(ForecastFastPath)  # outer: /forecast stops here
 CrowdingService.add_asgi_middleware(JsonBody, paths=("/forecast", "/predict"))
