@@ -1,7 +1,7 @@
 """Train flow: a challenger is trained, backtested, compared with the champion, then promoted or not.
 
 Table of contents only -- load what was known on ``as_of`` -> train (bounded search) -> backtest on
-the newest weeks vs the baselines -> register the candidate (its package is on disk before anything
+the newest weeks vs the baselines (``tasks.evaluate``) -> register the candidate (its package is on disk before anything
 else can fail) -> champion vs challenger on the same targets -> promote (BentoML store, ``models``
 table, ``seongsu.model.promoted`` event) or reject -> W&B (best effort) -> artifacts.  The work is in
 ``tasks.registry``, ``tasks.forecast`` and ``tasks.tracking``.
@@ -26,6 +26,7 @@ from tasks.registry import (
     compare_task,
     decision_markdown,
     load_history_task,
+    model_predictions,
     record_decision_task,
     save_candidate_task,
     track_training,
@@ -67,9 +68,9 @@ def train(
         forecasts = forecast_task(challenger, loaded.history, loaded.as_of)
         candidate = save_candidate_task(challenger, loaded, forecasts, tracker.run_ref)
         origins = window_origins(loaded, challenger, plan)
-        predictions = backtest_task(loaded, challenger, origins, plan)
-        table = backtest_table(predictions, loaded.history.ridership)
-        decision = compare_task(candidate, loaded, predictions["catboost"], origins, plan)
+        scored = backtest_task(loaded, challenger, origins, plan)
+        table = backtest_table(scored)
+        decision = compare_task(candidate, loaded, model_predictions(scored), origins, plan)
         metrics = backtest_metrics(table, origins)
         publication = record_decision_task(candidate, decision, metrics, tracker.run_ref)
         if decision.promote:
@@ -80,7 +81,7 @@ def train(
             loaded=loaded,
             candidate=candidate,
             table=table,
-            predictions=predictions,
+            scored=scored,
             decision=decision,
         )
     except BaseException:

@@ -74,7 +74,9 @@ class SeasonalNaive:
             cands.append(
                 t.with_columns(_ld=pl.col("date") - pl.duration(days=7 * k), _k=pl.lit(k))
                 .filter(pl.col("_ld") <= pl.col("_cutoff"))
-                .join(src.rename({"date": "_ld"}), on=["_ld", "hour", "station_code", "direction"], how="inner")
+                .join(
+                    src.rename({"date": "_ld"}), on=["_ld", "hour", "station_code", "direction"], how="inner"
+                )
             )
         best = pl.concat(cands).sort("_k").unique("_row", keep="first").select("_row", "count")
         return (
@@ -131,7 +133,11 @@ class ProfileMean:
 
 def baselines(lag_days: int = PUBLICATION_LAG_DAYS) -> list[SeasonalNaive | ProfileMean]:
     """The baselines of the accuracy report, classical ones first."""
-    return [SeasonalNaive(lag_days), ProfileMean(lag_days=lag_days), ProfileMean(holiday_aware=True, lag_days=lag_days)]
+    return [
+        SeasonalNaive(lag_days),
+        ProfileMean(lag_days=lag_days),
+        ProfileMean(holiday_aware=True, lag_days=lag_days),
+    ]
 
 
 __all__ = ["KEYS", "ProfileMean", "SeasonalNaive", "baselines"]

@@ -96,9 +96,13 @@ def print_training(result: dict[str, Any], seconds: float) -> None:
         + (f" (search + final fit {train_s:.0f} s)" if isinstance(train_s, int | float) else "")
     )
     console.print(backtest_rich_table(result["backtest"], result["comparison"].get("origins", [])))
-    model_rows = [r for r in result["backtest"] if r["model"] == "catboost" and r["horizon"] == 0]
-    if model_rows and model_rows[0].get("coverage_80") is not None:
-        console.print(f"80% interval coverage (catboost, all horizons): {model_rows[0]['coverage_80']:.1%}")
+    coverage = [
+        f"{r['model']} {r['coverage']:.1%}"
+        for r in result["backtest"]
+        if r["scope"] == "all" and r["horizon"] == 0 and r.get("coverage") is not None
+    ]
+    if coverage:
+        console.print("80% interval coverage (all stations, all horizons): " + ", ".join(coverage))
     colour = "green" if result["promoted"] else "yellow"
     verdict = "PROMOTED" if result["promoted"] else "REJECTED"
     console.print(f"[{colour}]{verdict}[/{colour}] {result['decision']}")
@@ -111,21 +115,22 @@ def print_training(result: dict[str, Any], seconds: float) -> None:
 
 
 def backtest_rich_table(rows: list[dict[str, Any]], origins: list[Any]) -> Table:
-    """WAPE per model: rows model x (all stations | Seongsu 211), columns h1..h7 and all."""
-    horizons = sorted({int(r["horizon"]) for r in rows if int(r["horizon"]) > 0})
+    """WAPE (``tasks.evaluate.score`` rows): model x scope (all stations | 211 성수), h1..h7 and all."""
+    import polars as pl
+
+    from tasks.registry import backtest_pivot
+
     window = f" (origins {', '.join(str(o) for o in origins)})" if origins else ""
     table = Table(title=f"Backtest WAPE, lower is better{window}")
-    table.add_column("model")
-    table.add_column("stations")
-    for h in horizons:
-        table.add_column(f"h{h}", justify="right")
-    table.add_column("all", justify="right", style="bold")
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    for scope, key in (("all", "wape"), ("211 성수", "wape_211")):
-        for name in models:
-            by_h = {int(r["horizon"]): r.get(key) for r in rows if r["model"] == name}
-            cells = [_pct(by_h.get(h)) for h in [*horizons, 0]]
-            table.add_row(name, scope, *cells)
+    if not rows:
+        return table
+    wide = backtest_pivot(pl.DataFrame(rows, infer_schema_length=None))
+    for col in wide.columns:
+        table.add_column(col, justify="left" if col in ("model", "scope") else "right")
+    for row in wide.iter_rows(named=True):
+        scope = "211 성수" if row["scope"] == "211" else row["scope"]
+        cells = [_pct(row[c]) for c in wide.columns[2:]]
+        table.add_row(row["model"], scope, *cells, style="bold" if row["model"] == "catboost" else None)
     return table
 
 
@@ -194,14 +199,13 @@ def run_forecast(settings: Any, as_of: date, start: date, days: int, stations: s
     try:
         warehouse.migrate()
         package = production_package(settings, warehouse)
-        check_newest(latest_ridership_date(warehouse, cutoff_for(as_of)), as_of)
+        newest = check_newest(latest_ridership_date(warehouse, cutoff_for(as_of)), as_of)
         loaded = load_history(warehouse, as_of, context_days=CONTEXT_DAYS)
     finally:
         warehouse.close()
     frame = forecast(package, loaded.history, as_of, start, days, stations)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.write_csv(out, float_precision=1)
-    data_end = loaded.data_end
     meta = {
         "model_version": package.metadata.version,
         "model_trained_at": package.metadata.trained_at.isoformat(),
@@ -212,7 +216,7 @@ def run_forecast(settings: Any, as_of: date, start: date, days: int, stations: s
         "stations": int(frame["station_code"].n_unique()),
         "rows": frame.height,
         "columns": frame.columns,
-        "newest_ridership_used": data_end.isoformat() if data_end else None,
+        "newest_ridership_used": newest.isoformat(),  # the cutoff or earlier: as_of - publication lag
         "weather_source": loaded.weather_source,
         "weather": loaded.weather_note,
         "interval": "lo/hi: 10% and 90% quantiles (80% interval); yhat: median",

@@ -78,6 +78,7 @@ def score(scored: pl.DataFrame, scopes: Mapping[str, Sequence[int] | None] | Non
         sub = scored if codes is None else scored.filter(pl.col("station_code").is_in(list(codes)))
         if sub.is_empty():
             continue
+        sub = sub.with_columns(pl.col("horizon").cast(pl.Int16))
         per_h = sub.group_by("model", "horizon").agg(aggs)
         overall = sub.group_by("model").agg(aggs).with_columns(horizon=pl.lit(0, pl.Int16))
         parts.append(pl.concat([overall, per_h], how="diagonal").with_columns(scope=pl.lit(scope)))
@@ -140,7 +141,9 @@ def backtest_predictions(
             frames.append(
                 actual.join(
                     pred.select(*KEYS, "as_of", "yhat", "lo", "hi").with_columns(
-                        pl.col("yhat").cast(pl.Float64), pl.col("lo").cast(pl.Float64), pl.col("hi").cast(pl.Float64)
+                        pl.col("yhat").cast(pl.Float64),
+                        pl.col("lo").cast(pl.Float64),
+                        pl.col("hi").cast(pl.Float64),
                     ),
                     on=[*KEYS, "as_of"],
                     how="left",
@@ -166,5 +169,7 @@ def backtest(
     log: bool = False,
 ) -> pl.DataFrame:
     """Rolling-origin backtest -> tidy metrics ``model, scope, horizon, wape, mae, coverage, n``."""
-    scored, _ = backtest_predictions(forecasters, history, origins, lag_days=lag_days, horizon=horizon, log=log)
+    scored, _ = backtest_predictions(
+        forecasters, history, origins, lag_days=lag_days, horizon=horizon, log=log
+    )
     return score(scored, scopes)

@@ -150,7 +150,8 @@ def calendar_features(start: dt.date, end: dt.date) -> pl.DataFrame:
         is_holiday=pl.col("date").is_in(list(public)).cast(pl.Int8),
         is_workers_day=pl.col("date").is_in(list(workers)).cast(pl.Int8),
         school_break=(
-            (pl.col("date").dt.month() <= 2) | ((pl.col("date").dt.month() == 12) & (pl.col("date").dt.day() > 20))
+            (pl.col("date").dt.month() <= 2)
+            | ((pl.col("date").dt.month() == 12) & (pl.col("date").dt.day() > 20))
         ).cast(pl.Int8),
     )
     frame = frame.with_columns(
@@ -438,9 +439,7 @@ def build_features(
 
     window = 7 * profile_weeks
     grp = ["station_code", "direction", "hour"]
-    f = _attach(
-        f, hist, [*grp, "day_kind"], window, "pk", ["pk", "pk_std", "pk_last", "pk_last_date"]
-    )
+    f = _attach(f, hist, [*grp, "day_kind"], window, "pk", ["pk", "pk_std", "pk_last", "pk_last_date"])
     f = _attach(f, hist, [*grp, "day_kind"], 28, "pk4", ["pk4"])
     f = _attach(f, hist, [*grp, "day_type"], window, "pt", ["pt"])
     f = _attach(f, hist.filter(pl.col("day_type") == 0), grp, window, "pw", ["pw"])
@@ -459,9 +458,17 @@ def build_features(
 
     # share of school-break days in the profile window vs. the target day: > 0 when the profile
     # still averages break weeks but the target is in term (the March jump)
-    cal_hist = calendar_features(min_cutoff - dt.timedelta(days=window), max_cutoff).select("date", pl.lit(0, pl.Int8).alias("_one"), "school_break")
+    cal_hist = calendar_features(min_cutoff - dt.timedelta(days=window), max_cutoff).select(
+        "date", pl.lit(0, pl.Int8).alias("_one"), "school_break"
+    )
     f = _attach(
-        f.with_columns(_one=pl.lit(0, pl.Int8)), cal_hist, ["_one"], window, "sb", ["sb"], value="school_break"
+        f.with_columns(_one=pl.lit(0, pl.Int8)),
+        cal_hist,
+        ["_one"],
+        window,
+        "sb",
+        ["sb"],
+        value="school_break",
     )
     f = f.with_columns(term_shift=pl.col("sb") - pl.col("school_break").cast(pl.Float64))
 

@@ -6,7 +6,8 @@ to the row, so they all call ``forecast`` and differ only in where the history c
 (the warehouse, via ``tasks.history``, or a package's context).
 
 Output contract (``FORECAST_SCHEMA``): ``date, hour, station_code, station_name, direction, yhat, lo,
-hi`` -- hour in the publisher's bands 5..24, direction ``board``/``alight``, ``station_code`` the
+hi`` for every requested station ("all": every station with ridership in the four weeks before the
+cutoff; a few stations of the snapshot report only sporadically) -- hour in the publisher's bands 5..24, direction ``board``/``alight``, ``station_code`` the
 Seoul Metro code, ``0 <= lo <= yhat <= hi`` (median and 80% interval of the multi-quantile model),
 rows ordered by station, date, hour, direction.  Inputs are validated up front with errors that
 say what to change (``ForecastInputError``), because this is what a person types at the CLI.
@@ -80,11 +81,21 @@ def validate_request(
     return start
 
 
-def resolve_stations(requested: Sequence[int] | str | None, known: pl.DataFrame) -> list[int]:
-    """Station codes to forecast: ``None``/``"all"`` = every known station; unknown codes -> error."""
+def resolve_stations(
+    requested: Sequence[int] | str | None, known: pl.DataFrame, active: set[int] | None = None
+) -> list[int]:
+    """Station codes to forecast.
+
+    ``None``/``"all"``: every known station that is ``active`` (has recent ridership; None = all
+    known).  Explicit codes must be known (else an error listing them) and active (else an error
+    saying their data is missing): a forecast from empty profiles would be noise.
+    """
     known_codes = set(known.get_column("station_code").cast(pl.Int64).to_list())
+    usable = known_codes if active is None else known_codes & active
     if requested is None or (isinstance(requested, str) and requested.strip().lower() == "all"):
-        return sorted(known_codes)
+        if not usable:
+            raise ForecastInputError("no station has recent ridership to forecast from")
+        return sorted(usable)
     codes = parse_station_list(requested) if isinstance(requested, str) else [int(c) for c in requested]
     if not codes:
         raise ForecastInputError("no stations requested")
@@ -94,7 +105,22 @@ def resolve_stations(requested: Sequence[int] | str | None, known: pl.DataFrame)
             f"unknown station code(s): {', '.join(str(c) for c in unknown)} "
             f"({len(known_codes)} stations are known, e.g. 211 = 성수)"
         )
+    silent = sorted(set(codes) - usable)
+    if silent:
+        raise ForecastInputError(
+            f"no ridership for station(s) {', '.join(str(c) for c in silent)} in the {MAX_STALE_DAYS} days "
+            "before the cutoff: their data is missing, so there is nothing to forecast from"
+        )
     return sorted(set(codes))
+
+
+def active_stations(history: History, as_of: dt.date, window_days: int = MAX_STALE_DAYS) -> set[int]:
+    """Stations with ridership published in the ``window_days`` up to ``as_of``'s cutoff."""
+    cutoff = cutoff_for(as_of)
+    recent = history.ridership.filter(
+        pl.col("date").is_between(cutoff - dt.timedelta(days=window_days - 1), cutoff)
+    )
+    return set(recent.get_column("station_code").cast(pl.Int64).unique().to_list())
 
 
 def parse_station_list(text: str) -> list[int]:
@@ -167,8 +193,8 @@ def forecast(
             raise ForecastInputError("history is required with a bare forecaster")
         history = package_history(model)
     station_table = _station_table(history)
-    codes = resolve_stations(stations, station_table)
     check_freshness(history, as_of)
+    codes = resolve_stations(stations, station_table, active_stations(history, as_of))
     end = start + dt.timedelta(days=days - 1)
     if use_cache and isinstance(model, ModelPackage) and model.metadata.as_of == as_of:
         cached = model.forecasts.filter(

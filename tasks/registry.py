@@ -45,7 +45,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -429,8 +429,11 @@ def save_candidate(
 
 
 def comparison_origins(data_end: dt.date, n_origins: int = 2, horizon: int = MAX_HORIZON) -> list[dt.date]:
-    """Forecast origins whose 1..horizon targets fill the last ``n_origins * horizon`` known days."""
-    return sorted(data_end - dt.timedelta(days=horizon * k) for k in range(1, n_origins + 1))
+    """Forecast origins whose 1..horizon targets fill the last ``n_origins * horizon`` known days
+    (``tasks.evaluate.rolling_origins``: the backtest's own definition)."""
+    from tasks.evaluate import rolling_origins
+
+    return rolling_origins(data_end, n_origins, horizon)
 
 
 def fit_at(history: History, origin: dt.date, config: TrainConfig) -> CatBoostForecaster:
@@ -445,18 +448,6 @@ def predict_at(
     lag = int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
     targets = forecast_targets(list(stations), origin)
     return forecaster.predict(targets, history=history.until(cutoff_for(origin, lag)))
-
-
-def window_predictions(
-    history: History,
-    origins: Sequence[dt.date],
-    fit: Callable[[History, dt.date], CatBoostForecaster],
-    stations: Sequence[int] | None = None,
-) -> pl.DataFrame:
-    """Out-of-sample forecasts at each origin (``fit`` sees only what was known there)."""
-    codes = stations or history.ridership.get_column("station_code").unique().sort().to_list()
-    frames = [predict_at(fit(history, o), history, o, codes) for o in origins]
-    return pl.concat(frames).select(*KEYS, "as_of", "yhat", "lo", "hi")
 
 
 def _wape(actual: np.ndarray, pred: np.ndarray) -> float:
@@ -795,79 +786,38 @@ def _default(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------
-# the backtest report: model vs baselines on the comparison window
+# the backtest report: model vs baselines on the comparison window (tasks.evaluate does the work)
 
-BASELINES: Final = {
-    "seasonal_naive": "last_kind",  # the newest published value of the same day kind and hour
-    "profile_8w": "prof_kind",  # 8-week mean of the same day kind and hour
-}
-"""Baselines read from the feature frame, so they obey exactly the same as-of cut as the model."""
+MODEL_NAME: Final = CatBoostForecaster.name
 
 
-def baseline_predictions(
-    history: History, origins: Sequence[dt.date], stations: Sequence[int]
-) -> dict[str, pl.DataFrame]:
-    """Forecasts of the naive baselines at ``origins`` (same targets as ``window_predictions``)."""
-    from tasks.features import build_features
-
-    targets = pl.concat([forecast_targets(list(stations), o) for o in origins])
-    feats = build_features(history.ridership, history.weather, targets)
-    out = {}
-    for name, column in BASELINES.items():
-        yhat = pl.col(column).fill_null(pl.col("prof_type")).fill_null(0.0).clip(lower_bound=0.0)
-        out[name] = feats.select(*KEYS, "as_of", yhat.alias("yhat"), yhat.alias("lo"), yhat.alias("hi"))
-    return out
+def model_predictions(scored: pl.DataFrame, name: str = MODEL_NAME) -> pl.DataFrame:
+    """One forecaster's rows of ``tasks.evaluate.backtest_predictions`` output, as forecasts."""
+    return scored.filter(pl.col("model") == name).select(*KEYS, "as_of", "yhat", "lo", "hi")
 
 
-def backtest_table(
-    predictions: Mapping[str, pl.DataFrame], actuals: pl.DataFrame, focus: int = SEONGSU
-) -> pl.DataFrame:
-    """WAPE per model and horizon (``0`` = all horizons) for all stations and for ``focus``, plus
-    the 80% interval coverage of models that have one; only targets every model forecast count."""
-    keys = [*KEYS, "as_of"]
-    common: pl.DataFrame | None = None
-    for frame in predictions.values():
-        k = frame.select(keys)
-        common = k if common is None else common.join(k, on=keys, how="semi")
-    assert common is not None
-    act = actuals.select(
-        pl.col("date"),
-        pl.col("hour").cast(pl.Int16),
-        pl.col("station_code").cast(pl.Int32),
-        pl.col("direction"),
-        pl.col("count").cast(pl.Float64).alias("actual"),
-    )
-    rows = []
-    for name, frame in predictions.items():
-        scored = (
-            frame.join(common, on=keys, how="semi")
-            .join(act, on=list(KEYS), how="inner")
-            .with_columns(horizon=(pl.col("date") - pl.col("as_of")).dt.total_days().cast(pl.Int16))
+def backtest_table(scored: pl.DataFrame) -> pl.DataFrame:
+    """Tidy metrics ``model, scope, horizon, wape, mae, coverage, n`` (``tasks.evaluate.score``;
+    scopes ``all`` and ``211``; horizon 0 = all horizons) on the targets every forecaster answered."""
+    from tasks.evaluate import score
+
+    return score(scored)
+
+
+def backtest_pivot(table: pl.DataFrame, metric: str = "wape") -> pl.DataFrame:
+    """``metric`` as model x scope rows and h1..h7 + all columns (for people, not machines)."""
+    wide = table.with_columns(
+        col=pl.when(pl.col("horizon") == 0).then(pl.lit("all")).otherwise(pl.format("h{}", pl.col("horizon")))
+    ).pivot(on="col", index=["model", "scope"], values=metric)
+    horizons = sorted((c for c in wide.columns if c.startswith("h")), key=lambda c: int(c[1:]))
+    order = {name: i for i, name in enumerate([MODEL_NAME, *table["model"].unique(maintain_order=True)])}
+    return (
+        wide.with_columns(
+            _m=pl.col("model").replace_strict(order, default=len(order)), _s=pl.col("scope") != "all"
         )
-        has_interval = bool((scored["hi"] - scored["lo"]).abs().sum() > 0)
-        for h in [0, *sorted(scored["horizon"].unique().to_list())]:
-            part = scored if h == 0 else scored.filter(pl.col("horizon") == h)
-            focus_part = part.filter(pl.col("station_code") == focus)
-            y = part["actual"].to_numpy()
-            rows.append(
-                {
-                    "model": name,
-                    "horizon": int(h),
-                    "wape": _wape(y, part["yhat"].to_numpy()),
-                    f"wape_{focus}": (
-                        _wape(focus_part["actual"].to_numpy(), focus_part["yhat"].to_numpy())
-                        if focus_part.height
-                        else None
-                    ),
-                    "coverage_80": (
-                        float(((part["actual"] >= part["lo"]) & (part["actual"] <= part["hi"])).mean())  # type: ignore[arg-type]
-                        if has_interval
-                        else None
-                    ),
-                    "n": part.height,
-                }
-            )
-    return pl.DataFrame(rows, infer_schema_length=None)
+        .sort("_s", "_m")
+        .select("model", "scope", *horizons, "all")
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -936,13 +886,23 @@ def window_origins(loaded: LoadedHistory, forecaster: CatBoostForecaster, plan: 
 
 def backtest_window(
     loaded: LoadedHistory, forecaster: CatBoostForecaster, origins: Sequence[dt.date], plan: TrainPlan
-) -> dict[str, pl.DataFrame]:
-    """The challenger's recipe refit at each origin + the baselines, on the same targets."""
-    history = loaded.history
-    stations = history.ridership.get_column("station_code").unique().sort().to_list()
-    config = fit_config(recipe_of(forecaster), plan.config())
-    model = window_predictions(history, origins, lambda h, o: fit_at(h, o, config), stations)
-    return {"catboost": model, **baseline_predictions(history, origins, stations)}
+) -> pl.DataFrame:
+    """The challenger's recipe and the baselines through ``tasks.evaluate``'s rolling-origin backtest
+    at ``origins`` (every forecaster fit on what was known there, scored on the same observed rows).
+
+    Returns the scored rows (``model, date, hour, station_code, direction, as_of, horizon, y, yhat,
+    lo, hi``).
+    """
+    from tasks.baselines import baselines
+    from tasks.evaluate import backtest_predictions
+
+    lag = int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
+    recipe = CatBoostForecaster(fit_config(recipe_of(forecaster), plan.config()))
+    scored, seconds = backtest_predictions([recipe, *baselines(lag)], loaded.history, origins, lag_days=lag)
+    log.info(
+        "backtest at %s: %s", [o.isoformat() for o in origins], {k: round(v, 1) for k, v in seconds.items()}
+    )
+    return scored
 
 
 def feature_importance(forecaster: CatBoostForecaster) -> pl.DataFrame:
@@ -1010,9 +970,10 @@ def record_decision(
 
 def backtest_metrics(table: pl.DataFrame, origins: Sequence[dt.date]) -> dict[str, Any]:
     """What ``metrics_json`` keeps of a backtest (``backtest_wape`` is what the monitor reads)."""
-    overall = table.filter(pl.col("model") == "catboost", pl.col("horizon") == 0)
+    overall = table.filter(pl.col("model") == MODEL_NAME, pl.col("scope") == "all", pl.col("horizon") == 0)
     return {
         "backtest_wape": float(overall["wape"].item()) if overall.height else None,
+        "backtest_coverage": float(overall["coverage"].item()) if overall.height else None,
         "backtest": table.to_dicts(),
         "origins": [o.isoformat() for o in origins],
     }
@@ -1053,8 +1014,17 @@ def decision_markdown(
         lines.append(f"- BentoML: `{publication.bento_tag}` (now `{BENTO_MODEL_NAME}:latest`)")
     if publication.archived:
         lines.append(f"- archived: {', '.join(publication.archived)}")
-    lines += ["", f"Run time {seconds:.0f} s.", "", "## Backtest (WAPE; horizon 0 = all)", ""]
-    lines += _markdown_table(table)
+    lines += ["", f"Run time {seconds:.0f} s.", "", "## Backtest WAPE (lower is better)", ""]
+    lines += _markdown_table(backtest_pivot(table))
+    coverage = table.filter(
+        pl.col("scope") == "all", pl.col("horizon") == 0, pl.col("coverage").is_not_null()
+    )
+    if coverage.height:
+        lines += [
+            "",
+            "80% interval coverage (all stations, all horizons): "
+            + ", ".join(f"{m} {c:.1%}" for m, c in coverage.select("model", "coverage").iter_rows()),
+        ]
     return "\n".join(lines)
 
 
@@ -1086,7 +1056,7 @@ def track_training(
     loaded: LoadedHistory,
     candidate: Candidate,
     table: pl.DataFrame,
-    predictions: Mapping[str, pl.DataFrame],
+    scored: pl.DataFrame,
     decision: Decision,
 ) -> None:
     """Everything a training run tells W&B (each call is best effort, see ``tasks.tracking``)."""
@@ -1103,9 +1073,11 @@ def track_training(
         }
     )
     for row in table.iter_rows(named=True):
-        prefix = f"backtest/{row['model']}/" + ("all" if row["horizon"] == 0 else f"h{row['horizon']}") + "/"
-        tracker.log_metrics({k: v for k, v in row.items() if k not in ("model", "horizon")}, prefix=prefix)
+        horizon = "all" if row["horizon"] == 0 else f"h{row['horizon']}"
+        prefix = f"backtest/{row['model']}/{row['scope']}/{horizon}/"
+        tracker.log_metrics({k: row[k] for k in ("wape", "mae", "coverage")}, prefix=prefix)
     tracker.log_table("backtest", table)
+    tracker.log_table("backtest_wape", backtest_pivot(table))
     c = decision.comparison
     tracker.log_metrics(
         {
@@ -1117,28 +1089,21 @@ def track_training(
     )
     tracker.log_summary({"decision": decision.reason, "version": candidate.version})
     tracker.log_feature_importance(feature_importance(forecaster))
-    model = predictions.get("catboost")
-    if model is not None and model.height:
+    for direction in ("board", "alight"):
         series = (
-            model.filter(pl.col("station_code") == SEONGSU, pl.col("direction") == "alight")
-            .join(
-                loaded.history.ridership.select(
-                    "date",
-                    pl.col("hour").cast(pl.Int16),
-                    pl.col("station_code").cast(pl.Int32),
-                    "direction",
-                    pl.col("count").cast(pl.Float64).alias("actual"),
-                ),
-                on=list(KEYS),
-                how="left",
+            scored.filter(
+                pl.col("model") == MODEL_NAME,
+                pl.col("station_code") == SEONGSU,
+                pl.col("direction") == direction,
             )
             .with_columns(ts=pl.col("date").cast(pl.Datetime("us")) + pl.duration(hours=pl.col("hour")))
+            .rename({"y": "actual"})
         )
         if series.height:
             tracker.log_forecast_plot(
-                "forecast_vs_actual/211_alight",
+                f"forecast_vs_actual/211_{direction}",
                 series,
-                title=f"Seongsu (211) alightings: backtest forecasts vs actuals ({candidate.version})",
+                title=f"Seongsu (211) {direction}: backtest forecasts vs actuals ({candidate.version})",
             )
     cutoff = candidate.metadata.data_end
     tracker.log_dataset(
@@ -1224,7 +1189,7 @@ def train_challenger_task(loaded: LoadedHistory, plan: TrainPlan) -> CatBoostFor
 @task(name="backtest-window", cache_policy=NO_CACHE)
 def backtest_task(
     loaded: LoadedHistory, forecaster: CatBoostForecaster, origins: list[dt.date], plan: TrainPlan
-) -> dict[str, pl.DataFrame]:
+) -> pl.DataFrame:
     return backtest_window(loaded, forecaster, origins, plan)
 
 

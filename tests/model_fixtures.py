@@ -26,6 +26,7 @@ from tasks.registry import (
     TrainPlan,
     backtest_window,
     evaluate_challenger,
+    model_predictions,
     record_decision,
     save_candidate,
     train_challenger,
@@ -145,9 +146,9 @@ def train_and_register(home: Home, training_plan: TrainPlan, as_of: dt.date = TR
     try:
         candidate = save_candidate(home.settings, warehouse, challenger, loaded, forecasts=forecasts)
         origins = window_origins(loaded, challenger, training_plan)
-        predictions = backtest_window(loaded, challenger, origins, training_plan)
+        scored = backtest_window(loaded, challenger, origins, training_plan)
         decision = evaluate_challenger(
-            home.settings, warehouse, candidate, loaded, predictions["catboost"], origins, training_plan
+            home.settings, warehouse, candidate, loaded, model_predictions(scored), origins, training_plan
         )
         publication = record_decision(home.settings, warehouse, candidate, decision)
     finally:

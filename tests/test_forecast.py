@@ -121,7 +121,11 @@ def test_data_after_the_as_of_cannot_change_the_forecast(private: Home, tmp_path
             count=pl.col("count") * 100 + 7
         )
         late_weather = warehouse.read_table(
-            WEATHER_HOURLY, "ts > %s", [dt.datetime.combine(as_of + dt.timedelta(days=8), dt.time())]
+            # from 01:00 after the last target day (00:00 is band 24's hour); an exclusive bound because
+            # SQLite compares timestamps as text (see tasks.history.load_weather)
+            WEATHER_HOURLY,
+            "ts >= %s",
+            [dt.datetime.combine(as_of + dt.timedelta(days=8), dt.time(1))],
         ).with_columns(temp_c=pl.lit(45.0), precip_mm=pl.lit(300.0))
         with warehouse.transaction():
             assert warehouse.upsert(RIDERSHIP_HOURLY, poisoned).updated == poisoned.height > 0
@@ -245,3 +249,15 @@ def test_history_prefers_the_kma_forecast_issued_on_the_as_of(home: Home) -> Non
     rid = loaded.history.ridership
     assert data_hash(rid) == data_hash(rid.reverse().with_columns(pl.col("count").cast(pl.Int64)))
     assert data_hash(rid) != data_hash(rid.with_columns(pl.col("count") + 1))
+
+
+def test_station_selection() -> None:
+    from tasks.forecast import resolve_stations
+
+    known = pl.DataFrame({"station_code": [211, 222, 2758]})
+    assert resolve_stations("all", known, {211, 222}) == [211, 222]  # 2758 reports sporadically
+    assert resolve_stations(" 222, 211,211 ", known, {211, 222}) == [211, 222]
+    with pytest.raises(ForecastInputError, match=r"no ridership for station\(s\) 2758"):
+        resolve_stations([2758], known, {211, 222})
+    with pytest.raises(ForecastInputError, match=r"unknown station code\(s\): 5"):
+        resolve_stations([5, 211], known, {211, 222})

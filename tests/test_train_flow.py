@@ -53,13 +53,13 @@ def test_train_then_forecast_flows(home: Home, prefect_server: str) -> None:
     result = train(as_of=TRAIN_AS_OF, params=TINY, max_train_rows=20_000, n_origins=1, time_budget_s=60)
     assert result["promoted"] and result["status"] == "production"
     version = result["version"]
-    models = {(r["model"], r["horizon"]) for r in result["backtest"]}
-    for name in ("catboost", "seasonal_naive", "profile_8w"):
-        assert {(name, h) for h in range(8)} <= models
+    models = {(r["model"], r["scope"], r["horizon"]) for r in result["backtest"]}
+    for name in ("catboost", "seasonal_naive", "profile_weekday", "profile_holiday"):
+        assert {(name, scope, h) for scope in ("all", "211") for h in range(8)} <= models
     assert result["tracking_errors"] == []
     assert result["wandb_dir"] and result["wandb_dir"].startswith(str(home.path / "wandb"))
     decision = _artifact("train-decision")
-    assert version in decision and "PROMOTED" in decision and "| catboost | 0 |" in decision
+    assert version in decision and "PROMOTED" in decision and "| catboost | all |" in decision
     assert "seasonal_naive" in _artifact("train-backtest")
     latest = latest_published(home.settings)
     assert latest is not None and latest.info.labels["model_version"] == version

@@ -1,0 +1,113 @@
+"""Naive baselines: right weeks, right means, nothing after the cutoff."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from tasks.baselines import Z80, ProfileMean, SeasonalNaive, baselines
+from tasks.features import (
+    PROFILE_WEEKS,
+    TARGET_COLUMNS,
+    History,
+    calendar_features,
+    cutoff_for,
+    forecast_targets,
+)
+
+SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "snapshot"
+AS_OF = dt.date(2023, 6, 2)  # targets 06-03 .. 06-09, incl. the 06-06 (Tuesday) holiday
+
+
+@pytest.fixture(scope="module")
+def history() -> History:
+    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
+        pl.col("station_code").is_in([211, 222]), pl.col("date") >= dt.date(2023, 3, 1)
+    )
+    return History(ridership, pl.read_parquet(SNAPSHOT / "weather_hourly.parquet"))
+
+
+def _value(history: History, date: dt.date, hour: int, station: int, direction: str) -> int:
+    return history.ridership.filter(
+        pl.col("date") == date,
+        pl.col("hour") == hour,
+        pl.col("station_code") == station,
+        pl.col("direction") == direction,
+    )["count"][0]
+
+
+def test_seasonal_naive_takes_the_newest_published_same_weekday(history: History) -> None:
+    targets = forecast_targets([211], AS_OF)
+    pred = SeasonalNaive().fit(history, AS_OF).predict(targets)
+    assert pred.columns == [*TARGET_COLUMNS, "yhat", "lo", "hi"]
+    assert_frame_equal(pred.select(TARGET_COLUMNS), targets)
+    cutoff = cutoff_for(AS_OF)
+    for row in pred.filter(pl.col("hour") == 8, pl.col("direction") == "board").iter_rows(named=True):
+        h = (row["date"] - AS_OF).days
+        weeks = 1 if h <= 4 else 2  # 3-day publication lag: last week is known only for h <= 4
+        src = row["date"] - dt.timedelta(days=7 * weeks)
+        assert src <= cutoff
+        assert row["yhat"] == _value(history, src, 8, 211, "board")
+        assert row["lo"] is None and row["hi"] is None
+
+
+def test_profile_mean_is_the_weekday_mean_of_the_known_weeks(history: History) -> None:
+    targets = forecast_targets([222], AS_OF).filter(pl.col("hour") == 18, pl.col("direction") == "board")
+    pred = ProfileMean().fit(history, AS_OF).predict(targets)
+    cutoff = cutoff_for(AS_OF)
+    rid = history.ridership.filter(
+        pl.col("station_code") == 222, pl.col("hour") == 18, pl.col("direction") == "board"
+    )
+    for row in pred.iter_rows(named=True):
+        same = rid.filter(
+            pl.col("date").dt.weekday() == row["date"].isoweekday(),
+            pl.col("date") <= cutoff,
+            pl.col("date") > cutoff - dt.timedelta(days=7 * PROFILE_WEEKS),
+        )["count"].cast(pl.Float64)
+        assert row["yhat"] == pytest.approx(same.mean())
+        sd = (same.pow(2).mean() - same.mean() ** 2) ** 0.5  # type: ignore[operator]
+        assert row["hi"] == pytest.approx(same.mean() + Z80 * sd)  # type: ignore[operator]
+        assert row["lo"] <= row["yhat"] <= row["hi"]
+
+
+def test_holiday_aware_profile_treats_the_holiday_like_a_sunday(history: History) -> None:
+    targets = forecast_targets([222], AS_OF).filter(pl.col("hour") == 8, pl.col("direction") == "alight")
+    plain = ProfileMean().fit(history, AS_OF).predict(targets)
+    aware = ProfileMean(holiday_aware=True).fit(history, AS_OF).predict(targets)
+    holiday, sunday = dt.date(2023, 6, 6), dt.date(2023, 6, 4)
+
+    def at(frame: pl.DataFrame, d: dt.date) -> float:
+        return float(frame.filter(pl.col("date") == d)["yhat"][0])
+
+    assert at(aware, holiday) == pytest.approx(at(aware, sunday))
+    assert at(plain, holiday) > 3 * at(aware, holiday)  # the plain one expects a Tuesday rush hour
+    cal = calendar_features(holiday, holiday)
+    assert cal["day_kind"][0] == 6
+
+
+@pytest.mark.parametrize("make", [SeasonalNaive, ProfileMean, lambda: ProfileMean(holiday_aware=True)])
+def test_baselines_ignore_poisoned_future(history: History, make: object) -> None:
+    targets = forecast_targets([211, 222], AS_OF)
+    cutoff = cutoff_for(AS_OF)
+    poisoned = History(
+        history.ridership.with_columns(
+            pl.when(pl.col("date") > cutoff)
+            .then(pl.col("count") * 1000)
+            .otherwise(pl.col("count"))
+            .alias("count")
+        ),
+        history.weather,
+    )
+    a = make().fit(history, AS_OF).predict(targets)  # type: ignore[operator]
+    # predict(history=...) bypasses fit's cut: the baseline must cut by each row's as_of itself
+    b = make().predict(targets, history=poisoned)  # type: ignore[operator]
+    assert_frame_equal(a, b)
+
+
+def test_baselines_list_has_unique_names() -> None:
+    names = [b.name for b in baselines()]
+    assert names == ["seasonal_naive", "profile_weekday", "profile_holiday"]

@@ -1,0 +1,126 @@
+"""Backtest metrics on hand-made numbers, and one evaluation path for baselines and the model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tasks.baselines import ProfileMean, SeasonalNaive
+from tasks.evaluate import Forecaster, backtest, backtest_predictions, rolling_origins, score
+from tasks.features import KEYS, History, cutoff_for
+from tasks.train import CatBoostForecaster, TrainConfig
+
+SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "snapshot"
+
+
+def _scored() -> pl.DataFrame:
+    d = dt.date(2023, 6, 1)
+    return pl.DataFrame(
+        {
+            "model": ["m"] * 4 + ["naive"] * 4,
+            "station_code": [211, 211, 150, 150] * 2,
+            "horizon": [1, 2, 1, 2] * 2,
+            "y": [100.0, 200.0, 50.0, 50.0] * 2,
+            "yhat": [110.0, 180.0, 50.0, 40.0, 100.0, 100.0, 100.0, 100.0],
+            "lo": [90.0, 150.0, 60.0, 30.0] + [None] * 4,
+            "hi": [120.0, 190.0, 70.0, 60.0] + [None] * 4,
+            "date": [d] * 8,
+        }
+    )
+
+
+def test_wape_mae_coverage_by_hand() -> None:
+    m = score(_scored())
+    assert m.columns == ["model", "scope", "horizon", "wape", "mae", "coverage", "n"]
+    row = m.filter(pl.col("model") == "m", pl.col("scope") == "all", pl.col("horizon") == 0).row(
+        0, named=True
+    )
+    # |errors| = 10, 20, 0, 10 over y = 400
+    assert row["wape"] == pytest.approx(40 / 400)
+    assert row["mae"] == pytest.approx(40 / 4)
+    assert row["coverage"] == pytest.approx(2 / 4)  # 100 in [90,120]; 200 > 190; 50 < 60; 50 in [30,60]
+    assert row["n"] == 4
+    h1 = m.filter(pl.col("model") == "m", pl.col("scope") == "all", pl.col("horizon") == 1).row(0, named=True)
+    assert h1["wape"] == pytest.approx(10 / 150) and h1["n"] == 2
+    s = m.filter(pl.col("model") == "m", pl.col("scope") == "211", pl.col("horizon") == 0).row(0, named=True)
+    assert s["wape"] == pytest.approx(30 / 300) and s["mae"] == pytest.approx(15) and s["coverage"] == 0.5
+    naive = m.filter(pl.col("model") == "naive", pl.col("scope") == "all", pl.col("horizon") == 0).row(
+        0, named=True
+    )
+    assert naive["wape"] == pytest.approx((0 + 100 + 50 + 50) / 400)
+    assert naive["coverage"] is None  # no interval -> no coverage, not 0
+
+
+def test_rolling_origins_tile_the_last_weeks() -> None:
+    o = rolling_origins(dt.date(2023, 6, 30), 8)
+    assert o[-1] == dt.date(2023, 6, 23) and o[0] == dt.date(2023, 5, 5)
+    assert all((b - a).days == 7 for a, b in itertools.pairwise(o))
+
+
+class _Spy:
+    """A forecaster that records what ``fit`` saw and predicts the profile of what it saw."""
+
+    name = "spy"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[dt.date, dt.date]] = []
+        self.inner = ProfileMean()
+
+    def fit(self, history: History, as_of: dt.date) -> _Spy:
+        self.seen.append((as_of, history.ridership["date"].max()))  # type: ignore[arg-type]
+        self.inner.fit(history, as_of)
+        return self
+
+    def predict(self, targets: pl.DataFrame) -> pl.DataFrame:
+        return self.inner.predict(targets)
+
+
+@pytest.fixture(scope="module")
+def history() -> History:
+    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
+        pl.col("station_code").is_in([211, 222]), pl.col("date") >= dt.date(2023, 3, 1)
+    )
+    return History(ridership, pl.read_parquet(SNAPSHOT / "weather_hourly.parquet"))
+
+
+def test_backtest_cuts_history_at_each_origin_and_scores_everyone_alike(history: History) -> None:
+    spy = _Spy()
+    origins = rolling_origins(dt.date(2023, 6, 30), 2)
+    m = backtest([spy, ProfileMean(), SeasonalNaive()], history, origins)
+    assert spy.seen == [(o, cutoff_for(o)) for o in origins]  # never a row after as_of - lag
+    overall = {
+        r["model"]: r
+        for r in m.filter(pl.col("scope") == "all", pl.col("horizon") == 0).iter_rows(named=True)
+    }
+    assert overall["spy"]["wape"] == pytest.approx(
+        overall["profile_weekday"]["wape"]
+    )  # same path, same numbers
+    assert overall["spy"]["n"] == overall["seasonal_naive"]["n"] == 2 * 2 * 20 * 14
+    assert set(m["horizon"].unique().to_list()) == set(range(8))
+    assert set(m["scope"].unique().to_list()) == {"all", "211"}
+
+
+def test_the_model_runs_through_the_same_path(history: History) -> None:
+    config = TrainConfig(
+        params={"depth": 3, "learning_rate": 0.3, "iterations": 15},
+        thread_count=1,
+        max_train_rows=None,
+        valid_days=7,
+    )
+    model = CatBoostForecaster(config)
+    assert isinstance(model, Forecaster)
+    scored, seconds = backtest_predictions([model, SeasonalNaive()], history, [dt.date(2023, 6, 9)])
+    assert set(seconds) == {"catboost", "seasonal_naive"}
+    cb = scored.filter(pl.col("model") == "catboost")
+    assert cb.height == scored.filter(pl.col("model") == "seasonal_naive").height == 2 * 2 * 20 * 7
+    assert cb.select(KEYS).is_unique().all()
+    assert (cb["lo"] <= cb["yhat"]).all() and (cb["yhat"] <= cb["hi"]).all()
+    m = score(scored)
+    row = m.filter(pl.col("model") == "catboost", pl.col("scope") == "all", pl.col("horizon") == 0).row(
+        0, named=True
+    )
+    assert 0 < row["wape"] < 0.5 and row["coverage"] is not None

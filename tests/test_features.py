@@ -1,0 +1,159 @@
+"""Feature building: calendar, targets, and THE LEAKAGE TEST (no ridership after the cutoff)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from tasks.features import (
+    FEATURE_COLUMNS,
+    KEYS,
+    MAX_HORIZON,
+    PROFILE_WEEKS,
+    PUBLICATION_LAG_DAYS,
+    TARGET_COLUMNS,
+    History,
+    build_features,
+    calendar_features,
+    cutoff_for,
+    forecast_targets,
+    training_targets,
+)
+
+SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "snapshot"
+STATIONS = (211, 222, 150)
+AS_OF = dt.date(2023, 5, 26)  # targets 05-27 (Sat, Buddha's Birthday) .. 06-02, incl. the 05-29 substitute
+
+
+@pytest.fixture(scope="module")
+def history() -> History:
+    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
+        pl.col("station_code").is_in(STATIONS), pl.col("date") >= dt.date(2023, 2, 1)
+    )
+    weather = pl.read_parquet(SNAPSHOT / "weather_hourly.parquet")
+    return History(ridership, weather)
+
+
+def _poison_after(ridership: pl.DataFrame, cutoff: dt.date) -> pl.DataFrame:
+    """x1000 on every count dated after ``cutoff`` (and a fake extra day), leaving the rest alone."""
+    poisoned = ridership.with_columns(
+        pl.when(pl.col("date") > cutoff)
+        .then(pl.col("count") * 1000)
+        .otherwise(pl.col("count"))
+        .alias("count")
+    )
+    extra = ridership.filter(pl.col("date") == cutoff).with_columns(
+        pl.col("date") + pl.duration(days=1), pl.lit(10**6, pl.Int32).alias("count")
+    )
+    return pl.concat([poisoned.filter(pl.col("date") != cutoff + dt.timedelta(days=1)), extra])
+
+
+def test_calendar_korean_holidays_and_day_classes() -> None:
+    cal = {r["date"]: r for r in calendar_features(dt.date(2023, 4, 28), dt.date(2023, 6, 9)).to_dicts()}
+    sat_holiday, sub_holiday = cal[dt.date(2023, 5, 27)], cal[dt.date(2023, 5, 29)]
+    assert sat_holiday["is_holiday"] == 1 and sat_holiday["day_type"] == 2 and sat_holiday["day_kind"] == 6
+    assert sub_holiday["is_holiday"] == 1 and sub_holiday["dow"] == 0 and sub_holiday["day_kind"] == 6
+    assert sub_holiday["offday_run"] == 3  # Sat holiday, Sunday, substitute Monday
+    assert cal[dt.date(2023, 5, 26)]["next_offday"] == 1 and cal[dt.date(2023, 5, 30)]["prev_offday"] == 1
+    assert cal[dt.date(2023, 6, 5)]["bridge_day"] == 1  # Monday between Sunday and the 06-06 holiday
+    assert cal[dt.date(2023, 5, 1)]["is_workers_day"] == 1 and cal[dt.date(2023, 5, 1)]["day_type"] == 0
+    assert cal[dt.date(2023, 5, 3)]["day_kind"] == 2 and cal[dt.date(2023, 5, 3)]["offday_run"] == 0
+    assert cal[dt.date(2023, 5, 5)]["is_holiday"] == 1  # Children's Day (Friday)
+
+
+def test_forecast_targets_grid() -> None:
+    t = forecast_targets(list(STATIONS), AS_OF)
+    assert t.columns == list(TARGET_COLUMNS)
+    assert t.height == len(STATIONS) * 2 * 20 * MAX_HORIZON
+    horizons = (t["date"] - t["as_of"]).dt.total_days().unique().sort().to_list()
+    assert horizons == list(range(1, MAX_HORIZON + 1))
+    assert t.select(KEYS).is_unique().all()
+    with pytest.raises(ValueError):
+        forecast_targets(list(STATIONS), AS_OF, start=AS_OF, days=3)
+
+
+def test_training_targets_one_seeded_horizon_per_station_day(history: History) -> None:
+    a = training_targets(history.ridership, dt.date(2023, 4, 1), dt.date(2023, 4, 30), seed=3)
+    b = training_targets(history.ridership, dt.date(2023, 4, 1), dt.date(2023, 4, 30), seed=3)
+    assert_frame_equal(a, b)
+    h = a.with_columns(h=(pl.col("date") - pl.col("as_of")).dt.total_days())
+    assert h["h"].is_between(1, MAX_HORIZON).all()
+    assert h["h"].n_unique() == MAX_HORIZON
+    per_day = h.group_by("date", "station_code", "direction").agg(pl.col("h").n_unique())
+    assert (per_day["h"] == 1).all()
+
+
+def test_leakage_poisoned_future_does_not_change_forecast_features(history: History) -> None:
+    """THE LEAKAGE TEST: x1000 on every count after the cutoff leaves the features unchanged."""
+    targets = forecast_targets(list(STATIONS), AS_OF)
+    cutoff = cutoff_for(AS_OF)
+    clean = build_features(history.ridership, history.weather, targets)
+    poisoned = build_features(_poison_after(history.ridership, cutoff), history.weather, targets)
+    assert_frame_equal(clean, poisoned)
+    # and the poison is strong enough to show up when it is inside the window
+    later = build_features(
+        _poison_after(history.ridership, cutoff - dt.timedelta(days=1)), history.weather, targets
+    )
+    assert (later["prof_kind"] > clean["prof_kind"] * 10).any()
+
+
+def test_leakage_mixed_as_ofs_each_row_sees_only_its_own_cutoff(history: History) -> None:
+    """Training frames mix as-ofs: a row's features equal those built from history cut at its cutoff."""
+    targets = training_targets(history.ridership, dt.date(2023, 4, 3), dt.date(2023, 4, 30), seed=1)
+    batch = build_features(history.ridership, history.weather, targets)
+    sample = batch.filter(pl.col("hour").is_in([8, 18]), pl.col("station_code") == 211)
+    for as_of in sample["as_of"].unique().sort().to_list()[::4]:
+        rows = targets.filter(
+            pl.col("as_of") == as_of, pl.col("hour").is_in([8, 18]), pl.col("station_code") == 211
+        )
+        cut = history.ridership.filter(pl.col("date") <= cutoff_for(as_of))
+        alone = build_features(cut, history.weather, rows)
+        expected = sample.filter(pl.col("as_of") == as_of).sort(KEYS)
+        assert_frame_equal(alone.sort(KEYS), expected)
+
+
+def test_profile_and_lags_use_only_rows_up_to_the_cutoff(history: History) -> None:
+    targets = forecast_targets([211], AS_OF).filter(pl.col("hour") == 8, pl.col("direction") == "alight")
+    f = build_features(history.ridership, history.weather, targets)
+    cutoff = cutoff_for(AS_OF)
+    rid = history.ridership.filter(
+        pl.col("station_code") == 211, pl.col("hour") == 8, pl.col("direction") == "alight"
+    )
+    cal = calendar_features(dt.date(2023, 1, 1), dt.date(2023, 6, 30)).select("date", "day_kind")
+    rid = rid.join(cal, on="date")
+    for row in f.iter_rows(named=True):
+        window = rid.filter(
+            pl.col("date") <= cutoff,
+            pl.col("date") > cutoff - dt.timedelta(days=7 * PROFILE_WEEKS),
+            pl.col("day_kind") == row["day_kind"],
+        )
+        assert row["prof_kind"] == pytest.approx(window["count"].cast(pl.Float64).mean())
+        assert row["last_kind"] == window.sort("date")["count"][-1]
+        lag7_date = row["date"] - dt.timedelta(days=7)
+        if row["horizon"] <= 7 - PUBLICATION_LAG_DAYS:
+            assert lag7_date <= cutoff
+            assert row["lag7"] == rid.filter(pl.col("date") == lag7_date)["count"][0]
+        else:
+            assert row["lag7"] is None
+        assert row["lag14"] == rid.filter(pl.col("date") == row["date"] - dt.timedelta(days=14))["count"][0]
+    # holidays are profiled with Sundays: the Saturday holiday's profile is far below a weekday's
+    sat_holiday = f.filter(pl.col("date") == dt.date(2023, 5, 27)).row(0, named=True)
+    assert sat_holiday["day_kind"] == 6 and sat_holiday["prof_kind"] < 0.5 * sat_holiday["prof_weekday"]
+
+
+def test_feature_frame_shape_order_and_weather(history: History) -> None:
+    targets = forecast_targets(list(STATIONS), AS_OF).sample(fraction=1.0, shuffle=True, seed=0)
+    f = build_features(history.ridership, history.weather, targets)
+    assert f.columns[: len(TARGET_COLUMNS)] == list(TARGET_COLUMNS)
+    assert set(FEATURE_COLUMNS) <= set(f.columns)
+    assert_frame_equal(f.select(TARGET_COLUMNS), targets.select(TARGET_COLUMNS))  # order preserved
+    w = history.weather.filter(pl.col("station_id") == 108)
+    # band 24 ("after midnight") takes the 00:00 observation of the next day
+    row = f.filter(pl.col("date") == dt.date(2023, 5, 28), pl.col("hour") == 24).row(0, named=True)
+    obs = w.filter(pl.col("ts") == dt.datetime(2023, 5, 29, 0, 0)).row(0, named=True)
+    assert row["temp_c"] == obs["temp_c"] and row["precip_mm"] == obs["precip_mm"]
+    assert f["horizon"].min() == 1 and f["horizon"].max() == MAX_HORIZON

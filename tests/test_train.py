@@ -1,0 +1,121 @@
+"""CatBoost training on a small real slice: fits fast, round-trips, ordered intervals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from tasks.features import FEATURE_COLUMNS, History, forecast_targets
+from tasks.train import (
+    CatBoostForecaster,
+    TrainConfig,
+    _decode,
+    _encode_target,
+    _fix_up,
+    interval_scale,
+    load,
+    save,
+    train,
+)
+
+SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "snapshot"
+AS_OF = dt.date(2023, 5, 26)
+TINY = {"depth": 4, "learning_rate": 0.2, "iterations": 30}
+
+
+@pytest.fixture(scope="module")
+def history() -> History:
+    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
+        pl.col("station_code").is_in([211, 222, 150]),
+        pl.col("date").is_between(dt.date(2023, 2, 1), dt.date(2023, 6, 2)),
+    )
+    return History(ridership, pl.read_parquet(SNAPSHOT / "weather_hourly.parquet"))
+
+
+@pytest.fixture(scope="module")
+def fitted(history: History) -> CatBoostForecaster:
+    config = TrainConfig(params=dict(TINY), thread_count=1, max_train_rows=None, valid_days=7)
+    return train(history, AS_OF, config, grid=None, time_budget_s=None)
+
+
+def test_fits_fast_with_metadata(fitted: CatBoostForecaster) -> None:
+    meta = fitted.metadata
+    assert meta["timings_s"]["total"] < 30
+    assert meta["cutoff"] == "2023-05-23" and meta["lag_days"] == 3
+    assert meta["train_date_range"][1] <= "2023-05-16" < meta["holdout_date_range"][0]
+    assert meta["holdout_date_range"][1] == "2023-05-23"  # never past the cutoff
+    assert set(meta["features"]["numeric"]) | set(meta["features"]["categorical"]) == set(FEATURE_COLUMNS)
+    assert meta["train_rows"] > 0 and meta["interval_scale"] > 0
+    assert meta["params"]["random_seed"] == 0 and meta["params"]["thread_count"] == 1
+    assert "observations" in meta["weather_note"]
+
+
+def test_predictions_have_ordered_intervals(fitted: CatBoostForecaster) -> None:
+    pred = fitted.predict(forecast_targets([211, 222], AS_OF))
+    assert pred.height == 2 * 2 * 20 * 7
+    assert (pred["lo"] >= 0).all()
+    assert (pred["lo"] <= pred["yhat"]).all() and (pred["yhat"] <= pred["hi"]).all()
+    # busy hours are busy: the forecast follows the profile, not a constant
+    seongsu_8 = pred.filter(
+        pl.col("station_code") == 211, pl.col("hour") == 8, pl.col("direction") == "alight"
+    )
+    assert seongsu_8.filter(pl.col("date") == dt.date(2023, 5, 31))["yhat"][0] > 3000
+
+
+def test_save_load_round_trip_is_identical(
+    fitted: CatBoostForecaster, history: History, tmp_path: Path
+) -> None:
+    targets = forecast_targets([211, 150], AS_OF)
+    before = fitted.predict(targets)
+    out = save(fitted, tmp_path / "model")
+    assert (out / "model.cbm").exists()
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["target"] == "ratio"
+    loaded = load(out)
+    assert loaded.config == fitted.config
+    after = loaded.predict(targets, history=history.until(dt.date(2023, 5, 23)))
+    assert_frame_equal(before, after)
+    with pytest.raises(ValueError):
+        CatBoostForecaster.load(out).predict(targets)  # no history in memory after load
+
+
+def test_search_respects_the_time_budget(history: History) -> None:
+    config = TrainConfig(params=dict(TINY), thread_count=1, max_train_rows=20_000, valid_days=7)
+    grid = (dict(TINY), {**TINY, "depth": 3})
+    model = train(history, AS_OF, config, grid=grid, time_budget_s=0.0)
+    search = model.metadata["search"]
+    assert "valid_wape" in search[0] and search[1] == {"params": grid[1], "skipped": "time budget spent"}
+
+
+def test_fix_up_orders_crossing_quantiles_and_scales() -> None:
+    q = np.array([[10.0, 5.0, 20.0], [-3.0, 1.0, 2.0]])
+    lo, mid, hi = _fix_up(q)
+    assert list(lo) == [5.0, 0.0] and list(mid) == [10.0, 1.0] and list(hi) == [20.0, 2.0]
+    lo2, mid2, hi2 = _fix_up(q, scale=2.0)
+    assert list(lo2) == [0.0, 0.0] and list(hi2) == [30.0, 3.0] and list(mid2) == list(mid)
+
+
+def test_interval_scale_hits_the_target_coverage() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(100, 10, 20_000)
+    q = np.column_stack([np.full_like(y, 95.0), np.full_like(y, 100.0), np.full_like(y, 105.0)])
+    s = interval_scale(y, q)
+    lo, _, hi = _fix_up(q, s)
+    assert ((y >= lo) & (y <= hi)).mean() == pytest.approx(0.8, abs=0.01)
+    assert s == pytest.approx(12.8155 / 5, rel=0.05)
+
+
+@pytest.mark.parametrize("target", ["ratio", "log1p", "raw"])
+def test_target_encoding_round_trips_and_is_anchored(target: str) -> None:
+    y = np.array([0.0, 10.0, 500.0, 12000.0])
+    base = np.array([1.0, 11.0, 480.0, 11000.0])
+    label, _ = _encode_target(y, base, target)  # type: ignore[arg-type]
+    assert np.allclose(_decode(label[:, None], base, target)[:, 0], y)  # type: ignore[arg-type]
+    zero = _decode(np.zeros((4, 1)), base, target)[:, 0]  # type: ignore[arg-type]
+    assert np.allclose(zero, base)  # a model that learned nothing predicts the profile
