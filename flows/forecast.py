@@ -21,8 +21,7 @@ from tasks.forecast import (
     publish_refresh_task,
     write_forecasts_task,
 )
-from tasks.history import CONTEXT_DAYS
-from tasks.registry import load_history_task
+from tasks.history import CONTEXT_DAYS, load_history_task
 
 REPORT_KEY = "forecast-report"
 

@@ -4,7 +4,8 @@ Table of contents only -- load what was known on ``as_of`` -> train (bounded sea
 the newest weeks vs the baselines (``tasks.evaluate``) -> register the candidate (its package is on disk before anything
 else can fail) -> champion vs challenger on the same targets -> promote (BentoML store, ``models``
 table, ``seongsu.model.promoted`` event) or reject -> W&B (best effort) -> artifacts.  The work is in
-``tasks.registry``, ``tasks.forecast`` and ``tasks.tracking``.
+``tasks.challenger`` (which uses ``tasks.registry`` and ``tasks.evaluate``),
+``tasks.forecast`` and ``tasks.tracking``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.forecast import forecast_task, write_forecasts_task
-from tasks.registry import (
+from tasks.challenger import (
     TrainPlan,
     backtest_metrics,
     backtest_table,
     backtest_task,
     compare_task,
     decision_markdown,
-    load_history_task,
     model_predictions,
     record_decision_task,
     save_candidate_task,
@@ -33,6 +32,8 @@ from tasks.registry import (
     train_challenger_task,
     window_origins,
 )
+from tasks.forecast import forecast_task, write_forecasts_task
+from tasks.history import load_history_task
 from tasks.settings import get_settings
 from tasks.tracking import Tracker
 

@@ -118,7 +118,7 @@ def backtest_rich_table(rows: list[dict[str, Any]], origins: list[Any]) -> Table
     """WAPE (``tasks.evaluate.score`` rows): model x scope (all stations | 211 성수), h1..h7 and all."""
     import polars as pl
 
-    from tasks.registry import backtest_pivot
+    from tasks.challenger import backtest_pivot
 
     window = f" (origins {', '.join(str(o) for o in origins)})" if origins else ""
     table = Table(title=f"Backtest WAPE, lower is better{window}")

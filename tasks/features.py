@@ -43,6 +43,8 @@ PROFILE_WEEKS: Final = 8
 """Length of the trailing window of the station profile: long enough to average out noise (8 values
 per weekday), short enough to follow seasonal drift over a half-year of data."""
 DEFAULT_WEATHER_STATION: Final = 108  # KMA ASOS Seoul
+HOLIDAY_KIND: Final = 7
+"""``day_kind`` of past holidays in the history: excluded from every same-kind profile."""
 KEYS: Final = ("date", "hour", "station_code", "direction")
 TARGET_COLUMNS: Final = (*KEYS, "as_of")
 
@@ -337,7 +339,11 @@ def _attach(
 def prepare_history(ridership: pl.DataFrame, max_date: dt.date | None = None) -> pl.DataFrame:
     """The ridership columns the features need, typed, with calendar classes of each history date.
 
-    ``max_date`` drops everything newer -- a second, global guard on top of the per-row cutoffs.
+    In history, public holidays and Workers' Day get their own ``day_kind`` (``HOLIDAY_KIND``), so
+    no profile averages them: a holiday *target* is forecast from the Sunday profile (its
+    ``day_kind`` is 6), but past holidays -- busier than Sundays, emptier than weekdays -- would
+    inflate the Sunday profile (measured: +1-2 % WAPE on Sundays after a holiday) or deflate a
+    weekday's.  ``max_date`` drops everything newer -- a global guard on top of the per-row cutoffs.
     """
     hist = ridership.select(
         pl.col("date"),
@@ -353,7 +359,14 @@ def prepare_history(ridership: pl.DataFrame, max_date: dt.date | None = None) ->
             dow=pl.lit(0, pl.Int8), day_type=pl.lit(0, pl.Int8), day_kind=pl.lit(0, pl.Int8)
         )
     cal = calendar_features(hist["date"].min(), hist["date"].max())  # type: ignore[arg-type]
-    return hist.join(cal.select("date", "dow", "day_type", "day_kind"), on="date", how="left")
+    special = (pl.col("is_holiday") == 1) | (pl.col("is_workers_day") == 1)
+    cal = cal.select(
+        "date",
+        "dow",
+        "day_type",
+        pl.when(special).then(HOLIDAY_KIND).otherwise(pl.col("day_kind")).cast(pl.Int8).alias("day_kind"),
+    )
+    return hist.join(cal, on="date", how="left")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -412,10 +425,15 @@ def build_features(
     ``prof_sunday`` the working-day / day-off shapes whatever the target is, so the model can mix
     them on odd days).  ``last_kind`` is the newest same-kind value and its age; ``lag7``/``lag14``
     are the same weekday one/two weeks back, null unless published by the cutoff (lag 7 is known
-    only for h <= 7 - lag).  ``lag_cutoff`` is the value at the cutoff date itself.
-    ``level_7_28`` (station-direction daily totals) and ``level_hour_7_28`` (same hour) compare the
-    last week with the last four to follow trends; ``share_of_day`` is the hour's share of the daily
-    total in the profile (a station's shape, e.g. office vs. residential).
+    only for h <= 7 - lag).  ``level_7_28`` (station-direction daily totals) and
+    ``level_hour_7_28`` (same hour) compare the last week with the last four, on working days only
+    (a long weekend just before the cutoff is not a slump); ``share_of_day`` is the hour's share of
+    the daily total in the profile (a station's shape, e.g. office vs. residential).
+    ``school_break``/``term_shift``: see ``calendar_features``; ``term_shift`` is the share of break
+    days in the profile window minus the target's own flag.
+    Weather: the target hour's observation (band 24 = 00:00 next day) and the day's precipitation.
+    Deliberately absent: day-of-year, daily mean temperature and profile sample counts -- with one
+    half-year of data they act as clocks and let the model replay the Feb/Mar trend into June.
     """
     if targets.is_empty():
         raise ValueError("no targets")

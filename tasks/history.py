@@ -29,9 +29,12 @@ from typing import Final, Literal
 
 import numpy as np
 import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from tasks.features import DEFAULT_WEATHER_STATION, MAX_HORIZON, PUBLICATION_LAG_DAYS, History
-from tasks.warehouse.base import Warehouse
+from tasks.warehouse.base import Warehouse, WarehouseError, open_warehouse
 from tasks.warehouse.schema import RIDERSHIP_HOURLY, STATIONS, WEATHER_FORECAST, WEATHER_HOURLY
 
 WeatherSource = Literal["observed", "kma_forecast", "none"]
@@ -244,3 +247,46 @@ def default_as_of(warehouse: Warehouse, lag_days: int = PUBLICATION_LAG_DAYS) ->
             return dt.date.fromisoformat(str(rows["value"][0])[:10])
     newest = latest_ridership_date(warehouse)
     return None if newest is None else newest + dt.timedelta(days=lag_days)
+
+
+class NoDataError(ValueError):
+    """Nothing to learn from or forecast with: the warehouse holds no ridership for the as-of."""
+
+
+def _retry_warehouse(_task: object, _task_run: object, state: State) -> bool:
+    """Retry only a warehouse that may come back (connection, lock), not an empty one."""
+    try:
+        state.result()
+    except (WarehouseError, OSError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="load-history",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=_retry_warehouse,
+    cache_policy=NO_CACHE,
+)
+def load_history_task(
+    as_of: dt.date | None, stations: list[int] | None = None, context_days: int | None = None
+) -> LoadedHistory:
+    """Prefect task: everything known on ``as_of`` (default: ``default_as_of``) in the configured
+    warehouse."""
+    from tasks.settings import get_settings
+
+    warehouse = open_warehouse(get_settings().resolved_warehouse_url)
+    try:
+        warehouse.migrate()
+        as_of = as_of or default_as_of(warehouse)
+        if as_of is None:
+            raise NoDataError("the warehouse has no ridership: run `seongsu ingest` first")
+        loaded = load_history(warehouse, as_of, stations=stations, context_days=context_days)
+    finally:
+        warehouse.close()
+    if loaded.history.ridership.is_empty():
+        raise NoDataError(f"no ridership published by {as_of}: ingest data first")
+    return loaded

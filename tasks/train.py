@@ -109,6 +109,12 @@ DEFAULT_GRID: Final[tuple[dict[str, Any], ...]] = (
 )
 
 
+_RESERVED_PARAMS: Final = frozenset(
+    {"loss_function", "boost_from_average", "random_seed", "thread_count", "allow_writing_files", "verbose"}
+)
+"""Set by the trainer itself (from ``TrainConfig``); ignored if they come back in a params dict."""
+
+
 class _TimeLimit:
     """CatBoost callback that stops a fit once its wall-clock allowance is spent."""
 
@@ -320,6 +326,7 @@ def _fit_one(
             valid["y"].to_numpy().astype(np.float64), _base(valid), config.target
         )
         eval_pool = _pool(valid, vlabel, vweight)
+    tree_params = {k: v for k, v in params.items() if k not in _RESERVED_PARAMS}
     model = CatBoostRegressor(
         loss_function=LOSS,
         boost_from_average=False,
@@ -327,7 +334,7 @@ def _fit_one(
         thread_count=config.thread_count,
         allow_writing_files=False,
         verbose=0,
-        **params,
+        **tree_params,
     )
     limit = _TimeLimit(time_limit_s)
     t0 = time.perf_counter()
@@ -443,7 +450,7 @@ def train(
     config: TrainConfig | None = None,
     *,
     grid: tuple[dict[str, Any], ...] | None = DEFAULT_GRID,
-    time_budget_s: float | None = 300.0,
+    time_budget_s: float | None = 240.0,
 ) -> CatBoostForecaster:
     """Fit on everything known at ``as_of`` (search ``grid`` within ``time_budget_s``) and return it.
 

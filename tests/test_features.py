@@ -123,7 +123,14 @@ def test_profile_and_lags_use_only_rows_up_to_the_cutoff(history: History) -> No
     rid = history.ridership.filter(
         pl.col("station_code") == 211, pl.col("hour") == 8, pl.col("direction") == "alight"
     )
-    cal = calendar_features(dt.date(2023, 1, 1), dt.date(2023, 6, 30)).select("date", "day_kind")
+    # past holidays (and Workers' Day) belong to no profile
+    cal = calendar_features(dt.date(2023, 1, 1), dt.date(2023, 6, 30)).select(
+        "date",
+        pl.when((pl.col("is_holiday") == 1) | (pl.col("is_workers_day") == 1))
+        .then(-1)
+        .otherwise(pl.col("day_kind"))
+        .alias("day_kind"),
+    )
     rid = rid.join(cal, on="date")
     for row in f.iter_rows(named=True):
         window = rid.filter(

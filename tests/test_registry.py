@@ -104,7 +104,7 @@ def test_promotion_needs_a_strictly_better_score_on_the_same_window(home: Home) 
     assert len(published_models(home.settings)) == 1
 
     # 3. a worse recipe: the champion's recipe is refit on the window, on identical targets
-    worse = train_and_register(home, plan(BAD, target="raw"))
+    worse = train_and_register(home, plan(BAD, target="log1p"))
     c = worse.decision.comparison
     assert not worse.decision.promote
     assert c.champion_method == {"2023-05-24": "refit"} and c.n_targets == n_targets
@@ -122,7 +122,7 @@ def test_better_challenger_is_promoted_and_rollback_restores_the_champion(home: 
         seed_warehouse(warehouse)
     finally:
         warehouse.close()
-    weak = train_and_register(home, plan(BAD, target="raw"))
+    weak = train_and_register(home, plan(BAD, target="log1p"))
     assert weak.decision.promote  # first model: nothing to beat
     strong = train_and_register(home, plan(TINY))
     assert strong.decision.promote, strong.decision.reason

@@ -19,7 +19,8 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
 )
 from pydantic import SecretStr
 
-from tasks.registry import feature_importance, list_models
+from tasks.challenger import feature_importance
+from tasks.registry import list_models
 from tasks.tracking import MODEL_ARTIFACT, Tracker, scrub
 
 SENTINEL = "sentinel-s3cret-7f3a9c"
@@ -138,7 +139,7 @@ def test_feature_importance_frame(home: Home) -> None:
         seed_warehouse(warehouse)
     finally:
         warehouse.close()
-    from tasks.registry import train_challenger
+    from tasks.challenger import train_challenger
 
     forecaster = train_challenger(
         loaded_history(home), plan({"depth": 3, "iterations": 5, "learning_rate": 0.3})

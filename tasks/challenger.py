@@ -1,0 +1,485 @@
+"""One training run, step by step: the challenger's side of champion/challenger.
+
+Why a module of its own: ``tasks.registry`` is the record (models table, packages, the BentoML
+store, promotion, rollback); this is the *procedure* the train flow follows, in plain functions
+with thin ``@task`` wrappers -- train within a time budget (``TrainPlan``), backtest the challenger's
+recipe and the baselines on the newest weeks (``tasks.evaluate``), compare with the champion on the
+same targets (``tasks.registry.compare``), promote or reject, and tell W&B (best effort).
+
+Budget: ``TrainPlan.time_budget_s`` bounds the hyperparameter search and every single fit is capped
+at half of it; training rows are subsampled to ``max_train_rows`` (seeded) for the search, the
+final refit and the backtest refits alike, so a run on the whole snapshot takes minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import State
+
+from tasks.features import KEYS, MAX_HORIZON, cutoff_for
+from tasks.history import LoadedHistory
+from tasks.package import BENTO_MODEL_NAME
+from tasks.registry import (
+    SEONGSU,
+    Candidate,
+    Decision,
+    Publication,
+    RegistryError,
+    champion_predictions,
+    compare,
+    comparison_origins,
+    decide,
+    fit_config,
+    production_record,
+    promote,
+    recipe_of,
+    reject,
+    save_candidate,
+)
+from tasks.settings import Settings
+from tasks.tracking import Tracker
+from tasks.train import CatBoostForecaster, Target, TrainConfig, train
+from tasks.warehouse.base import Warehouse
+
+log = logging.getLogger("seongsu.challenger")
+
+
+# --------------------------------------------------------------------------------------------------
+# the backtest report: model vs baselines on the comparison window (tasks.evaluate does the work)
+
+MODEL_NAME: Final = CatBoostForecaster.name
+
+
+def model_predictions(scored: pl.DataFrame, name: str = MODEL_NAME) -> pl.DataFrame:
+    """One forecaster's rows of ``tasks.evaluate.backtest_predictions`` output, as forecasts."""
+    return scored.filter(pl.col("model") == name).select(*KEYS, "as_of", "yhat", "lo", "hi")
+
+
+def backtest_table(scored: pl.DataFrame) -> pl.DataFrame:
+    """Tidy metrics ``model, scope, horizon, wape, mae, coverage, n`` (``tasks.evaluate.score``;
+    scopes ``all`` and ``211``; horizon 0 = all horizons) on the targets every forecaster answered."""
+    from tasks.evaluate import score
+
+    return score(scored)
+
+
+def backtest_pivot(table: pl.DataFrame, metric: str = "wape") -> pl.DataFrame:
+    """``metric`` as model x scope rows and h1..h7 + all columns (for people, not machines)."""
+    wide = table.with_columns(
+        col=pl.when(pl.col("horizon") == 0).then(pl.lit("all")).otherwise(pl.format("h{}", pl.col("horizon")))
+    ).pivot(on="col", index=["model", "scope"], values=metric)
+    horizons = sorted((c for c in wide.columns if c.startswith("h")), key=lambda c: int(c[1:]))
+    order = {name: i for i, name in enumerate([MODEL_NAME, *table["model"].unique(maintain_order=True)])}
+    return (
+        wide.with_columns(
+            _m=pl.col("model").replace_strict(order, default=len(order)), _s=pl.col("scope") != "all"
+        )
+        .sort("_s", "_m")
+        .select("model", "scope", *horizons, "all")
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# one training run, step by step (the train flow calls these through the @task wrappers below)
+
+QUICK_PARAMS: Final = {"depth": 6, "learning_rate": 0.15, "l2_leaf_reg": 3.0, "iterations": 150}
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """How much work one training run may do.  ``params`` skips the search (tests, ``--quick``).
+
+    ``time_budget_s`` bounds the hyperparameter search; every single fit (search candidates, the
+    final refit, the backtest refits) is capped at half of it, so the search tries at least two
+    configurations and a whole run stays within about ``(1.5 + n_origins / 2) * time_budget_s``
+    plus feature building.
+    """
+
+    time_budget_s: float = 300.0
+    params: dict[str, Any] | None = None
+    max_train_rows: int | None = 300_000
+    train_days: int | None = None
+    n_origins: int = 2
+    min_improvement: float = 0.0
+    thread_count: int = 2
+    target: Target = "ratio"
+
+    @classmethod
+    def quick(cls, time_budget_s: float = 120.0) -> TrainPlan:
+        return cls(
+            time_budget_s=time_budget_s, params=dict(QUICK_PARAMS), max_train_rows=150_000, n_origins=1
+        )
+
+    def config(self) -> TrainConfig:
+        base = TrainConfig(
+            target=self.target,
+            thread_count=self.thread_count,
+            max_train_rows=self.max_train_rows,
+            train_days=self.train_days,
+            fit_time_limit_s=max(30.0, self.time_budget_s / 2),
+        )
+        return replace(base, params=dict(self.params)) if self.params else base
+
+
+def train_challenger(loaded: LoadedHistory, plan: TrainPlan) -> CatBoostForecaster:
+    """Search (unless ``plan.params``) within the budget, refit on everything known at as_of."""
+    grid = None if plan.params else _default_grid()
+    return train(loaded.history, loaded.as_of, plan.config(), grid=grid, time_budget_s=plan.time_budget_s)
+
+
+def _default_grid() -> tuple[dict[str, Any], ...]:
+    from tasks.train import DEFAULT_GRID
+
+    return DEFAULT_GRID
+
+
+def window_origins(loaded: LoadedHistory, forecaster: CatBoostForecaster, plan: TrainPlan) -> list[dt.date]:
+    """The comparison window ends on the newest ridership known at as_of (the cutoff, or earlier
+    when the feeds lag behind)."""
+    lag = int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
+    cutoff = cutoff_for(loaded.as_of, lag)
+    newest = loaded.history.ridership.filter(pl.col("date") <= cutoff)["date"].max()
+    end = min(cutoff, newest) if isinstance(newest, dt.date) else cutoff
+    return comparison_origins(end, plan.n_origins)
+
+
+def backtest_window(
+    loaded: LoadedHistory, forecaster: CatBoostForecaster, origins: Sequence[dt.date], plan: TrainPlan
+) -> pl.DataFrame:
+    """The challenger's recipe and the baselines through ``tasks.evaluate``'s rolling-origin backtest
+    at ``origins`` (every forecaster fit on what was known there, scored on the same observed rows).
+
+    Returns the scored rows (``model, date, hour, station_code, direction, as_of, horizon, y, yhat,
+    lo, hi``).
+    """
+    from tasks.baselines import baselines
+    from tasks.evaluate import backtest_predictions
+
+    lag = int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
+    recipe = CatBoostForecaster(fit_config(recipe_of(forecaster), plan.config()))
+    scored, seconds = backtest_predictions([recipe, *baselines(lag)], loaded.history, origins, lag_days=lag)
+    log.info(
+        "backtest at %s: %s", [o.isoformat() for o in origins], {k: round(v, 1) for k, v in seconds.items()}
+    )
+    return scored
+
+
+def feature_importance(forecaster: CatBoostForecaster) -> pl.DataFrame:
+    """CatBoost's PredictionValuesChange importance per feature, largest first."""
+    if forecaster.model is None:
+        return pl.DataFrame(schema={"feature": pl.String, "importance": pl.Float64})
+    names = list(forecaster.model.feature_names_)
+    values = [float(v) for v in forecaster.model.get_feature_importance()]
+    return pl.DataFrame({"feature": names, "importance": values}).sort("importance", descending=True)
+
+
+def evaluate_challenger(
+    settings: Settings,
+    warehouse: Warehouse,
+    candidate: Candidate,
+    loaded: LoadedHistory,
+    challenger_preds: pl.DataFrame,
+    origins: Sequence[dt.date],
+    plan: TrainPlan,
+) -> Decision:
+    """Champion/challenger on the window; the champion's forecasts computed as described above."""
+    champion = production_record(warehouse)
+    if champion is not None and champion.version == candidate.version:
+        champion = None
+    champion_preds: pl.DataFrame | None = None
+    methods: dict[str, str] = {}
+    if champion is not None:
+        try:
+            champion_preds, methods = champion_predictions(
+                settings,
+                champion,
+                loaded.history,
+                origins,
+                challenger_recipe=candidate.recipe,
+                challenger_preds=challenger_preds,
+                bounds=plan.config(),
+            )
+        except (RegistryError, FileNotFoundError) as exc:
+            log.error("champion %s cannot be evaluated (%s): treating as absent", champion.version, exc)
+            champion = None
+    comparison = compare(
+        challenger_preds,
+        loaded.history,
+        origins,
+        champion=champion,
+        champion_preds=champion_preds,
+        champion_method=methods,
+    )
+    return decide(candidate.version, comparison, plan.min_improvement)
+
+
+def record_decision(
+    settings: Settings,
+    warehouse: Warehouse,
+    candidate: Candidate,
+    decision: Decision,
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    wandb_run: str | None = None,
+) -> Publication:
+    if decision.promote:
+        return promote(settings, warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
+    return reject(warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
+
+
+def backtest_metrics(table: pl.DataFrame, origins: Sequence[dt.date]) -> dict[str, Any]:
+    """What ``metrics_json`` keeps of a backtest (``backtest_wape`` is what the monitor reads)."""
+    overall = table.filter(pl.col("model") == MODEL_NAME, pl.col("scope") == "all", pl.col("horizon") == 0)
+    return {
+        "backtest_wape": float(overall["wape"].item()) if overall.height else None,
+        "backtest_coverage": float(overall["coverage"].item()) if overall.height else None,
+        "backtest": table.to_dicts(),
+        "origins": [o.isoformat() for o in origins],
+    }
+
+
+def decision_markdown(
+    decision: Decision, publication: Publication, table: pl.DataFrame, *, as_of: dt.date, seconds: float
+) -> str:
+    """The Prefect artifact of a training run: the backtest table and the champion/challenger call."""
+    c = decision.comparison
+    verdict = "**PROMOTED**" if decision.promote else "**REJECTED**"
+    lines = [
+        f"# Training {decision.version} (as of {as_of})",
+        "",
+        f"{verdict}: {decision.reason}.",
+        "",
+        f"- window: origins {', '.join(o.isoformat() for o in c.origins)}, horizons 1..{MAX_HORIZON}, "
+        f"{c.n_targets:,} targets (every station)",
+        f"- challenger WAPE {c.challenger_wape:.4f}"
+        + (
+            f"; champion {c.champion_version} WAPE {c.champion_wape:.4f}"
+            if c.champion_wape is not None
+            else ""
+        ),
+    ]
+    if c.champion_method:
+        lines.append(
+            "- champion forecasts: " + ", ".join(f"{k}: {v}" for k, v in sorted(c.champion_method.items()))
+        )
+    if c.seongsu:
+        ch, cp = c.seongsu.get("challenger"), c.seongsu.get("champion")
+        lines.append(
+            f"- Seongsu (211): challenger {ch:.4f}" + (f", champion {cp:.4f}" if cp is not None else "")
+            if ch is not None
+            else "- Seongsu (211): not in the window"
+        )
+    if publication.bento_tag:
+        lines.append(f"- BentoML: `{publication.bento_tag}` (now `{BENTO_MODEL_NAME}:latest`)")
+    if publication.archived:
+        lines.append(f"- archived: {', '.join(publication.archived)}")
+    lines += ["", f"Run time {seconds:.0f} s.", "", "## Backtest WAPE (lower is better)", ""]
+    lines += _markdown_table(backtest_pivot(table))
+    coverage = table.filter(
+        pl.col("scope") == "all", pl.col("horizon") == 0, pl.col("coverage").is_not_null()
+    )
+    if coverage.height:
+        lines += [
+            "",
+            "80% interval coverage (all stations, all horizons): "
+            + ", ".join(f"{m} {c:.1%}" for m, c in coverage.select("model", "coverage").iter_rows()),
+        ]
+    return "\n".join(lines)
+
+
+def _markdown_table(table: pl.DataFrame) -> list[str]:
+    cols = table.columns
+    out = [
+        "| " + " | ".join(cols) + " |",
+        "|" + "|".join("---:" if c != "model" else "---" for c in cols) + "|",
+    ]
+    for row in table.iter_rows():
+        out.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int):
+        return f"{value:,}" if value >= 1000 else str(value)
+    return str(value)
+
+
+def track_training(
+    tracker: Tracker,
+    *,
+    forecaster: CatBoostForecaster,
+    loaded: LoadedHistory,
+    candidate: Candidate,
+    table: pl.DataFrame,
+    scored: pl.DataFrame,
+    decision: Decision,
+) -> None:
+    """Everything a training run tells W&B (each call is best effort, see ``tasks.tracking``)."""
+    tracker.log_config(
+        {
+            "version": candidate.version,
+            "as_of": loaded.as_of.isoformat(),
+            "recipe": candidate.recipe,
+            "recipe_fingerprint": candidate.fingerprint,
+            "code_version": candidate.metadata.code_version,
+            "data_hash": candidate.metadata.data_hash,
+            "weather_source": loaded.weather_source,
+            "train": {k: forecaster.metadata.get(k) for k in ("train_rows", "train_stations", "timings_s")},
+        }
+    )
+    for row in table.iter_rows(named=True):
+        horizon = "all" if row["horizon"] == 0 else f"h{row['horizon']}"
+        prefix = f"backtest/{row['model']}/{row['scope']}/{horizon}/"
+        tracker.log_metrics({k: row[k] for k in ("wape", "mae", "coverage")}, prefix=prefix)
+    tracker.log_table("backtest", table)
+    tracker.log_table("backtest_wape", backtest_pivot(table))
+    c = decision.comparison
+    tracker.log_metrics(
+        {
+            "challenger_wape": c.challenger_wape,
+            "champion_wape": c.champion_wape,
+            "promoted": int(decision.promote),
+        },
+        prefix="decision/",
+    )
+    tracker.log_summary({"decision": decision.reason, "version": candidate.version})
+    tracker.log_feature_importance(feature_importance(forecaster))
+    for direction in ("board", "alight"):
+        series = (
+            scored.filter(
+                pl.col("model") == MODEL_NAME,
+                pl.col("station_code") == SEONGSU,
+                pl.col("direction") == direction,
+            )
+            .with_columns(ts=pl.col("date").cast(pl.Datetime("us")) + pl.duration(hours=pl.col("hour")))
+            .rename({"y": "actual"})
+        )
+        if series.height:
+            tracker.log_forecast_plot(
+                f"forecast_vs_actual/211_{direction}",
+                series,
+                title=f"Seongsu (211) {direction}: backtest forecasts vs actuals ({candidate.version})",
+            )
+    cutoff = candidate.metadata.data_end
+    tracker.log_dataset(
+        loaded.history.ridership.filter(pl.col("date") <= cutoff),
+        data_hash=candidate.metadata.data_hash,
+        metadata={
+            "as_of": loaded.as_of.isoformat(),
+            "data_start": candidate.metadata.data_start.isoformat(),
+            "data_end": cutoff.isoformat(),
+        },
+    )
+    tracker.log_model(
+        candidate.package_path,
+        version=candidate.version,
+        metadata={
+            "as_of": loaded.as_of.isoformat(),
+            "data_hash": candidate.metadata.data_hash,
+            "decision": decision.reason,
+        },
+        promoted=decision.promote,
+    )
+
+
+# --- Prefect wrappers ---------------------------------------------------------------------------------
+# Thin: open what a step needs from the settings and call the plain functions above.  Frames and
+# models are not hashable task inputs, hence NO_CACHE everywhere.
+
+
+def _open() -> tuple[Settings, Warehouse]:
+    from tasks.settings import get_settings
+    from tasks.warehouse.base import open_warehouse
+
+    settings = get_settings()
+    warehouse = open_warehouse(settings.resolved_warehouse_url)
+    warehouse.migrate()
+    return settings, warehouse
+
+
+def _transient(_task: object, _task_run: object, state: State) -> bool:
+    """Retry only what may pass: the warehouse or the disk, not bad data or a bad request."""
+    from tasks.warehouse.base import WarehouseError
+
+    try:
+        state.result()
+    except (WarehouseError, OSError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(name="train-challenger", cache_policy=NO_CACHE)
+def train_challenger_task(loaded: LoadedHistory, plan: TrainPlan) -> CatBoostForecaster:
+    return train_challenger(loaded, plan)
+
+
+@task(name="backtest-window", cache_policy=NO_CACHE)
+def backtest_task(
+    loaded: LoadedHistory, forecaster: CatBoostForecaster, origins: list[dt.date], plan: TrainPlan
+) -> pl.DataFrame:
+    return backtest_window(loaded, forecaster, origins, plan)
+
+
+@task(
+    name="save-candidate",
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def save_candidate_task(
+    forecaster: CatBoostForecaster, loaded: LoadedHistory, forecasts: pl.DataFrame, wandb_run: str | None
+) -> Candidate:
+    settings, warehouse = _open()
+    try:
+        return save_candidate(
+            settings, warehouse, forecaster, loaded, forecasts=forecasts, wandb_run=wandb_run
+        )
+    finally:
+        warehouse.close()
+
+
+@task(name="champion-vs-challenger", cache_policy=NO_CACHE)
+def compare_task(
+    candidate: Candidate,
+    loaded: LoadedHistory,
+    challenger_preds: pl.DataFrame,
+    origins: list[dt.date],
+    plan: TrainPlan,
+) -> Decision:
+    settings, warehouse = _open()
+    try:
+        return evaluate_challenger(settings, warehouse, candidate, loaded, challenger_preds, origins, plan)
+    finally:
+        warehouse.close()
+
+
+@task(
+    name="promote-or-reject",
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def record_decision_task(
+    candidate: Candidate, decision: Decision, metrics: dict[str, Any], wandb_run: str | None
+) -> Publication:
+    settings, warehouse = _open()
+    try:
+        return record_decision(settings, warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
+    finally:
+        warehouse.close()
