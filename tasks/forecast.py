@@ -183,8 +183,9 @@ def forecast(
     ``model`` is a fitted forecaster or a model package.  ``history`` is what was known on
     ``as_of`` (``tasks.history.load_history``); with a package it may be None, and then the
     package's own context is used -- a lookup into its ``forecasts.parquet`` when ``as_of`` is the
-    package's issue date.  A given history is always forecast from (never the cached table).  Ridership dated after ``as_of - lag`` is never read (the features cut per
-    row), so passing a longer history cannot leak the future.
+    package's issue date.  A given history is always forecast from (never the cached table).
+    Ridership dated after ``as_of - lag`` is never read (the features cut per row), so passing a
+    longer history cannot leak the future.
     """
     start = validate_request(as_of, start, days)
     use_cache = history is None

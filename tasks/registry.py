@@ -47,7 +47,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -125,21 +125,27 @@ def recipe_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
-_RECIPE_CONFIG_KEYS: Final = ("target", "seed", "lag_days", "warmup_days")
+BOUND_KEYS: Final = ("thread_count", "max_train_rows", "train_days", "fit_time_limit_s")
+"""``TrainConfig`` fields that bound a run's cost rather than define the model: a comparison sets them
+the same for both sides.  Every other field (target, seed, lag, warmup, detrending...) and the tree
+parameters make up the *recipe*."""
 
 
 def recipe_of(forecaster: CatBoostForecaster) -> dict[str, Any]:
-    """What defines how a model is trained: tree parameters + target/lag/seed/warmup."""
+    """How a model is trained: its tree parameters (as fitted) + the non-bound config fields."""
     params = dict(forecaster.metadata.get("params") or forecaster.config.params)
     params.pop("thread_count", None)
     params.pop("random_seed", None)
     config = asdict(forecaster.config)
-    return {"params": params, **{k: config[k] for k in _RECIPE_CONFIG_KEYS}}
+    choices = {k: v for k, v in config.items() if k != "params" and k not in BOUND_KEYS}
+    return {"params": params, **choices}
 
 
 def fit_config(recipe: Mapping[str, Any], bounds: TrainConfig) -> TrainConfig:
-    """``bounds`` (rows, days, threads) with ``recipe``'s parameters and training choices."""
-    return replace(bounds, params=dict(recipe["params"]), **{k: recipe[k] for k in _RECIPE_CONFIG_KEYS})
+    """``bounds`` (rows, days, threads, time) with ``recipe``'s parameters and training choices
+    (fields this code no longer knows are ignored; fields the recipe lacks keep their default)."""
+    known = {f.name for f in fields(TrainConfig)} - set(BOUND_KEYS) - {"params"}
+    return replace(bounds, params=dict(recipe["params"]), **{k: v for k, v in recipe.items() if k in known})
 
 
 # --------------------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ class Stack:
 
 def _healthy(url: str) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code < 500
+        return 200 <= httpx.get(url, timeout=2).status_code < 400
     except httpx.HTTPError:
         return False
 
