@@ -12,6 +12,7 @@ anything, so they are trivially testable.  ``plotly`` is imported inside them to
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import polars as pl
@@ -59,7 +60,13 @@ def message_figure(message: str, height: int = 360) -> Any:
 
     fig = go.Figure()
     fig.add_annotation(
-        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 16}
+        text="<br>".join(textwrap.wrap(message, 56)),  # plotly never wraps annotation text itself
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"size": 16},
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
