@@ -116,19 +116,18 @@ def load_served(model_path: Path, tag: str) -> Served:
 def _predict_rows(forecaster: Any, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
     """yhat/lo/hi for explicit feature rows, with the forecaster's own target decoding.
 
-    Uses ``tasks.train``'s pool/decode helpers so a client's rows go through exactly the transform
-    ``CatBoostForecaster.predict`` applies after building features (no second implementation).
+    Uses ``tasks.train.predict_features``, the model's single decode path, so a client's rows go
+    through exactly the transform (and interval calibration) ``CatBoostForecaster.predict`` applies
+    after building features.
     """
-    import numpy as np
-
     from tasks import train
 
     schema: dict[str, Any] = {c: pl.Float64 for c in FEATURE_COLUMNS}
     schema.update(station_code=pl.Int32, direction=pl.String)
     frame = pl.DataFrame(rows, schema=schema)
-    raw = np.asarray(forecaster.model.predict(train._pool(frame), thread_count=1))
     target = forecaster.metadata.get("target", forecaster.config.target)
-    lo, yhat, hi = train._fix_up(train._decode(raw.reshape(frame.height, -1), train._base(frame), target))
+    scale = float(forecaster.metadata.get("interval_scale", 1.0))
+    lo, yhat, hi = train.predict_features(forecaster.model, frame, target, scale)
     return [
         {"yhat": round(float(y), 2), "lo": round(float(a), 2), "hi": round(float(b), 2)}
         for y, a, b in zip(yhat, lo, hi, strict=True)
