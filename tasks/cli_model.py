@@ -109,7 +109,9 @@ def print_training(result: dict[str, Any], seconds: float) -> None:
     if result.get("bento_tag"):
         console.print(f"serving: {result['bento_tag']}")
     if result.get("wandb_dir"):
-        console.print(f"W&B run: {result['wandb_dir']}  (offline runs: `wandb sync` it to upload)")
+        offline = str(result.get("wandb_run") or "").startswith("offline:")
+        hint = f"  (offline: `wandb sync {result['wandb_dir']}` uploads it)" if offline else ""
+        console.print(f"W&B run: {result['wandb_dir']}{hint}")
     for problem in result.get("tracking_errors") or []:
         err.print(f"[yellow]warning:[/yellow] {problem}")
 
