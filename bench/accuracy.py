@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 import time
 from pathlib import Path
 
 import polars as pl
 
+from tasks.baselines import ProfileMean, SeasonalNaive
+from tasks.evaluate import SEONGSU, Forecaster, backtest_predictions, rolling_origins, score
+from tasks.features import History
+from tasks.train import CatBoostForecaster, TrainConfig
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tasks.baselines import ProfileMean, SeasonalNaive  # noqa: E402
-from tasks.evaluate import SEONGSU, Forecaster, backtest_predictions, rolling_origins, score  # noqa: E402
-from tasks.features import History  # noqa: E402
-from tasks.train import CatBoostForecaster, TrainConfig  # noqa: E402
-
 CLASSICAL = ("seasonal_naive", "profile_weekday")
 
 
