@@ -35,6 +35,9 @@ from tasks.warehouse.schema import PIPELINE_STATE, conform
 REPLAY_START = date(2023, 6, 1)
 """Default first simulated day: the data through 2023-05-29 is published, 4 weeks remain to replay."""
 CLOCK_KEY = "replay_as_of"
+FIRST_TRAIN_BUDGET_S = 120.0
+"""Search budget of the first training in ``up``: a good model in a few minutes; the weekly
+deployment (and ``seongsu train``) search longer."""
 
 Step = Callable[[str], None]
 
@@ -207,7 +210,7 @@ def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print
         did["as_of"] = clock.isoformat()
         if production_model(warehouse) is None:
             step("training and promoting the first model (CatBoost, backtest vs baselines)")
-            did["trained"] = train(as_of=clock)
+            did["trained"] = train(as_of=clock, time_budget_s=FIRST_TRAIN_BUDGET_S)
         if not forecasts_issued(warehouse, clock):
             step(f"forecasting the 7 days after {clock} for every station")
             forecast(as_of=clock)

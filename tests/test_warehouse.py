@@ -116,3 +116,19 @@ def test_unreachable_postgres_is_a_clear_error_without_the_password() -> None:
     with pytest.raises(WarehouseError) as info:
         open_warehouse("postgresql://user:hunter2@127.0.0.1:1/db")
     assert "cannot connect" in str(info.value) and "hunter2" not in str(info.value)
+
+
+def test_datetime_parameters_compare_like_stored_values(warehouse_url: str) -> None:
+    wh = open_warehouse(warehouse_url)
+    wh.migrate()
+    hours = [datetime(2023, 1, 1, h) for h in (4, 5, 6)]
+    frame = conform(
+        pl.DataFrame({"station_id": [108] * 3, "ts": hours, "temp_c": [1.0, 2.0, 3.0]}), WEATHER_HOURLY
+    )
+    wh.upsert(WEATHER_HOURLY, frame)
+    at_five = datetime(2023, 1, 1, 5)
+    assert wh.read("select count(*) as n from weather_hourly where ts <= %s", [at_five])["n"][0] == 2
+    assert wh.read("select count(*) as n from weather_hourly where ts > %s", [at_five])["n"][0] == 1
+    got = wh.read_table(WEATHER_HOURLY, "ts = %s", [at_five])
+    assert got["temp_c"].to_list() == [2.0]
+    wh.close()

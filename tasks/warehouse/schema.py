@@ -207,7 +207,7 @@ MODELS = Table(
     "models",
     {
         "version": pl.String(),
-        "status": pl.String(),  # candidate | production | archived | rejected
+        "status": pl.String(),  # candidate | production | archived | rejected | rolled_back
         "trained_at": _TS,
         "promoted_at": _TS,
         "data_hash": pl.String(),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,20 @@ def _from_sqlite(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
         else:
             exprs.append(col.cast(dtype))
     return frame.select(exprs)
+
+
+def _params(params: Sequence[Any]) -> tuple[Any, ...]:
+    """Bind dates/datetimes exactly as they are stored, so ``ts <= %s`` compares like with like
+    (SQLite compares these as text: ``2023-01-01 05:00:00`` sorts before ``...05:00:00.000000``)."""
+    out: list[Any] = []
+    for value in params:
+        if isinstance(value, datetime):
+            out.append(value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"))
+        elif isinstance(value, date):
+            out.append(value.isoformat())
+        else:
+            out.append(value)
+    return tuple(out)
 
 
 class SqliteWarehouse:
@@ -157,7 +171,7 @@ class SqliteWarehouse:
     # --- reading ----------------------------------------------------------------------------------
     def read(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         try:
-            cur = self._conn.execute(sql.replace("%s", "?"), tuple(params))
+            cur = self._conn.execute(sql.replace("%s", "?"), _params(params))
         except sqlite3.Error as exc:
             raise WarehouseError(f"query failed: {exc}") from exc
         names = [d[0] for d in cur.description or ()]
@@ -166,7 +180,7 @@ class SqliteWarehouse:
     def read_table(self, table: Table, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
         quoted = ", ".join(f'"{c}"' for c in table.columns)
         sql = f'SELECT {quoted} FROM "{table.name}"' + (f" WHERE {where}" if where else "")
-        cur = self._conn.execute(sql.replace("%s", "?"), tuple(params))
+        cur = self._conn.execute(sql.replace("%s", "?"), _params(params))
         raw_schema = {
             c: (pl.String if (d == pl.Date or isinstance(d, pl.Datetime)) else d)
             for c, d in table.columns.items()
@@ -175,7 +189,7 @@ class SqliteWarehouse:
         return _from_sqlite(raw, table)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._conn.execute(sql.replace("%s", "?"), tuple(params))
+        self._conn.execute(sql.replace("%s", "?"), _params(params))
 
     def table_names(self) -> list[str]:
         return [
