@@ -45,17 +45,8 @@ CONTEXT_DAYS: Final = 70
 OBSERVED_WEATHER_NOTE: Final = "observed weather stands in for the KMA forecast"
 FORECAST_WEATHER_NOTE: Final = "KMA short-range forecast issued on the as-of date"
 
-_RIDERSHIP_COLUMNS: Final = ("date", "hour", "station_code", "direction", "count")
-_WEATHER_COLUMNS: Final = (
-    "station_id",
-    "ts",
-    "temp_c",
-    "precip_mm",
-    "wind_ms",
-    "humidity_pct",
-    "snow_cm",
-    "cloud_tenths",
-)
+_RIDERSHIP_COLUMNS: Final = RIDERSHIP_HOURLY.data_columns
+_WEATHER_COLUMNS: Final = WEATHER_HOURLY.data_columns
 
 
 @dataclass(frozen=True)

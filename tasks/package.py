@@ -39,6 +39,8 @@ from typing import Any
 
 import polars as pl
 
+from tasks.warehouse.schema import RIDERSHIP_HOURLY, WEATHER_HOURLY
+
 PACKAGE_FORMAT = 1
 BENTO_MODEL_NAME = "seongsu-crowding"
 """Name in the BentoML model store.  Every published package (a promotion, a daily forecast refresh,
@@ -129,17 +131,8 @@ def write_package(
 
 
 FORECAST_COLUMNS = ("date", "hour", "station_code", "direction", "yhat", "lo", "hi")
-CONTEXT_COLUMNS = ("date", "hour", "station_code", "direction", "count")
-WEATHER_COLUMNS = (
-    "station_id",
-    "ts",
-    "temp_c",
-    "precip_mm",
-    "wind_ms",
-    "humidity_pct",
-    "snow_cm",
-    "cloud_tenths",
-)
+CONTEXT_COLUMNS = RIDERSHIP_HOURLY.data_columns
+WEATHER_COLUMNS = WEATHER_HOURLY.data_columns
 STATION_COLUMNS = ("station_code", "station_name", "line", "name_en")
 
 

@@ -29,6 +29,11 @@ class Table:
         return pl.Schema(self.columns)
 
     @property
+    def data_columns(self) -> tuple[str, ...]:
+        """Every column but the loader's audit columns: what a feed or a package carries."""
+        return tuple(c for c in self.columns if c not in self.audit_columns)
+
+    @property
     def value_columns(self) -> tuple[str, ...]:
         return tuple(c for c in self.columns if c not in self.primary_key and c not in self.audit_columns)
 
