@@ -51,6 +51,7 @@ from tasks.feeds.base import (
 )
 from tasks.feeds.http import DEFAULT_TIMEOUT_S, build_client, get_with_retries, protect_logs
 from tasks.settings import Settings
+from tasks.warehouse.schema import WEATHER_FORECAST, WEATHER_HOURLY
 
 DEFAULT_BASE_URL = "http://apis.data.go.kr/1360000"
 SOURCE = "kma_api"
@@ -72,34 +73,8 @@ ISSUE_HOURS = (2, 5, 8, 11, 14, 17, 20, 23)
 ISSUE_DELAY = timedelta(minutes=10)
 MISSING_THRESHOLD = 900.0  # KMA forecast: values >= +900 or <= -900 are "missing"
 
-HOURLY_SCHEMA = pl.Schema(
-    {
-        "station_id": pl.Int32(),
-        "ts": pl.Datetime("us"),
-        "temp_c": pl.Float64(),
-        "precip_mm": pl.Float64(),
-        "wind_ms": pl.Float64(),
-        "humidity_pct": pl.Float64(),
-        "snow_cm": pl.Float64(),
-        "cloud_tenths": pl.Float64(),
-    }
-)
-FORECAST_SCHEMA = pl.Schema(
-    {
-        "base_ts": pl.Datetime("us"),
-        "fcst_ts": pl.Datetime("us"),
-        "nx": pl.Int16(),
-        "ny": pl.Int16(),
-        "temp_c": pl.Float64(),
-        "precip_mm": pl.Float64(),
-        "pop_pct": pl.Float64(),
-        "pty": pl.Int16(),
-        "sky": pl.Int16(),
-        "humidity_pct": pl.Float64(),
-        "wind_ms": pl.Float64(),
-        "snow_cm": pl.Float64(),
-    }
-)
+HOURLY_SCHEMA = pl.Schema({c: WEATHER_HOURLY.columns[c] for c in WEATHER_HOURLY.data_columns})
+FORECAST_SCHEMA = pl.Schema({c: WEATHER_FORECAST.columns[c] for c in WEATHER_FORECAST.data_columns})
 _SCHEMAS = {HOURLY: HOURLY_SCHEMA, FORECAST: FORECAST_SCHEMA}
 # ASOS item field -> output column (rn handled separately: "" means 0)
 ASOS_FIELDS = {
