@@ -79,7 +79,7 @@ def _print_urls(prefect: str, bento: str, space: str, did: dict[str, Any], secon
     table.add_column("service")
     table.add_column("URL")
     table.add_row("Prefect UI / API", f"{prefect}  ({prefect}/api)")
-    table.add_row("Bento service (docs)", f"{bento}  ({bento}/docs)")
+    table.add_row("Bento service", f"{bento}  (OpenAPI docs at /, /docs.json)")
     table.add_row("Space", space)
     console.print(table)
     status = Table(title="this start")
