@@ -1,0 +1,61 @@
+"""The local stack's cheap parts: the replayed clock, replay's argument checks, process reuse."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tasks.cli import app
+from tasks.settings import get_settings
+from tasks.stack import Stack, StackError, advance_clock, read_clock, set_clock
+from tasks.warehouse.base import open_warehouse
+
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+@pytest.fixture
+def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SEONGSU_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_clock_round_trips_on_both_backends(warehouse_url: str) -> None:
+    wh = open_warehouse(warehouse_url)
+    wh.migrate()
+    assert read_clock(wh) is None
+    set_clock(wh, date(2023, 6, 1))
+    set_clock(wh, date(2023, 6, 2))
+    assert read_clock(wh) == date(2023, 6, 2)
+    wh.close()
+
+
+def test_replay_before_up_is_a_clear_error(fresh_home: Path) -> None:
+    with pytest.raises(ValueError, match="has not started"):
+        advance_clock(1)
+    result = runner.invoke(app, ["replay", "--days", "1"])
+    assert result.exit_code == 2 and "has not started" in result.output
+
+
+@pytest.mark.parametrize("days", ["0", "32", "many"])
+def test_replay_rejects_bad_day_counts(fresh_home: Path, days: str) -> None:
+    result = runner.invoke(app, ["replay", "--days", days])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_a_process_that_dies_at_start_up_is_reported_with_its_log(fresh_home: Path) -> None:
+    stack = Stack(get_settings())
+    with pytest.raises(StackError, match="exited during start-up") as info:
+        stack._spawn(
+            "broken",
+            ["python3", "-c", "raise SystemExit('no model here')"],
+            {},
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9/",
+            30,
+        )
+    assert "no model here" in str(info.value)
+    stack.stop()
