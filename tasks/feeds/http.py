@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote, quote_plus
 
 import httpx
@@ -209,3 +209,29 @@ def _log_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0
     log.warning("attempt %d failed (%s); retrying in %.1fs", state.attempt_number, exc, wait)
+
+
+class ClientOwner:
+    """Base of the live feeds: an httpx client the feed either builds (and closes) or borrows.
+
+    Tests and callers may inject a client; a feed closes only the one it built.  Building also
+    installs the log redaction for the feed's secrets before any request can be logged.
+    """
+
+    _client: httpx.Client
+    _owns_client: bool
+
+    def _attach_client(self, client: httpx.Client | None, timeout_s: float, secrets: list[str]) -> None:
+        protect_logs(secrets)
+        self._owns_client = client is None
+        self._client = client or build_client(timeout_s, secrets=secrets)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -49,7 +49,7 @@ from tasks.feeds.base import (
     FeedUnavailableError,
     RawPayload,
 )
-from tasks.feeds.http import DEFAULT_TIMEOUT_S, build_client, get_with_retries, protect_logs
+from tasks.feeds.http import DEFAULT_TIMEOUT_S, ClientOwner, get_with_retries
 from tasks.settings import Settings
 from tasks.warehouse.schema import WEATHER_FORECAST, WEATHER_HOURLY
 
@@ -320,7 +320,7 @@ def now_kst() -> datetime:
 # --- the feed ---------------------------------------------------------------------------------
 
 
-class KmaApiFeed:
+class KmaApiFeed(ClientOwner):
     """Live feed for ``weather_hourly`` and ``weather_forecast`` (Feed protocol)."""
 
     source = SOURCE
@@ -345,9 +345,7 @@ class KmaApiFeed:
         # params itself, so an already-encoded key would be double-encoded (-> code 30): decode it.
         self._key = unquote(raw) if "%" in raw else raw
         self._secrets = [s for s in {raw, self._key} if s]
-        protect_logs(self._secrets)
-        self._owns_client = client is None
-        self._client = client or build_client(timeout_s, secrets=self._secrets)
+        self._attach_client(client, timeout_s, self._secrets)
         self.base_url = base_url.rstrip("/")
         self.station_id, self.nx, self.ny = station_id, nx, ny
         self.retries, self.wait_base_s, self._sleep, self._clock = retries, wait_base_s, sleep, clock
@@ -355,16 +353,6 @@ class KmaApiFeed:
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
         return cls(settings.kma_api_key, retries=settings.http_retries, timeout_s=settings.http_timeout_s)
-
-    def close(self) -> None:
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def datasets(self) -> tuple[str, ...]:
         return (HOURLY, FORECAST)

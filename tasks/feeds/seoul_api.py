@@ -37,7 +37,7 @@ import polars as pl
 from pydantic import SecretStr
 
 from tasks.feeds.base import FeedAPIError, FeedAuthError, FeedFormatError, RawPayload
-from tasks.feeds.http import DEFAULT_TIMEOUT_S, build_client, get_with_retries, protect_logs
+from tasks.feeds.http import DEFAULT_TIMEOUT_S, ClientOwner, get_with_retries
 from tasks.settings import Settings
 
 DEFAULT_BASE_URL = "http://openapi.seoul.go.kr:8088"
@@ -298,7 +298,7 @@ def page_ranges(total: int, page_size: int = PAGE_SIZE) -> list[tuple[int, int]]
 # --- the feed ---------------------------------------------------------------------------------
 
 
-class SeoulOpenApiFeed:
+class SeoulOpenApiFeed(ClientOwner):
     """Live feed for ``ridership_daily`` and ``ridership_monthly_hourly`` (Feed protocol)."""
 
     source = SOURCE
@@ -315,9 +315,7 @@ class SeoulOpenApiFeed:
         sleep: Callable[[float], Any] = time.sleep,
     ) -> None:
         self._key = api_key.get_secret_value().strip() if api_key else ""
-        protect_logs([self._key])
-        self._owns_client = client is None
-        self._client = client or build_client(timeout_s, secrets=[self._key])
+        self._attach_client(client, timeout_s, [self._key])
         self.base_url = base_url.rstrip("/")
         self.retries, self.wait_base_s, self._sleep = retries, wait_base_s, sleep
 
@@ -326,16 +324,6 @@ class SeoulOpenApiFeed:
         return cls(
             settings.seoul_data_api_key, retries=settings.http_retries, timeout_s=settings.http_timeout_s
         )
-
-    def close(self) -> None:
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def datasets(self) -> tuple[str, ...]:
         return (DAILY, MONTHLY_HOURLY)
