@@ -17,7 +17,7 @@ answer the same target frames, so ``tasks.evaluate.backtest`` scores all of them
 from __future__ import annotations
 
 import datetime as dt
-from typing import Final
+from typing import Final, Self
 
 import polars as pl
 
@@ -47,7 +47,24 @@ def _targets(targets: pl.DataFrame, lag_days: int) -> pl.DataFrame:
     ).with_columns(_cutoff=pl.col("as_of") - pl.duration(days=lag_days))
 
 
-class SeasonalNaive:
+class _CutoffBaseline:
+    """What both baselines share: ``fit`` keeps the history as published at the cutoff."""
+
+    lag_days: int
+    _history: History | None
+
+    def fit(self, history: History, as_of: dt.date) -> Self:
+        self._history = history.until(cutoff_for(as_of, self.lag_days))
+        return self
+
+    def _known(self, history: History | None) -> History:
+        hist = history or self._history
+        if hist is None:
+            raise RuntimeError("fit() first or pass history=")
+        return hist
+
+
+class SeasonalNaive(_CutoffBaseline):
     """Same hour, same weekday, newest week published at the cutoff."""
 
     name = "seasonal_naive"
@@ -56,14 +73,8 @@ class SeasonalNaive:
         self.lag_days = lag_days
         self._history: History | None = None
 
-    def fit(self, history: History, as_of: dt.date) -> SeasonalNaive:
-        self._history = history.until(cutoff_for(as_of, self.lag_days))
-        return self
-
     def predict(self, targets: pl.DataFrame, history: History | None = None) -> pl.DataFrame:
-        hist = history or self._history
-        if hist is None:
-            raise RuntimeError("fit() first or pass history=")
+        hist = self._known(history)
         t = _targets(targets, self.lag_days).with_row_index("_row")
         src = prepare_history(hist.ridership, max_date=t["_cutoff"].max()).select(  # type: ignore[arg-type]
             "date", "hour", "station_code", "direction", "count"
@@ -91,7 +102,7 @@ class SeasonalNaive:
         )
 
 
-class ProfileMean:
+class ProfileMean(_CutoffBaseline):
     """Mean of the same station/direction/hour/weekday over the last ``weeks`` weeks at the cutoff."""
 
     def __init__(
@@ -103,14 +114,8 @@ class ProfileMean:
         self.name = "profile_holiday" if holiday_aware else "profile_weekday"
         self._history: History | None = None
 
-    def fit(self, history: History, as_of: dt.date) -> ProfileMean:
-        self._history = history.until(cutoff_for(as_of, self.lag_days))
-        return self
-
     def predict(self, targets: pl.DataFrame, history: History | None = None) -> pl.DataFrame:
-        hist = history or self._history
-        if hist is None:
-            raise RuntimeError("fit() first or pass history=")
+        hist = self._known(history)
         t = _targets(targets, self.lag_days).with_row_index("_row")
         src = prepare_history(hist.ridership, max_date=t["_cutoff"].max())  # type: ignore[arg-type]
         group = "day_kind" if self.holiday_aware else "dow"
