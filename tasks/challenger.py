@@ -22,7 +22,6 @@ from typing import Any, Final
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import State
 
 from tasks.features import KEYS, MAX_HORIZON, cutoff_for
 from tasks.history import LoadedHistory
@@ -44,10 +43,11 @@ from tasks.registry import (
     reject,
     save_candidate,
 )
+from tasks.retry import retry_on
 from tasks.settings import Settings
 from tasks.tracking import Tracker
 from tasks.train import CatBoostForecaster, Target, TrainConfig, train
-from tasks.warehouse.base import Warehouse
+from tasks.warehouse.base import Warehouse, WarehouseError
 
 log = logging.getLogger("seongsu.challenger")
 
@@ -409,19 +409,6 @@ def _open() -> tuple[Settings, Warehouse]:
     return settings, warehouse
 
 
-def _transient(_task: object, _task_run: object, state: State) -> bool:
-    """Retry only what may pass: the warehouse or the disk, not bad data or a bad request."""
-    from tasks.warehouse.base import WarehouseError
-
-    try:
-        state.result()
-    except (WarehouseError, OSError):
-        return True
-    except Exception:
-        return False
-    return False
-
-
 @task(name="train-challenger", cache_policy=NO_CACHE)
 def train_challenger_task(loaded: LoadedHistory, plan: TrainPlan) -> CatBoostForecaster:
     return train_challenger(loaded, plan)
@@ -438,7 +425,7 @@ def backtest_task(
     name="save-candidate",
     retries=1,
     retry_delay_seconds=5,
-    retry_condition_fn=_transient,
+    retry_condition_fn=retry_on(WarehouseError, OSError),
     cache_policy=NO_CACHE,
 )
 def save_candidate_task(
@@ -472,7 +459,7 @@ def compare_task(
     name="promote-or-reject",
     retries=1,
     retry_delay_seconds=5,
-    retry_condition_fn=_transient,
+    retry_condition_fn=retry_on(WarehouseError, OSError),
     cache_policy=NO_CACHE,
 )
 def record_decision_task(

@@ -31,9 +31,9 @@ import numpy as np
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import State
 
 from tasks.features import DEFAULT_WEATHER_STATION, MAX_HORIZON, PUBLICATION_LAG_DAYS, History
+from tasks.retry import retry_on
 from tasks.warehouse.base import Warehouse, WarehouseError, open_warehouse
 from tasks.warehouse.schema import RIDERSHIP_HOURLY, STATIONS, WEATHER_FORECAST, WEATHER_HOURLY
 
@@ -244,22 +244,11 @@ class NoDataError(ValueError):
     """Nothing to learn from or forecast with: the warehouse holds no ridership for the as-of."""
 
 
-def _retry_warehouse(_task: object, _task_run: object, state: State) -> bool:
-    """Retry only a warehouse that may come back (connection, lock), not an empty one."""
-    try:
-        state.result()
-    except (WarehouseError, OSError):
-        return True
-    except Exception:
-        return False
-    return False
-
-
 @task(
     name="load-history",
     retries=2,
     retry_delay_seconds=[5, 30],
-    retry_condition_fn=_retry_warehouse,
+    retry_condition_fn=retry_on(WarehouseError, OSError),
     cache_policy=NO_CACHE,
 )
 def load_history_task(

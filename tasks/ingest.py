@@ -18,10 +18,10 @@ from pathlib import Path
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import State
 
 from tasks.feeds.base import Feed, FeedError, FeedUnavailableError
 from tasks.raw_zone import RawZone, open_raw_zone
+from tasks.retry import retry_on
 from tasks.settings import Settings, get_settings
 from tasks.validate import validate
 from tasks.warehouse.base import Warehouse, open_warehouse
@@ -195,22 +195,11 @@ def default_range(feed: Feed, dataset: str, start: date | None, end: date | None
 PROGRESS: ContextVar[Progress | None] = ContextVar("seongsu_ingest_progress", default=None)
 
 
-def _retry_transient(task: object, task_run: object, state: State) -> bool:
-    """Retry a task only for failures that may pass (feeds down, rate limits), not for bad data."""
-    try:
-        state.result()
-    except FeedUnavailableError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
 @task(
     name="ingest-dataset",
     retries=2,
     retry_delay_seconds=[30, 120],
-    retry_condition_fn=_retry_transient,
+    retry_condition_fn=retry_on(FeedUnavailableError),
     cache_policy=NO_CACHE,
     log_prints=True,
 )
