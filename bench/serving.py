@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -38,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from tasks.stack import stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # package_fixture: build/publish helpers shared with the tests
@@ -251,17 +251,6 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise RuntimeError(f"server not ready after {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-
-
 def _server_cmd(kind: str, port: int, workers: int) -> tuple[list[str], dict[str, str], str]:
     py = sys.executable
     if kind == "bento":
@@ -291,7 +280,7 @@ def start_server(
     try:
         _wait_ready(f"http://127.0.0.1:{port}{ready}", proc, log)
     except BaseException:
-        _stop(proc)
+        stop_process_group(proc)
         raise
     return proc, port
 
@@ -430,7 +419,7 @@ def main() -> None:
                         raw[kind][clients].append(load_once(ports[kind], body, clients, args.seconds))
         finally:
             for proc in procs.values():
-                _stop(proc)
+                stop_process_group(proc)
         results = {k: [summarize(raw[k][c]) for c in levels] for k in servers}
 
     header = f"{'clients':>7} | " + " | ".join(f"{k + f' ({args.workers}w)':^36}" for k in servers)

@@ -13,6 +13,7 @@ and, when the monitor asks for it, a retrain.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -141,16 +142,24 @@ class Stack:
         """Stop what this stack started, newest first (reused processes are left running)."""
         for managed in reversed(self.processes):
             proc = managed.process
-            if proc is None or proc.poll() is not None:
-                continue
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            if proc is not None:
+                stop_process_group(proc)
         if any(m.name == "prefect" and m.process is not None for m in self.processes):
             (self.settings.home / PREFECT_URL_FILE).unlink(missing_ok=True)
         self.processes.clear()
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGTERM a server's own process group (it was started in a new session), then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
 
 
 def _healthy(url: str) -> bool:

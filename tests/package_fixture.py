@@ -14,7 +14,6 @@ daily flow publishes.  The registry tests may reuse ``build_package`` and ``publ
 from __future__ import annotations
 
 import atexit
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -35,6 +34,7 @@ import polars as pl
 
 from tasks.features import MAX_HORIZON, History, cutoff_for, forecast_targets
 from tasks.package import BENTO_MODEL_NAME, PackageMetadata, crowding_thresholds, write_package
+from tasks.stack import stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
 SNAPSHOT = REPO / "data" / "snapshot"
@@ -210,17 +210,3 @@ def running_service(
     finally:
         stop_process_group(proc)
         log.close()
-
-
-def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's own process group (it was started in a new session), then SIGKILL."""
-    import signal
-
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
