@@ -49,15 +49,9 @@ def register(app: typer.Typer) -> None:
 
         Answers from seongsu-crowding:latest in the BentoML model store; newer versions are picked up without a restart.
         """
-        from tasks.runtime import prepare_environment
-        from tasks.settings import get_settings
+        from tasks.cli import _settings
 
-        try:
-            settings = get_settings()
-        except Exception as exc:  # pydantic ValidationError: say which variable is wrong
-            typer.echo(f"error: invalid configuration: {exc}", err=True)
-            raise typer.Exit(2) from None
-        prepare_environment(settings)
+        _settings()  # exits 2 naming the offending variable; prepares the tool homes
         store = Path(os.environ["BENTOML_HOME"]) / "models"
         argv, extra = serve_command(host, port, workers, reload_interval)
 

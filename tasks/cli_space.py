@@ -23,15 +23,9 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 to expose it).")] = "127.0.0.1",
     ) -> None:
         """Serve the Gradio Space (forecast, pipeline, accuracy, guidebook) on HOST:PORT."""
-        from tasks.runtime import prepare_environment
-        from tasks.settings import get_settings
+        from tasks.cli import _settings
 
-        try:
-            settings = get_settings()
-        except Exception as exc:  # pydantic ValidationError: say which variable is wrong
-            typer.echo(f"Invalid configuration: {exc}", err=True)
-            raise typer.Exit(2) from None
-        prepare_environment(settings)
+        _settings()  # exits 2 naming the offending variable; prepares the tool homes
 
         from space.app import build_app, launch
         from space.clients import SpaceConfig
