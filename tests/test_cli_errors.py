@@ -73,7 +73,9 @@ def test_bad_file_is_one_line_without_traceback(tmp_path: Path, prefect_server: 
         (FILES / "metro_202301_sample_utf8.csv").read_text(encoding="utf-8").replace("역번호", "번호"),
         encoding="utf-8",
     )
-    result = seongsu(tmp_path, "ingest", "--source", "file", "--path", str(bad), PREFECT_API_URL=prefect_server)
+    result = seongsu(
+        tmp_path, "ingest", "--source", "file", "--path", str(bad), PREFECT_API_URL=prefect_server
+    )
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
