@@ -64,7 +64,7 @@ def customize_spec(spec: dict[str, Any]) -> dict[str, Any]:
     }
     text = json.dumps(spec)
     for old, new in renames.items():  # schema keys, titles and $refs
-        text = text.replace(f'"{old}"', f'"{new}"').replace(f"/schemas/{old}\"", f"/schemas/{new}\"")
+        text = text.replace(f'"{old}"', f'"{new}"').replace(f'/schemas/{old}"', f'/schemas/{new}"')
     out: dict[str, Any] = json.loads(text)
     out["info"] = {
         "title": TITLE,
