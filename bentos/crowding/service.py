@@ -44,6 +44,7 @@ from fastapi import FastAPI, HTTPException
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from bentos.crowding.docs import DocsPage
 from bentos.crowding.lookup import ForecastIndex, InputError, load_index, package_root
 from bentos.crowding.schemas import (
     ForecastRequest,
@@ -483,3 +484,4 @@ CrowdingService = bentoml.asgi_app(admin, path="/")(
 """What ``bentoml serve bentos.crowding.service:CrowdingService`` (and ``seongsu serve``) runs."""
 CrowdingService.add_asgi_middleware(ForecastFastPath)  # outer: /forecast stops here
 CrowdingService.add_asgi_middleware(JsonBody, paths=("/forecast", "/predict"))
+CrowdingService.add_asgi_middleware(DocsPage)  # our title/description on / and /docs.json
