@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     )
     wandb_project: str = "daily-seongsu"
     wandb_entity: str | None = None
+    wandb_registry_collection: str = Field(
+        default="seongsu-crowding",
+        description="W&B Registry collection (registry `model`) a promoted model is linked into, online.",
+    )
     prefect_api_url: str | None = Field(
         default=None, validation_alias=AliasChoices("PREFECT_API_URL", "SEONGSU_PREFECT_API_URL")
     )
