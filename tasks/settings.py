@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         default=REPO_ROOT / "data" / "snapshot", description="The shipped real-data snapshot (parquet)."
     )
     raw_bucket: str = Field(default="raw", description="Supabase Storage bucket for the raw zone.")
+    keep_model_versions: int = Field(
+        default=5,
+        ge=1,
+        description="Recent BentoML store versions kept by pruning (plus the champion and the previous one).",
+    )
     http_timeout_s: float = 20.0
     http_retries: int = 4
 
