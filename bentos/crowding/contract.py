@@ -3,8 +3,9 @@
 BentoML 1.4.39 generates ``/docs.json`` from the API signatures, and gets three things wrong for
 this service: a 400 body's ``detail`` is declared a string while BentoML sends pydantic's error
 list; the answers the service itself gives (401, 409, 413, 422, 503) are missing; and there is no
-security scheme.  ``amend_openapi`` fixes the document the ``Guard`` serves, derived from the
-same ``guard.is_public`` that decides who needs the key, so the document cannot drift from it.
+security scheme.  ``amend_openapi`` fixes the document (``docs.DocsPage`` applies it to what
+BentoML serves), derived from the same ``guard.is_public`` that decides who needs the key, so the
+document cannot drift from it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from bentos.crowding.guard import SCHEME, is_public
 from bentos.crowding.schemas import ErrorResponse
+from tasks.settings import get_settings
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 _PYDANTIC_ERRORS = {
@@ -49,9 +51,11 @@ _ANSWERS: dict[str, dict[str, str]] = {
 }
 
 
-def amend_openapi(spec: dict[str, Any], *, everywhere: bool) -> dict[str, Any]:
+def amend_openapi(spec: dict[str, Any], *, everywhere: bool | None = None) -> dict[str, Any]:
     """BentoML's document with the real error bodies, every status the service answers and the
-    API-key scheme on every operation that needs the key."""
+    API-key scheme on every operation that needs the key (``everywhere``: default from settings)."""
+    if everywhere is None:
+        everywhere = get_settings().bento_auth_everywhere
     spec = copy.deepcopy(spec)
     components = spec.setdefault("components", {})
     schemas = components.setdefault("schemas", {})

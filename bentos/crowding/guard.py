@@ -11,7 +11,6 @@ mounted admin app -- ever sees an unauthenticated costly request or an oversized
   is constant-time (``hmac.compare_digest``).
 * **Body limits.**  Every request with a body is read here up to its route's limit and answered 413
   beyond it -- before a byte is parsed (a declared Content-Length over the limit is refused unread).
-* **Contract.**  ``GET /docs.json`` is BentoML's document amended by ``contract.amend_openapi``.
 * **Logs.**  Client errors (401/413 here, validation errors in BentoML) are one INFO line with the
   reason; BentoML logs them at ERROR with a traceback (``ClientErrorLogFilter``).
 """
@@ -62,7 +61,7 @@ async def _answer(send: Any, status: int, payload: dict[str, Any], extra: list[t
 
 
 class Guard:
-    """ASGI middleware: authentication, body limits and the amended OpenAPI document."""
+    """ASGI middleware: authentication and body limits."""
 
     def __init__(self, app: Any, settings: Settings | None = None) -> None:
         self.app = app
@@ -70,7 +69,6 @@ class Guard:
         key = settings.bento_api_key.get_secret_value() if settings.bento_api_key else ""
         self._key = key.encode() if key.strip() else None
         self._everywhere = settings.bento_auth_everywhere
-        self._spec: bytes | None = None
 
     def _authorized(self, scope: Any) -> bool:
         given = _header(scope, b"authorization") or b""
@@ -98,8 +96,6 @@ class Guard:
                 {"error": f"{path} needs the API key; {reason}"},
                 [(b"www-authenticate", b"Bearer")],
             )
-        if path == "/docs.json" and method == "GET":
-            return await _answer_spec(self, send)
         if method in ("POST", "PUT", "PATCH", "DELETE"):
             limit = BODY_LIMITS.get(path, DEFAULT_BODY_LIMIT)
             body = await _read_body(scope, receive, limit)
@@ -110,18 +106,6 @@ class Guard:
                 )
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
-
-
-async def _answer_spec(guard: Guard, send: Any) -> None:
-    if guard._spec is None:
-        from bentos.crowding.contract import amend_openapi
-        from bentos.crowding.service import CrowdingService
-
-        spec = amend_openapi(CrowdingService.openapi_spec.asdict(), everywhere=guard._everywhere)
-        guard._spec = orjson.dumps(spec)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(guard._spec)).encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": guard._spec})
 
 
 async def _read_body(scope: Any, receive: Any, limit: int) -> bytes | None:

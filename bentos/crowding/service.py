@@ -46,6 +46,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from bentos.crowding import connections
+from bentos.crowding.docs import DocsPage
 from bentos.crowding.guard import FORECAST_BODY_LIMIT, Guard, install_log_filter
 from bentos.crowding.lookup import ForecastIndex, InputError, load_index, package_root
 from bentos.crowding.schemas import (
@@ -495,3 +496,4 @@ CrowdingService = bentoml.asgi_app(admin, path="/")(
 CrowdingService.add_asgi_middleware(Guard)  # outermost: API key and body limits before anything
 CrowdingService.add_asgi_middleware(ForecastFastPath)  # next: /forecast stops here
 CrowdingService.add_asgi_middleware(JsonBody, paths=("/forecast", "/predict"))
+CrowdingService.add_asgi_middleware(DocsPage)  # our title/description on / and /docs.json
