@@ -34,6 +34,7 @@ from tasks.challenger import (
 )
 from tasks.forecast import forecast_task, write_forecasts_task
 from tasks.history import load_history_task
+from tasks.orchestration import as_of_run_name
 from tasks.progress import stage
 from tasks.settings import get_settings
 from tasks.tracking import Tracker
@@ -42,7 +43,7 @@ DECISION_KEY = "train-decision"
 BACKTEST_KEY = "train-backtest"
 
 
-@flow(name="train", log_prints=True)
+@flow(name="train", flow_run_name=as_of_run_name, log_prints=True)
 def train(
     as_of: date | None = None,
     time_budget_s: float = 300.0,
