@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +39,7 @@ LOCAL_DEPLOYMENTS = (
 RETRAIN_EVENT = "seongsu.monitor.retrain-needed"
 PROMOTED_EVENT = "seongsu.model.promoted"
 FINAL_STATES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+STAGE_PREFIX = "stage: "  # how tasks.progress logs a stage in the run log
 
 
 class OrchestrationError(RuntimeError):
@@ -130,13 +131,45 @@ def worker_online(pool: str = LOCAL_POOL) -> bool:
 # --- deployment runs -----------------------------------------------------------------------------
 
 
-def run_deployment_and_wait(name: str, parameters: dict[str, Any]) -> Any:
-    """Create a run of deployment ``name`` for the worker and wait for it; a failure is an error."""
+def run_deployment_and_wait(
+    name: str, parameters: dict[str, Any], on_stage: Callable[[str], None] | None = None
+) -> Any:
+    """Create a run of deployment ``name`` for the worker and wait for it; a failure is an error.
+
+    ``on_stage`` receives the run's ``stage: ...`` log lines (``tasks.progress``) as they arrive, so
+    a terminal can show what a run in the worker's process is doing."""
     from prefect.deployments import run_deployment
 
-    run = run_deployment(name, parameters=parameters, timeout=None, poll_interval=2, as_subflow=False)
+    created = run_deployment(name, parameters=parameters, timeout=0, as_subflow=False)
+    run = _follow(created.id, on_stage)  # type: ignore[union-attr]  # sync call: a FlowRun
     _require_completed(name, run)
     return run
+
+
+def _follow(run_id: UUID, on_stage: Callable[[str], None] | None) -> Any:
+    """Poll the run until it is final, passing its new stage log lines to ``on_stage``."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    seen = 0
+    with get_client(sync_client=True) as client:
+        while True:
+            run = client.read_flow_run(run_id)
+            final = run.state_type is not None and run.state_type.value in FINAL_STATES
+            if on_stage is not None:
+                logs = client.read_logs(
+                    log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
+                    sort=LogSort.TIMESTAMP_ASC,
+                    offset=seen,
+                )
+                seen += len(logs)
+                for entry in logs:
+                    if entry.message.startswith(STAGE_PREFIX):
+                        on_stage(entry.message.removeprefix(STAGE_PREFIX))
+            if final:
+                return run
+            time.sleep(2)
 
 
 def triggered_runs(deployment: str, since: datetime) -> list[Any]:
@@ -154,8 +187,6 @@ def triggered_runs(deployment: str, since: datetime) -> list[Any]:
 
 def wait_for_triggered_run(deployment: str, since: datetime, timeout: float = 90) -> Any:
     """Wait for the run an automation creates for ``deployment`` (after ``since``), then for its end."""
-    from prefect.client.orchestration import get_client
-
     deadline = time.monotonic() + timeout
     runs: list[Any] = []
     while not runs:
@@ -163,13 +194,7 @@ def wait_for_triggered_run(deployment: str, since: datetime, timeout: float = 90
             raise OrchestrationError(f"no {deployment} run was triggered within {timeout:.0f} s")
         time.sleep(1)
         runs = triggered_runs(deployment, since)
-    run_id: UUID = runs[0].id
-    with get_client(sync_client=True) as client:
-        while True:
-            run = client.read_flow_run(run_id)
-            if run.state_type is not None and run.state_type.value in FINAL_STATES:
-                break
-            time.sleep(2)
+    run = _follow(runs[0].id, None)
     _require_completed(deployment, run)
     return run
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -93,6 +94,7 @@ class Managed:
 class Stack:
     settings: Settings
     processes: list[Managed] = field(default_factory=list)
+    run_api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
 
     @property
     def logs(self) -> Path:
@@ -164,17 +166,28 @@ class Stack:
             return managed
         args = [sys.executable, "-m", "prefect", "worker", "start", "--pool", LOCAL_POOL]
         args += ["--type", "process", "--name", WORKER_NAME]
-        env = {"PREFECT_API_URL": api_url, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+        # INFO: the runs' logs (stages included) reach the Prefect UI, as on a deployed worker
+        env = {
+            "PREFECT_API_URL": api_url,
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
+            "PREFECT_LOGGING_LEVEL": "INFO",
+        }
         return self._spawn("worker", args, env, api_url, worker_online, timeout=120)
+
+    def _api_key_env(self) -> dict[str, str]:
+        """The service's API key for the service and its clients: the configured one, else one made
+        up for this run (so ``up`` works with no setup and the protected routes are never open)."""
+        key = self.settings.bento_api_key
+        return {"SEONGSU_BENTO_API_KEY": key.get_secret_value() if key else self.run_api_key}
 
     def start_bento(self, port: int) -> Managed:
         url = f"http://127.0.0.1:{port}"
         args = [sys.executable, "-m", "tasks.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        return self._spawn("bento", args, {}, url, f"{url}/readyz", timeout=180)
+        return self._spawn("bento", args, self._api_key_env(), url, f"{url}/readyz", timeout=180)
 
     def start_space(self, port: int, bento_url: str) -> Managed:
         url = f"http://127.0.0.1:{port}"
-        env = {"SEONGSU_BENTO_URL": bento_url, "SEONGSU_SPACE_LOCAL": "1"}
+        env = {"SEONGSU_BENTO_URL": bento_url, "SEONGSU_SPACE_LOCAL": "1", **self._api_key_env()}
         args = [sys.executable, "-m", "tasks.cli", "space", "--host", "127.0.0.1", "--port", str(port)]
         return self._spawn("space", args, env, url, f"{url}/", timeout=180)
 
@@ -262,7 +275,9 @@ def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print
             step("training and promoting the first model (CatBoost, backtest vs baselines)")
             since = utc_now()
             run = run_deployment_and_wait(
-                "train/local", {"as_of": clock.isoformat(), "time_budget_s": FIRST_TRAIN_BUDGET_S}
+                "train/local",
+                {"as_of": clock.isoformat(), "time_budget_s": FIRST_TRAIN_BUDGET_S},
+                on_stage=lambda text: step(f"training · {text}"),
             )
             did["trained"] = {"decision": _decision(warehouse, None), "run": run.name}
             if production_model(warehouse) is not None:

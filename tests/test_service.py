@@ -18,7 +18,7 @@ import httpx
 import orjson
 import polars as pl
 import pytest
-from package_fixture import TRAIN_AS_OF, build_package, publish, running_service, snapshot_history
+from package_fixture import AUTH, TRAIN_AS_OF, build_package, publish, running_service, snapshot_history
 
 from bentos.crowding.lookup import ForecastIndex, InputError, UnknownStation, load_index
 from bentos.crowding.schemas import MAX_PREDICT_ROWS, FeatureRow, ForecastResponse, ModelInfo
@@ -48,7 +48,7 @@ def url(package: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 
 @pytest.fixture(scope="module")
 def client(url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=url, timeout=30.0) as c:
+    with httpx.Client(base_url=url, timeout=30.0, headers=AUTH) as c:
         yield c
 
 

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from bentos.crowding.contract import amend_openapi
 from bentos.crowding.schemas import LEVEL_DEFINITION
 
 Scope = MutableMapping[str, Any]
@@ -129,7 +130,7 @@ class DocsPage:
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
             await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
             return await send({"type": "http.response.body", "body": body})
-        spec = customize_spec(json.loads(body))
+        spec = amend_openapi(customize_spec(json.loads(body)))
         await _respond(send, 200, "application/json", json.dumps(spec, ensure_ascii=False).encode())
 
 
