@@ -176,7 +176,7 @@ def _print_summaries(summaries: list[Any]) -> None:
             f"{s.rows_inserted:,}",
             f"{s.rows_updated:,}",
             f"{s.rows_quarantined:,}",
-            f"{s.data_min_date} .. {s.data_max_date}",
+            s.date_range,
         )
     console = out_console()
     console.print(table)

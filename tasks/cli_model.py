@@ -19,6 +19,7 @@ import typer
 from rich.table import Table
 
 from tasks.cli_common import day_option, fail, out_console, print_json, quiet_run_logs
+from tasks.progress import watching
 
 model_app = typer.Typer(help="Model registry: list versions, roll back the champion.", no_args_is_help=True)
 
@@ -73,9 +74,16 @@ def train_command(
 
     quiet_run_logs()
     started = time.perf_counter()
+    terminal = out_console(stderr=True)
     try:
-        with out_console(stderr=True).status("training (search, refit, backtest, champion vs challenger)..."):
-            result = train(as_of=as_of, time_budget_s=time_budget, quick=quick, stations=codes)
+        with terminal.status("training: starting the flow run...") as status:
+
+            def show(text: str) -> None:
+                status.update(f"training: {text}")
+                terminal.print(f"[dim]{time.perf_counter() - started:6.1f}s[/dim] {text}", highlight=False)
+
+            with watching(show):
+                result = train(as_of=as_of, time_budget_s=time_budget, quick=quick, stations=codes)
     except (RegistryError, WarehouseError, ValueError) as exc:
         raise _fail(str(exc)) from None
     if as_json:

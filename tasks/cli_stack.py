@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from tasks.cli_common import day_option, out_console, print_json, quiet_run_logs
+from tasks.progress import watching
 
 
 def up(
@@ -39,7 +40,8 @@ def up(
                 out_console().print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
 
             step(f"Prefect API at {prefect.url}")
-            did = bootstrap(settings, replay_start or REPLAY_START, step)
+            with watching(lambda text: step(f"training · {text}")):
+                did = bootstrap(settings, replay_start or REPLAY_START, step)
             step("starting the Bento service")
             bento = stack.start_bento(bento_port)
             step("starting the Space")
@@ -90,8 +92,18 @@ def _print_urls(prefect: str, bento: str, space: str, did: dict[str, Any], secon
     status.add_row(
         "train", str(trained.get("decision", trained)) if isinstance(trained, dict) else "reused champion"
     )
-    status.add_row("forecast", "issued" if did.get("forecast") else "reused")
+    status.add_row("forecast", _forecast_result(did))
     out_console().print(status)
+
+
+def _forecast_result(did: dict[str, Any]) -> str:
+    """What happened to the forecasts in this start, in words (a promotion issues them itself)."""
+    if did.get("forecast"):
+        return f"issued for the 7 days after {did['as_of']}"
+    trained = did.get("trained")
+    if isinstance(trained, dict) and trained.get("promoted"):
+        return f"issued by the newly promoted model for the 7 days after {did['as_of']}"
+    return f"reused (already issued as of {did['as_of']})"
 
 
 def replay(
