@@ -127,12 +127,17 @@ def test_setup_runs_on_a_fresh_box_and_again(prefect_server: str, tmp_path: Path
     worker_env = box.path("/etc/seongsu/worker.env")
     worker_env.chmod(0o600)
     worker_env.write_text(f"PREFECT_API_URL={prefect_server}\nPREFECT_API_KEY=\n")
+    with get_client(sync_client=True) as client:  # other tests of the session may have made the pool
+        had_pool = "seongsu-docker" in {p.name for p in client.read_work_pools()}
+        had_limit = "seongsu-ingest" in {lim.name for lim in client.read_global_concurrency_limits()}
     calls = box.run()
     assert not any(c.startswith("useradd") for c in calls), "the user exists now"
     assert any(c.startswith("sudo -u seongsu -H git -C") and "pull --ff-only" in c for c in calls)
     assert not any(c.startswith("git ") for c in calls), "git never runs as root on the checkout"
-    assert any("work-pool create seongsu-docker --type docker" in c for c in calls)
-    assert any("global-concurrency-limit create seongsu-ingest --limit 1" in c for c in calls)
+    assert any("work-pool create seongsu-docker --type docker" in c for c in calls) is not had_pool
+    assert (
+        any("global-concurrency-limit create seongsu-ingest --limit 1" in c for c in calls) is not had_limit
+    )
     assert "systemctl restart prefect-worker.service" in calls
     assert worker_env.read_text().startswith("PREFECT_API_URL="), "secrets files are never overwritten"
     with get_client(sync_client=True) as client:
