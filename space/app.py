@@ -75,6 +75,7 @@ except ImportError:  # on Hugging Face the Space root is the working directory: 
         HOURS,
         apply_thresholds,
         build_view,
+        empty_hour_table,
         hour_table,
         hourly_totals,
         parse_day,
