@@ -317,9 +317,9 @@ def decide(version: str, comparison: Comparison, min_improvement: float = 0.0) -
         lost.append(f"{_verdict(ch, cp)} champion {c.champion_version}: WAPE {ch:.4f} vs {cp:.4f}")
     reason = f"{'; '.join(lost)} {on}"
     if cp is not None and (bw is None or cp <= bw + EPS):
-        return Decision(
-            version, False, f"{reason}; champion {c.champion_version} keeps serving", c, "champion"
-        )
+        holds = "" if bw is None else f" (not worse than the best baseline {best}: {cp:.4f} vs {bw:.4f})"
+        reason = f"{reason}; champion {c.champion_version} keeps serving{holds}"
+        return Decision(version, False, reason, c, "champion")
     holder = (
         "there is no champion"
         if cp is None
