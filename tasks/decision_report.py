@@ -45,8 +45,8 @@ def contenders(decision: Decision) -> list[dict[str, Any]]:
     """Challenger, champion (if any) and best baseline: WAPE overall, for Seongsu and per horizon."""
     c = decision.comparison
     rows = [
-        ("challenger", decision.version, "model", c.challenger_wape),
-        ("champion", c.champion_version, c.champion_kind, c.champion_wape),
+        ("challenger", f"{decision.version} ({MODEL_NAME})", "model", c.challenger_wape),
+        ("champion", f"{c.champion_version} ({c.champion_forecaster})", c.champion_kind, c.champion_wape),
         ("best baseline", c.best_baseline, "baseline", c.best_baseline_wape),
     ]
     role_key = {"challenger": "challenger", "champion": "champion", "best baseline": "baseline"}

@@ -25,9 +25,9 @@ from tasks.challenger import (
     train_challenger,
     window_origins,
 )
+from tasks.champion import Decision
 from tasks.features import PUBLICATION_LAG_DAYS
 from tasks.history import LoadedHistory, load_history
-from tasks.champion import Decision
 from tasks.registry import Candidate, Publication, save_candidate
 from tasks.settings import Settings, get_settings
 from tasks.warehouse.base import Warehouse, open_warehouse
@@ -220,3 +220,17 @@ def prepared_home(
     trained = train_and_register(prepared, training_plan or plan(TINY))
     assert trained.decision.promote or trained.publication.baseline is not None, trained.decision.reason
     return prepared
+
+
+def wandb_run_bytes(run_dir: Path, expected: tuple[bytes, ...], timeout_s: float = 20.0) -> bytes:
+    """Every byte an offline W&B run wrote, once ``expected`` are all in it (or the timeout):
+    ``run.finish()`` returns before wandb-core has flushed the last records of an offline run to
+    ``run-*.wandb``; they land within a moment (and certainly at interpreter exit)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        content = b"".join(p.read_bytes() for p in run_dir.rglob("*") if p.is_file())
+        if all(e in content for e in expected) or time.monotonic() > deadline:
+            return content
+        time.sleep(0.2)
