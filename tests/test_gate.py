@@ -33,7 +33,7 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
     train_and_register,
     weak_plan,
 )
-from package_fixture import running_service
+from package_fixture import AUTH, running_service
 
 from bentos.crowding.service import load_served
 from tasks.baselines import baselines
@@ -115,7 +115,10 @@ def test_weak_challenger_is_rejected_and_the_best_baseline_is_served(home: Home)
     assert stored["n"].item() == package.forecasts.height
 
     # the real service serves it
-    with running_service(home.bento_home) as url, httpx.Client(base_url=url, timeout=30) as client:
+    with (
+        running_service(home.bento_home) as url,
+        httpx.Client(base_url=url, timeout=30, headers=AUTH) as client,
+    ):
         info = client.get("/model").json()
         assert info["version"] == served.version and info["kind"] == "baseline"
         assert info["forecaster"] == c.best_baseline and "the baseline" in info["why"]
