@@ -78,6 +78,7 @@ def bento_process(package: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         "BENTOML_HOME": str(home),
         "BENTOML_DO_NOT_TRACK": "true",
         "SEONGSU_RELOAD_INTERVAL_S": "60",
+        "SEONGSU_BENTO_API_KEY": BENTO_KEY,  # /model needs the key the Space is configured with
     }
     log_path = home / "serve.log"
     host_port = ["--host", "127.0.0.1", "--port", str(port)]

@@ -234,7 +234,7 @@ _FEATURE_DOCS: dict[str, str] = {
 FEATURE_ABS_MAX = 1e9
 """Largest magnitude of a numeric feature: far above any real count, small enough that the model's
 target decoding stays finite (1e300 lags overflowed to null predictions)."""
-FeatureValue = Annotated[float, Strict(), Field(ge=-FEATURE_ABS_MAX, le=FEATURE_ABS_MAX)]
+FeatureValue = Annotated[float, Strict(), Field(ge=-FEATURE_ABS_MAX, le=FEATURE_ABS_MAX, allow_inf_nan=False)]
 """A JSON number (not a boolean or a numeric string, which lax parsing would coerce)."""
 
 
