@@ -69,7 +69,8 @@ def test_train_then_forecast_flows(home: Home, prefect_server: str) -> None:
     assert result["wandb_dir"] and result["wandb_dir"].startswith(str(home.path / "wandb"))
     decision = _artifact("train-decision")
     assert "REJECTED" in decision and f"Serving now: baseline `{comparison['best_baseline']}`" in decision
-    for role, who in (("challenger", result["version"]), ("best baseline", comparison["best_baseline"])):
+    challenger = f"{result['version']} (catboost)"
+    for role, who in (("challenger", challenger), ("best baseline", comparison["best_baseline"])):
         assert f"| {role} | {who} |" in decision
     assert f"{comparison['best_baseline_wape']:.4f}" in decision and "| catboost | all |" in decision
     assert "seasonal_naive" in _artifact("train-backtest")
