@@ -189,7 +189,7 @@ def _print_summaries(summaries: list[Any]) -> None:
         for reason in s.top_reasons:
             console.print(f"[yellow]quarantined[/yellow] {s.dataset}: {reason}")
         if s.status == "ok" and s.message:  # changes to data already loaded: renames, overwrites
-            console.print(f"[yellow]changed[/yellow] {s.dataset}: {s.message}", markup=True)
+            console.print(f"[yellow]changed[/yellow] {s.dataset}: {s.message}")
 
 
 def _register_subcommands() -> None:
