@@ -170,7 +170,11 @@ BAD_DATE: Final = "날짜는 YYYY-MM-DD 형식으로 · Please give the date as 
 SOURCE_LIVE: Final = "예보: 실시간 서비스 · Forecast: live service"
 SOURCE_STORED: Final = "예보: 저장된 예보 · Forecast: stored in the warehouse"
 
-RUNS_EMPTY: Final = "아직 실행 기록이 없습니다 · No flow runs yet."
+RUNS_EMPTY: Final = (
+    "아직 실행 기록이 없습니다 · No flow runs yet: they appear here as soon as a flow runs — `seongsu up` "
+    "ingests and trains, each replayed day runs the daily pipeline, and a deployment runs on its schedule."
+)
+LOADING: Final = "⏳ 불러오는 중 · Loading…"
 PUBLICATION_LAG_DAYS: Final = 3
 """Seoul Metro publishes a day's hourly counts about 3 days later (``tasks.features``; the Space
 cannot import the project on Hugging Face, so the number is repeated here)."""
