@@ -406,7 +406,8 @@ class SpaceApp:
             lines.append(texts.unavailable("bento", model.reason))
         else:
             lines += [
-                f"- 서빙 중 · serving: **`{model.version}`** (package `{model.package}`)",
+                f"- 서빙 중 · serving: **`{model.version}`** (package `{model.package}`) — "
+                + texts.serving_kind(model.kind, model.forecaster),
                 f"- 승격 · promoted: {fmt_time(model.promoted_at)} · 학습 · trained: {fmt_time(model.trained_at)}",
                 f"- 학습 데이터 · training data: {model.data_start} … {model.data_end}",
                 f"- 예보 가능 · forecastable: {model.forecast_start} … {model.forecast_end} (as of {model.as_of})",
@@ -414,6 +415,8 @@ class SpaceApp:
             stations = self.clients.data.stations()
             known = stations.height if isinstance(stations, pl.DataFrame) and stations.height else None
             lines.append(coverage_line(model.stations, known) or f"- {model.stations or '?'} stations")
+            if model.why:
+                lines.append(f"- 이유 · why: {model.why}")
         models = self.clients.data.models()
         monitoring = self.clients.data.monitoring()
         metrics = served_metrics(

@@ -132,6 +132,13 @@ SERVICE_NAMES: Final = {
 }
 
 
+def serving_kind(kind: str, forecaster: str) -> str:
+    """Which kind serves: a trained model, or the baseline the gate fell back to (and which)."""
+    if kind == "baseline":
+        return f"기준선 · baseline **`{forecaster}`** (학습 모델이 이기지 못함 · no trained model beat it)"
+    return f"학습 모델 · trained model `{forecaster}`"
+
+
 def unavailable(service: str, reason: str) -> str:
     ko, en = SERVICE_NAMES.get(service, (service, service))
     return f"⚠️ **{ko}에 연결할 수 없습니다 · {en} is unavailable** — {reason}"
