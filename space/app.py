@@ -75,6 +75,7 @@ except ImportError:  # on Hugging Face the Space root is the working directory: 
         HOURS,
         apply_thresholds,
         build_view,
+        empty_hour_table,
         hour_table,
         hourly_totals,
         parse_day,
@@ -112,12 +113,19 @@ FRESHNESS_COLUMNS = (
 )
 
 
-def _newest(value: str | None) -> str:
-    """A date stays a date; a timestamp (UTC in the warehouse) is shown in KST, labelled."""
+LOCAL_TIME_TABLES = ("weather_hourly", "weather_forecast")
+"""Tables whose timestamps are Korean wall-clock times (KMA observations and forecasts); the
+system's own timestamps (loads, models) are UTC."""
+
+
+def _newest(table: str, value: str | None) -> str:
+    """A date stays a date; a timestamp is shown in KST, labelled (converted when it is UTC)."""
     if not value:
         return "—"
     if len(value.strip()) <= 10:
         return value
+    if table in LOCAL_TIME_TABLES:
+        return f"{value.strip()[:16]} KST"
     return fmt_time(parse_timestamp(value))
 
 
@@ -388,7 +396,7 @@ class SpaceApp:
         rows = [
             {
                 columns[0]: f.table,
-                columns[1]: _newest(f.newest),
+                columns[1]: _newest(f.table, f.newest),
                 columns[2]: f"{f.rows:,}" if f.rows is not None else "",
                 columns[3]: fmt_time(parse_timestamp(f.last_load)) if f.last_load else "",
                 columns[4]: f.status or "",
@@ -408,7 +416,8 @@ class SpaceApp:
             lines.append(texts.unavailable("bento", model.reason))
         else:
             lines += [
-                f"- 서빙 중 · serving: **`{model.version}`** (package `{model.package}`)",
+                f"- 서빙 중 · serving: **`{model.version}`** (package `{model.package}`) — "
+                + texts.serving_kind(model.kind, model.forecaster),
                 f"- 승격 · promoted: {fmt_time(model.promoted_at)} · 학습 · trained: {fmt_time(model.trained_at)}",
                 f"- 학습 데이터 · training data: {model.data_start} … {model.data_end}",
                 f"- 예보 가능 · forecastable: {model.forecast_start} … {model.forecast_end} (as of {model.as_of})",
@@ -416,6 +425,8 @@ class SpaceApp:
             stations = self.clients.data.stations()
             known = stations.height if isinstance(stations, pl.DataFrame) and stations.height else None
             lines.append(coverage_line(model.stations, known) or f"- {model.stations or '?'} stations")
+            if model.why:
+                lines.append(f"- 이유 · why: {model.why}")
         models = self.clients.data.models()
         monitoring = self.clients.data.monitoring()
         metrics = served_metrics(
@@ -651,11 +662,15 @@ class SpaceApp:
                         with gr.Column(scale=3):
                             plot = gr.Plot(label="시간대별 예보 · Hourly forecast", show_label=False)
                         with gr.Column(scale=2):
-                            summary = gr.Markdown(elem_id="summary")
+                            summary = gr.Markdown(texts.LOADING, elem_id="summary")
                             gr.Markdown(texts.LEVEL_NOTE)
                             note = gr.Markdown()
                     table = gr.Dataframe(
-                        label=texts.TABLE_LABEL, interactive=False, wrap=True, max_height=420
+                        value=empty_hour_table(),
+                        label=texts.TABLE_LABEL,
+                        interactive=False,
+                        wrap=True,
+                        max_height=420,
                     )
                 with gr.Tab(texts.TAB_PIPELINE, id="pipeline"):
                     with gr.Row():
@@ -663,10 +678,15 @@ class SpaceApp:
                         refresh = gr.Button(texts.REFRESH_BUTTON, size="sm", scale=0, min_width=160)
                     with gr.Row():
                         with gr.Column(scale=3):
-                            runs_md = gr.Markdown()
+                            runs_md = gr.Markdown(texts.LOADING)
                         with gr.Column(scale=2):
-                            model_md = gr.Markdown()
-                    freshness = gr.Dataframe(label=texts.FRESHNESS_LABEL, interactive=False, wrap=True)
+                            model_md = gr.Markdown(texts.LOADING)
+                    freshness = gr.Dataframe(
+                        value=empty_freshness_table(),
+                        label=texts.FRESHNESS_LABEL,
+                        interactive=False,
+                        wrap=True,
+                    )
                 with gr.Tab(texts.TAB_ACCURACY, id="accuracy"):
                     scope = gr.Dropdown(
                         choices=[(texts.scope_label(s), s) for s in SCOPES_DEFAULT],
@@ -677,11 +697,15 @@ class SpaceApp:
                         with gr.Column(scale=3):
                             acc_plot = gr.Plot(show_label=False)
                         with gr.Column(scale=2):
-                            acc_md = gr.Markdown()
-                            acc_table = gr.Dataframe(label=texts.ACCURACY_TABLE_LABEL, interactive=False)
+                            acc_md = gr.Markdown(texts.LOADING)
+                            acc_table = gr.Dataframe(
+                                value=empty_accuracy_table(),
+                                label=texts.ACCURACY_TABLE_LABEL,
+                                interactive=False,
+                            )
                 with gr.Tab(texts.TAB_GUIDEBOOK, id="guidebook"), gr.Row():
                     with gr.Column(scale=3):
-                        guide_md = gr.Markdown()
+                        guide_md = gr.Markdown(texts.LOADING)
                     with gr.Column(scale=1, visible=self.clients.config.local):
                         gr.Markdown("### 재생 시계 · Replay clock")
                         clock_md = gr.Markdown()
@@ -724,7 +748,11 @@ class SpaceApp:
                 return self.advance_started(), gr.Button(interactive=False)
 
             advanced = advance.click(busy, outputs=[clock_result, advance], **private).then(
-                self.advance_clock, outputs=clock_result, api_name="advance_clock", concurrency_limit=1
+                self.advance_clock,
+                outputs=clock_result,
+                api_name="advance_clock",
+                concurrency_limit=1,
+                show_progress="minimal",  # keep the "running ..." message readable
             )
 
             load = demo.load(on_load, outputs=[tabs, station, day], **private)

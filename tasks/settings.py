@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         ge=1,
         description="Recent BentoML store versions kept by pruning (plus the champion and the previous one).",
     )
+    raw_max_bytes: int = Field(
+        default=100 * 1024 * 1024, gt=0, description="Largest payload or file the raw zone accepts."
+    )
     http_timeout_s: float = 20.0
     http_retries: int = 4
 

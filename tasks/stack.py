@@ -272,7 +272,9 @@ def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print
             did["ingested"] = True
         did["as_of"] = clock.isoformat()
         if production_model(warehouse) is None:
-            step("training and promoting the first model (CatBoost, backtest vs baselines)")
+            step(
+                "training the first model (CatBoost) and gating it: served only if it beats the best baseline"
+            )
             since = utc_now()
             run = run_deployment_and_wait(
                 "train/local",

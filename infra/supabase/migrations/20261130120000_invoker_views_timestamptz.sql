@@ -39,7 +39,7 @@ create view api_forecasts with (security_invoker = on) as
 create view api_monitoring with (security_invoker = on) as
   select evaluated_on, metric, scope, horizon, value, n, model_version from monitoring;
 create view api_models with (security_invoker = on) as
-  select version, status, trained_at, promoted_at, data_start, data_end, data_hash, metrics_json
+  select version, status, trained_at, promoted_at, data_start, data_end, data_hash, metrics_json, kind
   from models;
 create view api_ingest_runs with (security_invoker = on) as
   select run_id, dataset, source, started_at, finished_at, status, rows_in, rows_inserted,
@@ -53,7 +53,8 @@ grant select (model_version, as_of, date, hour, station_code, direction, yhat, l
   on forecasts to anon, authenticated;
 grant select (evaluated_on, metric, scope, horizon, value, n, model_version)
   on monitoring to anon, authenticated;
-grant select (version, status, trained_at, promoted_at, data_start, data_end, data_hash, metrics_json)
+grant select (version, status, trained_at, promoted_at, data_start, data_end, data_hash, metrics_json,
+              kind)
   on models to anon, authenticated;
 grant select (run_id, dataset, source, started_at, finished_at, status, rows_in, rows_inserted,
               rows_updated, rows_quarantined, data_min_date, data_max_date)
