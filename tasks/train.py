@@ -46,6 +46,7 @@ import numpy as np
 import polars as pl
 from catboost import CatBoostRegressor, FeaturesData, Pool
 
+from tasks import progress
 from tasks.features import (
     CATEGORICAL_FEATURES,
     MAX_HORIZON,
@@ -364,6 +365,7 @@ def _train(
     time_budget_s: float | None,
 ) -> tuple[CatBoostRegressor, dict[str, Any]]:
     t_start = time.perf_counter()
+    progress.step("features", 1, 1, f"training rows as of {as_of}")
     frame = training_frame(history, as_of, config)
     t_features = time.perf_counter() - t_start
     last: dt.date = frame["date"].max()  # type: ignore[assignment]
@@ -376,12 +378,14 @@ def _train(
     search: list[dict[str, Any]] = []
     best: tuple[CatBoostRegressor, dict[str, Any]] | None = None
     t_search = time.perf_counter()
-    for cand in candidates:
+    for k, cand in enumerate(candidates, 1):
         spent = time.perf_counter() - t_search
         remaining = None if time_budget_s is None else time_budget_s - spent
         if remaining is not None and remaining <= 0 and best is not None:
             search.append({"params": cand, "skipped": "time budget spent"})
+            progress.step("search", k, len(candidates), "skipped: time budget spent")
             continue
+        progress.step("search", k, len(candidates), "fitting a hyperparameter candidate")
         caps = [c for c in (remaining, config.fit_time_limit_s) if c is not None]
         model, info = _fit_one(train_part, valid_part, cand, config, max(min(caps), 1.0) if caps else None)
         search.append(info)
