@@ -94,7 +94,7 @@ class TrainConfig:
     thread_count: int = 2
     seed: int = 0
     lag_days: int = PUBLICATION_LAG_DAYS
-    warmup_days: int = 70
+    warmup_days: int = 28
     train_days: int | None = None
     max_train_rows: int | None = 400_000
     valid_days: int = 14
