@@ -114,8 +114,9 @@ def _forecast_result(did: dict[str, Any]) -> str:
     if did.get("forecast"):
         return f"issued for the 7 days after {did['as_of']}"
     trained = did.get("trained")
-    if isinstance(trained, dict) and trained.get("promoted"):
-        return f"issued by the newly promoted model for the 7 days after {did['as_of']}"
+    now = trained.get("serving") or {} if isinstance(trained, dict) else {}
+    if now.get("bento_tag"):  # the gate published the challenger or the best baseline
+        return f"issued by the newly promoted {now['kind']} {now['forecaster']} for the 7 days after {did['as_of']}"
     return f"reused (already issued as of {did['as_of']})"
 
 
