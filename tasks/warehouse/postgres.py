@@ -21,6 +21,8 @@ from tasks.warehouse.base import UpsertResult, WarehouseError, check_unique_keys
 from tasks.warehouse.migrations import list_migrations
 from tasks.warehouse.schema import Table
 
+COPY_CHUNK_ROWS = 500_000
+
 _MIGRATIONS_DDL = """
 create schema if not exists supabase_migrations;
 create table if not exists supabase_migrations.schema_migrations (
@@ -102,8 +104,6 @@ class PostgresWarehouse:
             action = pgsql.SQL("do update set {} where ({}) is distinct from ({})").format(assign, old, new)
         else:
             action = pgsql.Composed([pgsql.SQL("do nothing")])
-        buffer = io.BytesIO()
-        frame.select(cols).write_csv(buffer, datetime_format="%Y-%m-%d %H:%M:%S%.6f")
         with self.transaction(), self._conn.cursor() as cur:
             cur.execute(
                 pgsql.SQL("create temp table if not exists {} (like {} including defaults)").format(
@@ -111,11 +111,11 @@ class PostgresWarehouse:
                 )
             )
             cur.execute(pgsql.SQL("truncate {}").format(stage))
-            copy_sql = pgsql.SQL("copy {} ({}) from stdin with (format csv, header true)").format(
-                stage, col_list
-            )
+            copy_sql = pgsql.SQL("copy {} ({}) from stdin with (format csv)").format(stage, col_list)
             with cur.copy(copy_sql) as copy:
-                copy.write(buffer.getvalue())
+                # CSV chunk by chunk: a 13M-row history never sits in memory as one text blob
+                for chunk in frame.select(cols).iter_slices(COPY_CHUNK_ROWS):
+                    copy.write(chunk.write_csv(include_header=False, datetime_format="%Y-%m-%d %H:%M:%S%.6f"))
             cur.execute(
                 pgsql.SQL(
                     "with up as (insert into {t} ({c}) select {c} from {s} on conflict ({pk}) {action} "
