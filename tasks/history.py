@@ -97,7 +97,7 @@ def load_ridership(
     if since is not None:
         where.append("date >= %s")
         params.append(since)
-    frame = warehouse.read_table(RIDERSHIP_HOURLY, " AND ".join(where), params).select(_RIDERSHIP_COLUMNS)
+    frame = warehouse.read_table(RIDERSHIP_HOURLY, " AND ".join(where), params, columns=_RIDERSHIP_COLUMNS)
     if stations is not None:
         frame = frame.filter(pl.col("station_code").is_in(stations))
     return frame.sort("date", "hour", "station_code", "direction")

@@ -186,3 +186,15 @@ def test_datetime_parameters_compare_like_stored_values(warehouse_url: str) -> N
     got = wh.read_table(WEATHER_HOURLY, "ts = %s", [at_five])
     assert got["temp_c"].to_list() == [2.0]
     wh.close()
+
+
+def test_read_table_returns_the_asked_columns_typed(warehouse_url: str) -> None:
+    wh = open_warehouse(warehouse_url)
+    wh.migrate()
+    wh.upsert(RIDERSHIP_HOURLY, _hourly(n_days=2))
+    got = wh.read_table(
+        RIDERSHIP_HOURLY, "date = %s", [date(2023, 1, 2)], columns=["date", "count", "span_hours"]
+    )
+    assert got.schema == pl.Schema({"date": pl.Date(), "count": pl.Int32(), "span_hours": pl.Int16()})
+    assert got.height == 20 * 2 * 2 and set(got["span_hours"]) == {1}  # the default of the new column
+    wh.close()

@@ -139,9 +139,16 @@ class PostgresWarehouse:
             raise WarehouseError(f"query failed: {exc}") from exc
         return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
 
-    def read_table(self, table: Table, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
+    def read_table(
+        self,
+        table: Table,
+        where: str = "",
+        params: Sequence[Any] = (),
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        names = list(columns or table.columns)
         query = pgsql.SQL("select {} from {}").format(
-            pgsql.SQL(", ").join(map(pgsql.Identifier, table.columns)), pgsql.Identifier(table.name)
+            pgsql.SQL(", ").join(map(pgsql.Identifier, names)), pgsql.Identifier(table.name)
         )
         if where:
             query = pgsql.SQL("{} where {}").format(query, pgsql.SQL(where))
@@ -153,6 +160,7 @@ class PostgresWarehouse:
         raw_schema = {
             c: (pl.String if (d == pl.Date or isinstance(d, pl.Datetime)) else d)
             for c, d in table.columns.items()
+            if c in names
         }
         raw = (
             pl.read_csv(buffer.getvalue(), schema=raw_schema)
@@ -160,7 +168,8 @@ class PostgresWarehouse:
             else pl.DataFrame(schema=raw_schema)
         )
         exprs = []
-        for name, dtype in table.columns.items():
+        for name in raw_schema:
+            dtype = table.columns[name]
             if dtype == pl.Date:
                 exprs.append(pl.col(name).str.to_date("%Y-%m-%d"))
             elif isinstance(dtype, pl.Datetime):

@@ -25,6 +25,7 @@ from tasks.warehouse.schema import TABLES, Table
 
 _DATETIME_FMT = "%Y-%m-%d %H:%M:%S%.6f"
 UPSERT_CHUNK_ROWS = 200_000
+READ_CHUNK_ROWS = 500_000
 CACHE_KIB = 262_144  # page cache per connection: big-table upserts thrash SQLite's 2 MB default
 
 
@@ -44,6 +45,8 @@ def _to_sqlite(frame: pl.DataFrame) -> pl.DataFrame:
 def _from_sqlite(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
     exprs = []
     for name, dtype in table.columns.items():
+        if name not in frame.columns:
+            continue
         col = pl.col(name)
         if dtype == pl.Date:
             exprs.append(col.str.to_date("%Y-%m-%d"))
@@ -207,15 +210,28 @@ class SqliteWarehouse:
         names = [d[0] for d in cur.description or ()]
         return pl.DataFrame(cur.fetchall(), schema=names, orient="row", infer_schema_length=None)
 
-    def read_table(self, table: Table, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
-        quoted = ", ".join(f'"{c}"' for c in table.columns)
+    def read_table(
+        self,
+        table: Table,
+        where: str = "",
+        params: Sequence[Any] = (),
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Rows fetched ``READ_CHUNK_ROWS`` at a time: a 13M-row history never exists as one list
+        of Python tuples (that alone took several GB)."""
+        names = list(columns or table.columns)
+        quoted = ", ".join(f'"{c}"' for c in names)
         sql = f'SELECT {quoted} FROM "{table.name}"' + (f" WHERE {where}" if where else "")
         cur = self._conn.execute(sql.replace("%s", "?"), _params(params))
         raw_schema = {
             c: (pl.String if (d == pl.Date or isinstance(d, pl.Datetime)) else d)
             for c, d in table.columns.items()
+            if c in names
         }
-        raw = pl.DataFrame(cur.fetchall(), schema=raw_schema, orient="row")
+        parts = []
+        while rows := cur.fetchmany(READ_CHUNK_ROWS):
+            parts.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
+        raw = pl.concat(parts) if parts else pl.DataFrame(schema=raw_schema)
         return _from_sqlite(raw, table)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
