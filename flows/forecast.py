@@ -22,11 +22,12 @@ from tasks.forecast import (
     write_forecasts_task,
 )
 from tasks.history import CONTEXT_DAYS, load_history_task
+from tasks.orchestration import as_of_run_name
 
 REPORT_KEY = "forecast-report"
 
 
-@flow(name="forecast", log_prints=True)
+@flow(name="forecast", flow_run_name=as_of_run_name, log_prints=True)
 def forecast(as_of: date | None = None) -> dict[str, Any]:
     """Issue and store the champion's forecasts for as_of+1..as_of+7 and publish them for serving."""
     package = production_package_task()

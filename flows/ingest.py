@@ -1,7 +1,8 @@
 """Ingest flows: ridership (daily) and weather (hourly) into the warehouse.
 
-Each flow is a table of contents: which datasets a source provides, one task per dataset, one
-artifact summarising the run.  The work itself lives in ``tasks.ingest``.
+Each flow is a table of contents: which datasets a source provides, one task per dataset (written
+while holding the ``seongsu-ingest`` concurrency slot, so two ingests never overlap), one artifact
+summarising the run.  The work itself lives in ``tasks.ingest``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from tasks.ingest import IngestSummary, ingest_dataset, summary_markdown
+from tasks.orchestration import as_of_run_name, ingest_slot
 from tasks.settings import get_settings
 from tasks.status import freshness
 from tasks.warehouse.base import open_warehouse
@@ -39,7 +41,7 @@ def _publish(title: str, key: str, summaries: list[IngestSummary]) -> None:
     create_markdown_artifact(key=key, markdown=summary_markdown(title, summaries, fresh), description=title)
 
 
-@flow(name="ingest-ridership", log_prints=True)
+@flow(name="ingest-ridership", flow_run_name=as_of_run_name, log_prints=True)
 def ingest_ridership(
     source: Source = "snapshot",
     start: date | None = None,
@@ -48,14 +50,15 @@ def ingest_ridership(
     path: str | None = None,
 ) -> list[IngestSummary]:
     """Ridership: stations + hourly counts (snapshot/file) or daily card totals (Seoul Open API)."""
-    summaries = [
-        ingest_dataset(source, dataset, start, end, as_of, path) for dataset in RIDERSHIP_DATASETS[source]
-    ]
+    with ingest_slot():
+        summaries = [
+            ingest_dataset(source, dataset, start, end, as_of, path) for dataset in RIDERSHIP_DATASETS[source]
+        ]
     _publish(f"Ridership ingest ({source})", "ingest-ridership", summaries)
     return summaries
 
 
-@flow(name="ingest-weather", log_prints=True)
+@flow(name="ingest-weather", flow_run_name=as_of_run_name, log_prints=True)
 def ingest_weather(
     source: Source = "snapshot",
     start: date | None = None,
@@ -66,6 +69,9 @@ def ingest_weather(
     short-term forecast (live API)."""
     if source not in WEATHER_DATASETS:
         raise ValueError(f"weather comes from {' or '.join(WEATHER_DATASETS)}, not {source!r}")
-    summaries = [ingest_dataset(source, dataset, start, end, as_of) for dataset in WEATHER_DATASETS[source]]
+    with ingest_slot():
+        summaries = [
+            ingest_dataset(source, dataset, start, end, as_of) for dataset in WEATHER_DATASETS[source]
+        ]
     _publish(f"Weather ingest ({source})", "ingest-weather", summaries)
     return summaries

@@ -19,12 +19,13 @@ from tasks.monitor import (
     report_markdown,
     request_retrain_task,
 )
+from tasks.orchestration import as_of_run_name
 
 REPORT_KEY = "monitor-report"
 METRICS_KEY = "monitor-metrics"
 
 
-@flow(name="monitor", log_prints=True)
+@flow(name="monitor", flow_run_name=as_of_run_name, log_prints=True)
 def monitor(as_of: date | None = None) -> MonitorResult | None:
     """Accuracy per horizon and station group, drift vs the 8 weeks before, retrain request."""
     result = evaluate_task(as_of)

@@ -25,13 +25,14 @@ from flows.forecast import forecast
 from flows.ingest import ingest_ridership, ingest_weather
 from flows.monitor import monitor
 from tasks.monitor import default_as_of_task, replay_clock_task
+from tasks.orchestration import as_of_run_name
 
 INGEST_LOOKBACK_DAYS = 14
 """A daily run re-reads the last two weeks: enough to pick up a missed day or a publisher's late
 correction (upserts leave unchanged rows alone), far less than the whole history."""
 
 
-@flow(name="daily-pipeline", log_prints=True)
+@flow(name="daily-pipeline", flow_run_name=as_of_run_name, log_prints=True)
 def daily_pipeline(
     as_of: date | None = None,
     source: Literal["snapshot", "api"] = "snapshot",

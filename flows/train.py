@@ -34,6 +34,8 @@ from tasks.challenger import (
 )
 from tasks.forecast import forecast_task, write_forecasts_task
 from tasks.history import load_history_task
+from tasks.orchestration import as_of_run_name
+from tasks.progress import stage
 from tasks.settings import get_settings
 from tasks.tracking import Tracker
 
@@ -41,7 +43,7 @@ DECISION_KEY = "train-decision"
 BACKTEST_KEY = "train-backtest"
 
 
-@flow(name="train", log_prints=True)
+@flow(name="train", flow_run_name=as_of_run_name, log_prints=True)
 def train(
     as_of: date | None = None,
     time_budget_s: float = 300.0,
@@ -60,6 +62,7 @@ def train(
         plan = TrainPlan(time_budget_s=time_budget_s, max_train_rows=max_train_rows, n_origins=n_origins)
     if params:
         plan = TrainPlan(**{**asdict(plan), "params": dict(params)})
+    stage("features", "loading what was known on the issue date")
     loaded = load_history_task(as_of, stations)
     tracker = Tracker.start(
         get_settings(), job_type="train", name=f"train-{loaded.as_of}", config={"plan": asdict(plan)}
@@ -69,10 +72,13 @@ def train(
         forecasts = forecast_task(challenger, loaded.history, loaded.as_of)
         candidate = save_candidate_task(challenger, loaded, forecasts, tracker.run_ref)
         origins = window_origins(loaded, challenger, plan)
+        stage("backtest", f"origins {', '.join(o.isoformat() for o in origins)}, model vs baselines")
         scored = backtest_task(loaded, challenger, origins, plan)
         table = backtest_table(scored)
+        stage("compare", "challenger vs champion on the same targets")
         decision = compare_task(candidate, loaded, model_predictions(scored), origins, plan)
         metrics = backtest_metrics(table, origins)
+        stage("promote" if decision.promote else "reject", decision.reason)
         publication = record_decision_task(candidate, decision, metrics, tracker.run_ref)
         if decision.promote:
             write_forecasts_task(forecasts, candidate.version, loaded.as_of)

@@ -164,9 +164,14 @@ SOURCE_LIVE: Final = "예보: 실시간 서비스 · Forecast: live service"
 SOURCE_STORED: Final = "예보: 저장된 예보 · Forecast: stored in the warehouse"
 
 RUNS_EMPTY: Final = "아직 실행 기록이 없습니다 · No flow runs yet."
+PUBLICATION_LAG_DAYS: Final = 3
+"""Seoul Metro publishes a day's hourly counts about 3 days later (``tasks.features``; the Space
+cannot import the project on Hugging Face, so the number is repeated here)."""
 MONITORING_EMPTY: Final = (
-    "아직 평가 기록이 없습니다 · No evaluations yet: the monitor flow scores forecasts once their "
-    "actuals are published (about 3 days after the day)."
+    "아직 평가 기록이 없습니다 · **No scores yet.** 예보는 그날의 실적이 공개된 뒤(약 3일 후) 채점됩니다. "
+    "Forecasts are scored once their day's actual counts are published, about 3 days after the day: "
+    "the first forecasts of `seongsu up` are scored after **4 replayed days** (`seongsu replay --days 4`, "
+    "or the Guidebook's button four times). WAPE and 80%-interval coverage per horizon will appear here."
 )
 CLOCK_LOCAL_ONLY: Final = "재생 시계는 로컬 실행에서만 · The replay clock can only be moved in a local run."
 CLOCK_MISSING: Final = "사용할 수 없음 · not available: this checkout has no `tasks.stack.advance_clock` yet."

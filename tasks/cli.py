@@ -8,47 +8,37 @@ prepared, so ``seongsu --help`` is instant and tool homes never land in the sour
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
+import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table as RichTable
 
+from tasks.cli_common import DayOpt, day_option, fail, out_console, print_json, quiet_run_logs, run_app
 from tasks.runtime import prepare_environment
 from tasks.settings import Settings, get_settings
 
 app = typer.Typer(
-    help="Daily Seongsu: hourly crowding forecasts for Seoul Metro stations.", no_args_is_help=True
+    help="Daily Seongsu: hourly crowding forecasts for Seoul Metro stations.  "
+    "Add --debug anywhere for tracebacks and Prefect's run logs on the terminal.",
+    no_args_is_help=True,
 )
 db_app = typer.Typer(help="Warehouse: migrations and status.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-console = Console()
-err = Console(stderr=True)
-
-DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
 
 
 def _settings() -> Settings:
     try:
         settings = get_settings()
     except Exception as exc:  # pydantic ValidationError: say which variable is wrong
-        err.print(f"[red]Invalid configuration:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(f"invalid configuration: {exc}", 2) from None
     prepare_environment(settings)
     return settings
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-def _day(value: datetime | None) -> date | None:
-    return value.date() if value else None
+_fail = fail
 
 
 @db_app.command("migrate")
@@ -63,7 +53,7 @@ def db_migrate() -> None:
             url = warehouse.display_url
     except WarehouseError as exc:
         raise _fail(str(exc)) from None
-    console.print(f"{url}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+    out_console().print(f"{url}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
 
 
 @db_app.command("status")
@@ -81,12 +71,12 @@ def db_status(
     except WarehouseError as exc:
         raise _fail(str(exc)) from None
     if as_json:
-        typer.echo(json.dumps(status, ensure_ascii=False, indent=2, default=str))
+        print_json(status)
         return
     table = RichTable(
         title=f"{status['warehouse']} (migrations: {', '.join(status['migrations']) or 'none'})"
     )
-    for col in ("table", "rows", "from", "to", "last ingest", "status"):
+    for col in ("table", "rows", "from", "to", "last ingest (UTC)", "status"):
         table.add_column(col, justify="right" if col == "rows" else "left")
     for name, info in status["tables"].items():
         last = status["last_ingest"].get(name, {})
@@ -96,27 +86,25 @@ def db_status(
             rows,
             info["min"] or "",
             info["max"] or "",
-            last.get("finished_at") or "",
+            (last.get("finished_at") or "")[:19],
             last.get("status") or "",
         )
-    console.print(table)
+    out_console().print(table)
 
 
 @app.command()
 def ingest(
     source: Annotated[str, typer.Option(help="snapshot | api | file")] = "snapshot",
-    start: DateOpt = None,
-    end: DateOpt = None,
+    start: DayOpt = None,
+    end: DayOpt = None,
     as_of: Annotated[
-        datetime | None,
-        typer.Option(
-            "--as-of", formats=["%Y-%m-%d"], help="Snapshot replay: what was published by this date."
-        ),
+        date | None, day_option("--as-of", help="Snapshot replay: what was published by this date.")
     ] = None,
     path: Annotated[
         Path | None, typer.Option(help="File for --source file (Seoul Metro hourly xlsx/csv).")
     ] = None,
     weather: Annotated[bool, typer.Option(help="Also ingest weather (snapshot/api).")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
 ) -> None:
     """Load ridership (and weather) into the warehouse; safe to re-run (upserts)."""
     if source not in ("snapshot", "api", "file"):
@@ -127,7 +115,18 @@ def ingest(
         raise _fail(f"--path {path}: no such file", 2)
     if start and end and start > end:
         raise _fail(f"--start {start:%Y-%m-%d} is after --end {end:%Y-%m-%d}", 2)
-    _settings()
+    settings = _settings()
+    if source == "api":
+        missing = [
+            name
+            for name, key, needed in (
+                ("SEOUL_DATA_API_KEY", settings.seoul_data_api_key, True),
+                ("KMA_API_KEY", settings.kma_api_key, weather),
+            )
+            if needed and (key is None or not key.get_secret_value().strip())
+        ]
+        if missing:  # say so before a flow run starts, rather than record a failed ingest
+            raise _fail(f"--source api needs {' and '.join(missing)} (set it in the environment)", 2)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flows.ingest import ingest_ridership, ingest_weather
@@ -135,13 +134,14 @@ def ingest(
     from tasks.ingest import PROGRESS
     from tasks.warehouse.base import WarehouseError
 
+    quiet_run_logs()
     summaries: list[Any] = []
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
-        console=err,
+        console=out_console(stderr=True),
         transient=True,
     ) as bar:
         task_id = bar.add_task("starting flow run...", total=None)
@@ -151,7 +151,7 @@ def ingest(
 
         token = PROGRESS.set(report)
         try:
-            window = {"start": _day(start), "end": _day(end), "as_of": _day(as_of)}
+            window = {"start": start, "end": end, "as_of": as_of}
             summaries += ingest_ridership(source=source, path=str(path) if path else None, **window)  # type: ignore[call-overload]
             if weather and source != "file":
                 summaries += ingest_weather(source=source, **window)  # type: ignore[call-overload]
@@ -159,6 +159,9 @@ def ingest(
             raise _fail(str(exc)) from None
         finally:
             PROGRESS.reset(token)
+    if as_json:
+        print_json([s.as_dict() for s in summaries])
+        return
     _print_summaries(summaries)
 
 
@@ -173,8 +176,9 @@ def _print_summaries(summaries: list[Any]) -> None:
             f"{s.rows_inserted:,}",
             f"{s.rows_updated:,}",
             f"{s.rows_quarantined:,}",
-            f"{s.data_min_date} .. {s.data_max_date}",
+            s.date_range,
         )
+    console = out_console()
     console.print(table)
     for s in summaries:
         for reason in s.top_reasons:
@@ -191,5 +195,11 @@ def _register_subcommands() -> None:
 
 _register_subcommands()
 
+
+def main() -> None:
+    """The ``seongsu`` console script."""
+    sys.exit(run_app(app))
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -16,20 +16,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err = Console(stderr=True)
+from tasks.cli_common import day_option, fail, out_console, print_json, quiet_run_logs
+from tasks.progress import watching
 
 model_app = typer.Typer(help="Model registry: list versions, roll back the champion.", no_args_is_help=True)
 
-DateArg = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
+_fail = fail
 
 
 def _settings() -> Any:
@@ -44,10 +38,9 @@ def _settings() -> Any:
 
 def train_command(
     as_of: Annotated[
-        datetime | None,
-        typer.Option(
+        date | None,
+        day_option(
             "--as-of",
-            formats=["%Y-%m-%d"],
             help="Train on what was known on this day (default: the replay clock, else newest data + lag).",
         ),
     ] = None,
@@ -63,6 +56,7 @@ def train_command(
     stations: Annotated[
         str | None, typer.Option(help="Only these station codes (comma-separated), for experiments.")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
 ) -> None:
     """Train a challenger, backtest it against the baselines and promote it only if it beats the champion."""
     codes = None
@@ -78,42 +72,51 @@ def train_command(
     from tasks.registry import RegistryError
     from tasks.warehouse.base import WarehouseError
 
+    quiet_run_logs()
     started = time.perf_counter()
+    terminal = out_console(stderr=True)
     try:
-        with console.status("training (search, refit, backtest, champion vs challenger)..."):
-            result = train(
-                as_of=as_of.date() if as_of else None, time_budget_s=time_budget, quick=quick, stations=codes
-            )
+        with terminal.status("training: starting the flow run...") as status:
+
+            def show(text: str) -> None:
+                status.update(f"training: {text}")
+                terminal.print(f"[dim]{time.perf_counter() - started:6.1f}s[/dim] {text}", highlight=False)
+
+            with watching(show):
+                result = train(as_of=as_of, time_budget_s=time_budget, quick=quick, stations=codes)
     except (RegistryError, WarehouseError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    if as_json:
+        print_json(result)
+        return
     print_training(result, time.perf_counter() - started)
 
 
 def print_training(result: dict[str, Any], seconds: float) -> None:
     train_s = result.get("train_seconds")
-    console.print(
+    out_console().print(
         f"model [bold]{result['version']}[/bold] as of {result['as_of']}: {seconds:.0f} s in total"
         + (f" (search + final fit {train_s:.0f} s)" if isinstance(train_s, int | float) else "")
     )
-    console.print(backtest_rich_table(result["backtest"], result["comparison"].get("origins", [])))
+    out_console().print(backtest_rich_table(result["backtest"], result["comparison"].get("origins", [])))
     coverage = [
         f"{r['model']} {r['coverage']:.1%}"
         for r in result["backtest"]
         if r["scope"] == "all" and r["horizon"] == 0 and r.get("coverage") is not None
     ]
     if coverage:
-        console.print("80% interval coverage (all stations, all horizons): " + ", ".join(coverage))
+        out_console().print("80% interval coverage (all stations, all horizons): " + ", ".join(coverage))
     colour = "green" if result["promoted"] else "yellow"
     verdict = "PROMOTED" if result["promoted"] else "REJECTED"
-    console.print(f"[{colour}]{verdict}[/{colour}] {result['decision']}")
+    out_console().print(f"[{colour}]{verdict}[/{colour}] {result['decision']}")
     if result.get("bento_tag"):
-        console.print(f"serving: {result['bento_tag']}")
+        out_console().print(f"serving: {result['bento_tag']}")
     if result.get("wandb_dir"):
         offline = str(result.get("wandb_run") or "").startswith("offline:")
         hint = f"  (offline: `wandb sync {result['wandb_dir']}` uploads it)" if offline else ""
-        console.print(f"W&B run: {result['wandb_dir']}{hint}")
+        out_console().print(f"W&B run: {result['wandb_dir']}{hint}")
     for problem in result.get("tracking_errors") or []:
-        err.print(f"[yellow]warning:[/yellow] {problem}")
+        out_console(stderr=True).print(f"[yellow]warning:[/yellow] {problem}")
 
 
 def backtest_rich_table(rows: list[dict[str, Any]], origins: list[Any]) -> Table:
@@ -145,16 +148,10 @@ def _pct(value: Any) -> str:
 
 
 def forecast_command(
-    as_of: Annotated[
-        datetime,
-        typer.Option(
-            "--as-of", formats=["%Y-%m-%d"], help="Issue date: only data known on this day is used."
-        ),
-    ],
+    as_of: Annotated[date, day_option("--as-of", help="Issue date: only data known on this day is used.")],
     out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
     start: Annotated[
-        datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="First target day (as_of+1 .. as_of+7; default as_of+1)."),
+        date | None, day_option(help="First target day (as_of+1 .. as_of+7; default as_of+1).")
     ] = None,
     days: Annotated[int, typer.Option(help="Number of days, 1..7 (and within as_of+7).")] = 7,
     stations: Annotated[
@@ -164,9 +161,9 @@ def forecast_command(
     """Hourly forecasts (yhat and 80% interval) per station, hour band and direction, to a CSV."""
     from tasks.forecast import ForecastInputError, parse_station_list, validate_request
 
-    issue = as_of.date()
+    issue = as_of
     try:
-        first = validate_request(issue, start.date() if start else None, days)
+        first = validate_request(issue, start, days)
         if stations.strip().lower() != "all":
             parse_station_list(stations)
     except ForecastInputError as exc:
@@ -185,7 +182,7 @@ def forecast_command(
         if isinstance(exc, RegistryError | WarehouseError | OSError):
             raise _fail(str(exc)) from None
         raise
-    console.print(summary)
+    out_console().print(summary)
 
 
 def run_forecast(settings: Any, as_of: date, start: date, days: int, stations: str, out: Path) -> str:
@@ -258,10 +255,10 @@ def model_list(
         raise _fail(str(exc)) from None
     rows = [_model_row(r) for r in models.iter_rows(named=True)]
     if as_json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        print_json(rows)
         return
     if not rows:
-        console.print("no models yet: run `seongsu train`")
+        out_console().print("no models yet: run `seongsu train`")
         return
     table = Table(title="models (newest first)")
     for col in ("version", "status", "trained", "promoted", "data", "backtest WAPE", "window WAPE", "code"):
@@ -279,7 +276,7 @@ def model_list(
             r["code_version"] or "",
             style=style,
         )
-    console.print(table)
+    out_console().print(table)
 
 
 def _model_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -322,7 +319,7 @@ def model_rollback() -> None:
             warehouse.close()
     except (RegistryError, WarehouseError) as exc:
         raise _fail(str(exc)) from None
-    console.print(
+    out_console().print(
         f"rolled back: {publication.version} is production again, serving {publication.bento_tag}; "
         f"{', '.join(publication.archived)} marked rolled_back"
     )

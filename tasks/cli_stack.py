@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import datetime
+from datetime import date
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err = Console(stderr=True)
+from tasks.cli_common import day_option, out_console, print_json, quiet_run_logs
+from tasks.progress import watching
 
 
 def up(
@@ -20,8 +19,7 @@ def up(
     bento_port: Annotated[int, typer.Option(min=1024, max=65535)] = 3000,
     space_port: Annotated[int, typer.Option(min=1024, max=65535)] = 7860,
     replay_start: Annotated[
-        datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="First simulated day of the replay (first run only)."),
+        date | None, day_option(help="First simulated day of the replay (first run only).")
     ] = None,
     detach: Annotated[bool, typer.Option(help="Bring everything up, print the URLs and return.")] = False,
 ) -> None:
@@ -30,25 +28,27 @@ def up(
     from tasks.stack import REPLAY_START, Stack, StackError, bootstrap
 
     settings = _settings()
+    quiet_run_logs()
     stack = Stack(settings)
     started = time.monotonic()
     try:
-        with console.status("starting the Prefect server...") as status:
+        with out_console().status("starting the Prefect server...") as status:
             prefect = stack.start_prefect(prefect_port)
 
             def step(message: str) -> None:
                 status.update(message)
-                console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
+                out_console().print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
 
             step(f"Prefect API at {prefect.url}")
-            did = bootstrap(settings, replay_start.date() if replay_start else REPLAY_START, step)
+            with watching(lambda text: step(f"training · {text}")):
+                did = bootstrap(settings, replay_start or REPLAY_START, step)
             step("starting the Bento service")
             bento = stack.start_bento(bento_port)
             step("starting the Space")
             space = stack.start_space(space_port, bento.url)
     except (StackError, ValueError) as exc:
         stack.stop()
-        err.print(f"[red]error:[/red] {exc}")
+        out_console(stderr=True).print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     except BaseException:
         stack.stop()
@@ -56,15 +56,17 @@ def up(
     _print_urls(prefect.url.removesuffix("/api"), bento.url, space.url, did, time.monotonic() - started)
     if detach:
         return
-    console.print("[bold]Ctrl-C stops everything.[/bold]")
+    out_console().print("[bold]Ctrl-C stops everything.[/bold]")
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         while all(m.process is None or m.process.poll() is None for m in stack.processes):
             time.sleep(1)
         dead = [m for m in stack.processes if m.process is not None and m.process.poll() is not None]
-        err.print(f"[red]{', '.join(m.name for m in dead)} stopped unexpectedly; see {dead[0].log}[/red]")
+        out_console(stderr=True).print(
+            f"[red]{', '.join(m.name for m in dead)} stopped unexpectedly; see {dead[0].log}[/red]"
+        )
     except KeyboardInterrupt:
-        console.print("stopping...")
+        out_console().print("stopping...")
     finally:
         stack.stop()
 
@@ -81,7 +83,7 @@ def _print_urls(prefect: str, bento: str, space: str, did: dict[str, Any], secon
     table.add_row("Prefect UI / API", f"{prefect}  ({prefect}/api)")
     table.add_row("Bento service", f"{bento}  (OpenAPI docs at /, /docs.json)")
     table.add_row("Space", space)
-    console.print(table)
+    out_console().print(table)
     status = Table(title="this start")
     status.add_column("step")
     status.add_column("result")
@@ -90,23 +92,38 @@ def _print_urls(prefect: str, bento: str, space: str, did: dict[str, Any], secon
     status.add_row(
         "train", str(trained.get("decision", trained)) if isinstance(trained, dict) else "reused champion"
     )
-    status.add_row("forecast", "issued" if did.get("forecast") else "reused")
-    console.print(status)
+    status.add_row("forecast", _forecast_result(did))
+    out_console().print(status)
+
+
+def _forecast_result(did: dict[str, Any]) -> str:
+    """What happened to the forecasts in this start, in words (a promotion issues them itself)."""
+    if did.get("forecast"):
+        return f"issued for the 7 days after {did['as_of']}"
+    trained = did.get("trained")
+    if isinstance(trained, dict) and trained.get("promoted"):
+        return f"issued by the newly promoted model for the 7 days after {did['as_of']}"
+    return f"reused (already issued as of {did['as_of']})"
 
 
 def replay(
     days: Annotated[int, typer.Option(min=1, max=31, help="Simulated days to advance.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
 ) -> None:
     """Advance the replayed clock through the real flows: ingest -> monitor -> forecast (-> retrain)."""
     from tasks.cli import _settings
     from tasks.stack import advance_clock
 
     _settings()
+    quiet_run_logs()
     try:
-        result = advance_clock(days, step=lambda m: console.print(m))
+        result = advance_clock(days, step=lambda m: out_console(stderr=True).print(m))
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        out_console(stderr=True).print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    if as_json:
+        print_json(result)
+        return
     table = Table(title=f"replayed clock now {result['as_of']}")
     for col in ("as_of", "retrain requested", "alerts", "retrain"):
         table.add_column(col)
@@ -118,7 +135,7 @@ def replay(
             "; ".join(day.get("alerts", [])) or "-",
             str(retrain.get("decision", retrain)) if isinstance(retrain, dict) else "-",
         )
-    console.print(table)
+    out_console().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -51,6 +51,13 @@ class IngestSummary:
     message: str = ""
     top_reasons: tuple[str, ...] = field(default=())
 
+    @property
+    def date_range(self) -> str:
+        """``2023-01-01 .. 2023-06-30``, or what a table without dates (stations) holds."""
+        if self.data_min_date is None:
+            return "no dates (reference table)" if self.status == "ok" else "-"
+        return f"{self.data_min_date} .. {self.data_max_date}"
+
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
         out["raw_uris"] = list(self.raw_uris[:3]) + (["..."] if len(self.raw_uris) > 3 else [])
@@ -227,15 +234,14 @@ def ingest_dataset(
     finally:
         warehouse.close()
     get_run_logger().info(
-        "%s from %s: %d rows in, %d inserted, %d updated, %d quarantined (%s..%s)",
+        "%s from %s: %d rows in, %d inserted, %d updated, %d quarantined (%s)",
         dataset,
         source,
         summary.rows_in,
         summary.rows_inserted,
         summary.rows_updated,
         summary.rows_quarantined,
-        summary.data_min_date,
-        summary.data_max_date,
+        summary.date_range,
     )
     return summary
 
@@ -251,7 +257,7 @@ def summary_markdown(title: str, summaries: list[IngestSummary], freshness: dict
     for s in summaries:
         lines.append(
             f"| {s.dataset} | {s.source} | {s.rows_in:,} | {s.rows_inserted:,} | {s.rows_updated:,} | "
-            f"{s.rows_quarantined:,} | {s.data_min_date} .. {s.data_max_date} |"
+            f"{s.rows_quarantined:,} | {s.date_range} |"
         )
     reasons = [r for s in summaries for r in s.top_reasons]
     if reasons:

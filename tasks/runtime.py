@@ -22,6 +22,10 @@ def prepare_environment(settings: Settings) -> None:
         "PREFECT_HOME": str(home / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        # a run's own records (stages, printed progress) belong in its log in the Prefect UI; the
+        # CLI keeps them off the terminal (tasks.cli_common.quiet_run_logs)
+        "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL": "INFO",
+        "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL": "INFO",
         "WANDB_DIR": str(home / "wandb"),
         "WANDB_CACHE_DIR": str(home / "wandb" / "cache"),
         "WANDB_CONFIG_DIR": str(home / "wandb" / "config"),

@@ -58,6 +58,26 @@ class Settings(BaseSettings):
     )
     wandb_project: str = "daily-seongsu"
     wandb_entity: str | None = None
+    bento_api_key: SecretStr | None = Field(
+        default=None,
+        description="API key of the crowding service (SEONGSU_BENTO_API_KEY): clients send it as "
+        "'Authorization: Bearer <key>'. Required on /predict, /reload and /model; with no key set "
+        "those answer 401.",
+    )
+    bento_auth_everywhere: bool = Field(
+        default=False,
+        description="Require the API key on /forecast, /metrics and the docs too (health probes stay open).",
+    )
+    serve_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a connection to the crowding service has to send a request's headers.",
+    )
+    serve_max_connections: int = Field(
+        default=1000,
+        ge=16,
+        description="Open connections per service worker; beyond it the oldest idle one is closed.",
+    )
     prefect_api_url: str | None = Field(
         default=None, validation_alias=AliasChoices("PREFECT_API_URL", "SEONGSU_PREFECT_API_URL")
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -75,6 +76,7 @@ class Managed:
 class Stack:
     settings: Settings
     processes: list[Managed] = field(default_factory=list)
+    run_api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
 
     @property
     def logs(self) -> Path:
@@ -127,14 +129,20 @@ class Stack:
         os.environ["PREFECT_API_URL"] = url
         return managed
 
+    def _api_key_env(self) -> dict[str, str]:
+        """The service's API key for the service and its clients: the configured one, else one made
+        up for this run (so ``up`` works with no setup and the protected routes are never open)."""
+        key = self.settings.bento_api_key
+        return {"SEONGSU_BENTO_API_KEY": key.get_secret_value() if key else self.run_api_key}
+
     def start_bento(self, port: int) -> Managed:
         url = f"http://127.0.0.1:{port}"
         args = [sys.executable, "-m", "tasks.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        return self._spawn("bento", args, {}, url, f"{url}/readyz", timeout=180)
+        return self._spawn("bento", args, self._api_key_env(), url, f"{url}/readyz", timeout=180)
 
     def start_space(self, port: int, bento_url: str) -> Managed:
         url = f"http://127.0.0.1:{port}"
-        env = {"SEONGSU_BENTO_URL": bento_url, "SEONGSU_SPACE_LOCAL": "1"}
+        env = {"SEONGSU_BENTO_URL": bento_url, "SEONGSU_SPACE_LOCAL": "1", **self._api_key_env()}
         args = [sys.executable, "-m", "tasks.cli", "space", "--host", "127.0.0.1", "--port", str(port)]
         return self._spawn("space", args, env, url, f"{url}/", timeout=180)
 

@@ -46,6 +46,7 @@ import numpy as np
 import polars as pl
 from catboost import CatBoostRegressor, FeaturesData, Pool
 
+from tasks import progress
 from tasks.features import (
     CATEGORICAL_FEATURES,
     MAX_HORIZON,
@@ -375,6 +376,7 @@ def _train(
     time_budget_s: float | None,
 ) -> tuple[CatBoostRegressor, dict[str, Any]]:
     t_start = time.perf_counter()
+    progress.step("features", 1, 1, f"training rows as of {as_of}")
     frame = training_frame(history, as_of, config)
     t_features = time.perf_counter() - t_start
     last: dt.date = frame["date"].max()  # type: ignore[assignment]
@@ -387,7 +389,8 @@ def _train(
     search: list[dict[str, Any]] = []
     best: tuple[CatBoostRegressor, dict[str, Any]] | None = None
     t_search = time.perf_counter()
-    for cand in candidates:
+    for k, cand in enumerate(candidates, 1):
+        progress.step("search", k, len(candidates), "hyperparameter candidates")
         spent = time.perf_counter() - t_search
         remaining = None if time_budget_s is None else time_budget_s - spent
         if remaining is not None and remaining <= 0 and best is not None:

@@ -153,6 +153,9 @@ def publish(package_dir: Path, bentoml_home: Path) -> str:
 # --------------------------------------------------------------------------------------------------
 # a real server in a subprocess
 
+API_KEY = "test-bento-key-5f1c"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -168,10 +171,12 @@ def running_service(
     workers: int = 1,
     ready: bool = True,
     timeout_s: float = 90.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """``bentoml serve`` the crowding service on a free port; yield its base URL; always stop it.
 
-    Waits for ``/readyz`` (a package is loaded), or only ``/livez`` with ``ready=False``.
+    Waits for ``/readyz`` (a package is loaded), or only ``/livez`` with ``ready=False``.  The
+    service's API key is ``API_KEY`` (send ``AUTH``) unless ``env`` says otherwise.
     """
     port = free_port()
     env = {
@@ -180,6 +185,8 @@ def running_service(
         "BENTOML_DO_NOT_TRACK": "true",
         "SEONGSU_RELOAD_INTERVAL_S": str(reload_interval_s),
         "SEONGSU_SERVE_WORKERS": str(workers),
+        "SEONGSU_BENTO_API_KEY": API_KEY,
+        **(env or {}),
     }
     log_path = bentoml_home / f"serve-{port}.log"
     log = log_path.open("w")

@@ -28,7 +28,7 @@ def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["ingest", "--source", "file"], "--source file needs --path"),
         (["ingest", "--source", "file", "--path", "/nope/missing.xlsx"], "no such file"),
         (["ingest", "--start", "2023-02-01", "--end", "2023-01-01"], "is after --end"),
-        (["ingest", "--start", "2023-13-01"], "Invalid value"),
+        (["ingest", "--start", "2023-13-01"], "2023-13-01 is not a date: month 13"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(fresh_home: Path, args: list[str], message: str) -> None:

@@ -1,4 +1,6 @@
-"""``prefect.yaml`` deployed for real: ``prefect --no-prompt deploy --all`` against the session's server.
+"""Both deployment files deployed for real against the session's server: the root ``prefect.yaml``
+(laptop, process pool) and ``infra/oci/prefect.yaml`` (the OCI box, docker pool), each with
+``prefect --no-prompt deploy --all``.
 
 What is real here: the Prefect CLI (a subprocess, as a user would run it), the YAML with its anchors,
 templating of Prefect variables and environment variables, flow loading from the entrypoints,
@@ -27,10 +29,9 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-PREFECT_YAML = REPO / "prefect.yaml"
+FILES = {"local": REPO / "prefect.yaml", "oci": REPO / "infra" / "oci" / "prefect.yaml"}
 POOLS = {"local": "seongsu-process", "oci": "seongsu-docker"}
 FLOWS = ("ingest-ridership", "ingest-weather", "daily-pipeline", "monitor", "forecast", "train")
-INGEST_QUEUE = "ingest"
 REGISTRY, IMAGE, TAG = "registry.example.test/seongsu", "seongsu-worker", "test-sha"
 
 pytestmark = pytest.mark.timeout(300)
@@ -72,10 +73,9 @@ def cli_env(api_url: str, **extra: str) -> dict[str, str]:
     return {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_LOGGING_LEVEL": "WARNING", **extra}
 
 
-def ensure_pools_and_queues(api_url: str) -> None:
-    """What infra/oci/setup.sh and `seongsu up` do: both pools, each with an `ingest` queue of limit 1."""
+def ensure_pools(api_url: str) -> None:
+    """What infra/oci/setup.sh and `seongsu up` do: the pool of each target."""
     from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
 
     env = cli_env(api_url)
     with get_client(sync_client=True) as client:
@@ -87,29 +87,25 @@ def ensure_pools_and_queues(api_url: str) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
     with get_client(sync_client=True) as client:
         assert client.read_work_pool(POOLS["oci"]).type == "docker"  # the type prefect-docker registers
-        for pool in POOLS.values():
-            try:
-                queue = client.read_work_queue_by_name(INGEST_QUEUE, work_pool_name=pool)
-                client.update_work_queue(queue.id, concurrency_limit=1)
-            except ObjectNotFound:
-                client.create_work_queue(name=INGEST_QUEUE, work_pool_name=pool, concurrency_limit=1)
 
 
 @pytest.fixture(scope="module")
 def deployed(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, Any]]]:
-    """Deploy everything once for this module; yield the docker steps' recorded calls."""
+    """Deploy both files once for this module; yield the docker steps' recorded calls."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import VariableCreate
 
-    ensure_pools_and_queues(prefect_server)
+    ensure_pools(prefect_server)
     with get_client(sync_client=True) as client:
         for name, value in (("seongsu_registry", REGISTRY), ("seongsu_image", IMAGE)):
             if client.read_variable_by_name(name) is None:
                 client.create_variable(VariableCreate(name=name, value=value))
     log = tmp_path_factory.mktemp("docker-steps") / "calls.jsonl"
     env = cli_env(prefect_server, SEONGSU_TEST_DOCKER_LOG=str(log), SEONGSU_IMAGE_TAG=TAG)
-    done = prefect_cli("deploy", "--all", env=env, recording=True)
-    assert done.returncode == 0, f"prefect deploy --all failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    for target, path in FILES.items():
+        args = ("deploy", "--all", "--prefect-file", str(path.relative_to(REPO)))
+        done = prefect_cli(*args, env=env, recording=True)
+        assert done.returncode == 0, f"{target}: {done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     yield [json.loads(line) for line in log.read_text().splitlines()]
 
 
@@ -120,24 +116,40 @@ def read_deployment(name: str) -> Any:
         return client.read_deployment_by_name(name)
 
 
-def config() -> dict[str, Any]:
-    return yaml.safe_load(PREFECT_YAML.read_text())
+def config(target: str) -> dict[str, Any]:
+    return yaml.safe_load(FILES[target].read_text())
 
 
-# --- the file itself (no server) ----------------------------------------------------------------------
+# --- the files themselves (no server) -------------------------------------------------------------------
 
 
-def test_every_flow_has_a_local_and_an_oci_deployment() -> None:
-    deployments = config()["deployments"]
-    names = sorted((d["entrypoint"], d["name"]) for d in deployments)
-    assert len(names) == len(set(names)) == 2 * len(FLOWS)
+@pytest.mark.parametrize("target", FILES)
+def test_each_file_deploys_every_flow_once_to_its_pool(target: str) -> None:
+    deployments = config(target)["deployments"]
+    entrypoints = [d["entrypoint"] for d in deployments]
+    assert len(entrypoints) == len(set(entrypoints)) == len(FLOWS), "one deployment per flow: --all is safe"
     for d in deployments:
         path, func = d["entrypoint"].split(":")
         assert f"def {func}(" in (REPO / path).read_text(), d["entrypoint"]
-        assert d["work_pool"]["name"] == POOLS[d["name"]]
+        assert d["name"] == target
+        assert d["work_pool"]["name"] == POOLS[target]
         assert d["enforce_parameter_schema"] is True
         for schedule in d["schedules"]:
             assert schedule["timezone"] == "Asia/Seoul"
+
+
+def test_both_targets_schedule_and_trigger_the_same_way() -> None:
+    """The files differ in pool, image and steps only: what runs when is the same on both."""
+
+    def behaviour(target: str) -> dict[str, Any]:
+        same = ("description", "tags", "parameters", "schedules", "concurrency_limit")
+        out = {}
+        for d in config(target)["deployments"]:
+            triggers = [{k: v for k, v in t.items() if k != "name"} for t in d.get("triggers", [])]
+            out[d["entrypoint"]] = {**{k: d.get(k) for k in same}, "triggers": triggers}
+        return out
+
+    assert behaviour("local") == behaviour("oci")
 
 
 def test_oci_deployments_build_an_arm64_image_from_variables() -> None:
@@ -145,11 +157,10 @@ def test_oci_deployments_build_an_arm64_image_from_variables() -> None:
     workdir = next(
         line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("WORKDIR")
     )
-    for d in config()["deployments"]:
+    for d in config("local")["deployments"]:
         steps = [next(iter(s)) for s in (d.get("build") or []) + (d.get("push") or [])]
-        if d["name"] == "local":
-            assert not any(s.startswith("prefect_docker") for s in steps), "no docker for the process pool"
-            continue
+        assert not any(s.startswith("prefect_docker") for s in steps), "no docker for the process pool"
+    for d in config("oci")["deployments"]:
         [build] = d["build"]
         args = build["prefect_docker.deployments.steps.build_docker_image"]
         assert args["platform"] == "linux/arm64"
@@ -177,10 +188,17 @@ def test_deploy_all_creates_every_deployment_in_its_pool(deployed: list[dict[str
             assert d.work_pool_name == pool
             assert d.enforce_parameter_schema
             assert "seongsu" in d.tags
-            expected_queue = (
-                INGEST_QUEUE if flow.startswith("ingest") or flow == "daily-pipeline" else "default"
-            )
-            assert d.work_queue_name == expected_queue, flow
+            assert d.work_queue_name == "default", flow
+
+
+def test_no_deployment_is_registered_twice(deployed: list[dict[str, Any]]) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        ours = [d for d in client.read_deployments() if "seongsu" in d.tags]
+    for target in POOLS:
+        names = sorted(d.name for d in ours if d.work_pool_name == POOLS[target])
+        assert names == [target] * len(FLOWS)
 
 
 def test_schedules_run_on_seoul_time(deployed: list[dict[str, Any]]) -> None:
@@ -215,17 +233,12 @@ def test_parameters_are_typed_and_validated(deployed: list[dict[str, Any]]) -> N
     assert "as_of" in monitor.parameter_openapi_schema["properties"]
 
 
-def test_two_ingests_never_overlap(deployed: list[dict[str, Any]]) -> None:
-    from prefect.client.orchestration import get_client
-
-    for env_name, pool in POOLS.items():
+def test_runs_of_one_deployment_never_overlap(deployed: list[dict[str, Any]]) -> None:
+    for env_name in POOLS:
         for flow in ("ingest-ridership", "ingest-weather", "daily-pipeline"):
             d = read_deployment(f"{flow}/{env_name}")
             assert d.global_concurrency_limit is not None and d.global_concurrency_limit.limit == 1
             assert d.concurrency_options.collision_strategy == "ENQUEUE"
-        with get_client(sync_client=True) as client:
-            queue = client.read_work_queue_by_name(INGEST_QUEUE, work_pool_name=pool)
-        assert queue.concurrency_limit == 1  # shared by both ingests and the pipeline
     train = read_deployment("train/local")
     assert train.concurrency_options.collision_strategy == "CANCEL_NEW"
 

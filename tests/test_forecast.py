@@ -185,7 +185,7 @@ def test_bad_arguments_exit_2(private: Home, tmp_path: Path, args: list[str], me
 def test_bad_date_and_stale_data_are_clear_errors(private: Home, tmp_path: Path) -> None:
     out = str(tmp_path / "f.csv")
     bad = runner.invoke(app, ["forecast", "--as-of", "2023-13-01", "--out", out])
-    assert bad.exit_code == 2 and "Invalid value" in bad.output
+    assert bad.exit_code == 2 and "2023-13-01 is not a date: month 13" in bad.output
     stale = runner.invoke(app, ["forecast", "--as-of", "2023-09-01", "--out", out])
     assert stale.exit_code == 2 and "ingest newer data" in stale.output, stale.output
     early = runner.invoke(app, ["forecast", "--as-of", "2023-02-01", "--out", out])

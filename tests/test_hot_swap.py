@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from package_fixture import TRAIN_AS_OF, build_package, publish, running_service
+from package_fixture import AUTH, TRAIN_AS_OF, build_package, publish, running_service
 
 THREADS = 6
 # a day both packages can forecast: v1 covers as_of+1..+7 = 06-21..06-27, v2 06-22..06-28
@@ -93,9 +93,9 @@ def test_new_version_is_swapped_in_under_load_without_errors(tmp_path: Path) -> 
             assert set(versions[first_new:]) == {"test-v2"}, "a thread went back to the old package"
         assert swapped_after < 5.0
 
-        model = httpx.get(f"{url}/model", timeout=10).json()
+        model = httpx.get(f"{url}/model", timeout=10, headers=AUTH).json()
         assert (model["version"], model["package"], model["as_of"]) == ("test-v2", tag2, "2023-06-21")
-        assert httpx.post(f"{url}/reload", timeout=30).json()["changed"] is False
+        assert httpx.post(f"{url}/reload", timeout=30, headers=AUTH).json()["changed"] is False
 
 
 @pytest.mark.parametrize("workers", [2])

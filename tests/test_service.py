@@ -8,6 +8,7 @@ port with its own BENTOML_HOME, exactly as ``seongsu serve`` does.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import httpx
 import orjson
 import polars as pl
 import pytest
-from package_fixture import TRAIN_AS_OF, build_package, publish, running_service, snapshot_history
+from package_fixture import AUTH, TRAIN_AS_OF, build_package, publish, running_service, snapshot_history
 
 from bentos.crowding.lookup import ForecastIndex, InputError, UnknownStation, load_index
 from bentos.crowding.schemas import MAX_PREDICT_ROWS, FeatureRow, ForecastResponse, ModelInfo
@@ -47,7 +48,7 @@ def url(package: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 
 @pytest.fixture(scope="module")
 def client(url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=url, timeout=30.0) as c:
+    with httpx.Client(base_url=url, timeout=30.0, headers=AUTH) as c:
         yield c
 
 
@@ -257,6 +258,29 @@ def test_health_metrics_and_docs(client: httpx.Client) -> None:
     forecast_doc = spec["paths"]["/forecast"]["post"]["description"]
     assert all(word in forecast_doc for word in ("q50", "q80", "q95", "여유", "매우혼잡", "Very busy"))
     assert client.get("/").status_code == 200  # the Swagger UI page
+
+
+def test_docs_page_is_this_service_not_bentoml_boilerplate(client: httpx.Client) -> None:
+    from importlib.metadata import version
+
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    title = page.text.split("<title>")[1].split("</title>")[0]
+    assert "Daily Seongsu" in title and "BentoML" not in title
+    assert "googletagmanager" not in page.text and "github-corner" not in page.text
+    spec = client.get("/docs.json").json()
+    info = spec["info"]
+    assert "Daily Seongsu" in info["title"]
+    assert info["version"] == version("daily-seongsu")
+    assert all(word in info["description"] for word in ("Seongsu", "q95", "KOGL", "80% interval"))
+    assert "contact" not in info and "BentoML Team" not in json.dumps(spec)
+    assert "shields.io" not in info["description"]  # BentoML's stock badges, broken offline
+    schemas = spec["components"]["schemas"]
+    assert {"ForecastRequest", "ForecastResponse", "PredictRequest"} <= set(schemas)
+    assert not [name for name in schemas if name.endswith("IODescriptor")]
+    assert "IODescriptor" not in json.dumps(spec["paths"])  # every $ref follows the rename
+    # the swagger UI assets the page loads are BentoML's own, still served
+    assert client.get("/static_content/swagger-ui-bundle.js").status_code == 200
 
 
 def test_reload_is_a_no_op_without_a_new_version(client: httpx.Client) -> None:

@@ -37,6 +37,7 @@ from package_fixture import (
     publish,
     stop_process_group,
 )
+from test_space_panels import registry_metrics
 
 from space.app import build_app, launch, parse_day, resolve_station
 from space.charts import ACTUAL_NAME
@@ -77,6 +78,7 @@ def bento_process(package: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         "BENTOML_HOME": str(home),
         "BENTOML_DO_NOT_TRACK": "true",
         "SEONGSU_RELOAD_INTERVAL_S": "60",
+        "SEONGSU_BENTO_API_KEY": BENTO_KEY,  # /model needs the key the Space is configured with
     }
     log_path = home / "serve.log"
     host_port = ["--host", "127.0.0.1", "--port", str(port)]
@@ -148,7 +150,7 @@ def warehouse_url(package: Path, tmp_path_factory: pytest.TempPathFactory) -> st
                 "promoted_at": datetime(2023, 6, 20, 13),
                 "data_start": dt.date(2023, 3, 1),
                 "data_end": dt.date(2023, 6, 17),
-                "metrics_json": json.dumps({"backtest": {"wape": 0.12}}),
+                "metrics_json": json.dumps(registry_metrics()),  # the train flow's own layout
             }
         ]
     )
@@ -303,6 +305,9 @@ def test_everything_up(config: SpaceConfig, prefect_runs: dict[str, str]) -> Non
     fresh = {r["테이블 Table"]: r for r in rows(freshness)}
     assert fresh["ridership_hourly"]["최신 날짜 Newest"] == DAY.isoformat()
     assert VERSION in model_md
+    assert "backtest WAPE" in model_md and "Seongsu (211)" in model_md and "best baseline" in model_md
+    assert "coverage" in model_md and "learning_rate" not in model_md and "recipe" not in model_md
+    assert "live (" in model_md  # the monitor's scores of EVALUATED_ON
 
     _, acc_table, acc_md = out["accuracy"]
     assert f"latest evaluation: {EVALUATED_ON}" in acc_md
@@ -310,6 +315,7 @@ def test_everything_up(config: SpaceConfig, prefect_runs: dict[str, str]) -> Non
     guide = out["guidebook"]
     assert "1. 수집 · Ingest" in guide and "8. 재학습 · Retrain" in guide
     assert "rows quarantined in the last 1 loads: **3**" in guide
+    assert "backtest WAPE" in guide and "learning_rate" not in guide
     assert_clean(out)
 
 
@@ -342,6 +348,9 @@ def test_prefect_down(config: SpaceConfig) -> None:
     assert "Pipeline orchestrator (Prefect) is unavailable" in runs_md and "cannot connect to" in runs_md
     assert any(r["테이블 Table"] == "ridership_hourly" for r in rows(freshness))  # freshness still there
     assert VERSION in model_md
+    assert "backtest WAPE" in model_md and "Seongsu (211)" in model_md and "best baseline" in model_md
+    assert "coverage" in model_md and "learning_rate" not in model_md and "recipe" not in model_md
+    assert "live (" in model_md  # the monitor's scores of EVALUATED_ON
     assert "live service" in out["forecast"][3] and "Busiest hour" in out["forecast"][1]
     assert "Pipeline orchestrator (Prefect) is unavailable" in out["status"]
     assert "Pipeline orchestrator (Prefect) is unavailable" in out["guidebook"]
@@ -372,8 +381,9 @@ def test_warehouse_down(config: SpaceConfig) -> None:
 def test_space_runs_without_this_project(tmp_path: Path) -> None:
     """On Hugging Face only space/*.py exist: no ``space`` package, no ``tasks``.  The app must import,
     build its clients from the Space secrets and explain what is missing."""
-    for name in ("app.py", "clients.py", "charts.py", "texts.py"):
-        shutil.copy(REPO / "space" / name, tmp_path / name)
+    for path in (REPO / "space").glob("*.py"):
+        if path.name != "__init__.py":
+            shutil.copy(path, tmp_path / path.name)
     script = (
         "import sys; sys.modules['space'] = None; sys.modules['tasks'] = None\n"
         "import app\n"

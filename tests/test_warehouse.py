@@ -198,3 +198,25 @@ def test_read_table_returns_the_asked_columns_typed(warehouse_url: str) -> None:
     assert got.schema == pl.Schema({"date": pl.Date(), "count": pl.Int32(), "span_hours": pl.Int16()})
     assert got.height == 20 * 2 * 2 and set(got["span_hours"]) == {1}  # the default of the new column
     wh.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://user@db.example:5432/app?password=hunter2",
+        "postgresql://user@db.example/app?sslmode=require&password=hunter2&application_name=x",
+        "postgresql://user:hunter2@db.example/app?sslpassword=hunter2",
+        "postgresql://user:p@ss:hunter2@db.example/app",  # an unescaped '@' in the password
+        "postgres://user:hunter2@db.example/app",
+    ],
+)
+def test_redaction_covers_userinfo_and_query_string_passwords(url: str) -> None:
+    shown = redact_url(url)
+    assert "hunter2" not in shown and "p@ss" not in shown
+    assert "db.example" in shown and "user" in shown  # still says where it points
+
+
+def test_unreachable_postgres_with_a_query_password_is_redacted() -> None:
+    with pytest.raises(WarehouseError) as info:
+        open_warehouse("postgresql://user@127.0.0.1:1/db?password=hunter2&connect_timeout=2")
+    assert "cannot connect" in str(info.value) and "hunter2" not in str(info.value)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+import threading
+import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,6 +84,10 @@ class Station:
 _SEPARATORS = re.compile(r"[\s\-_.'’·]+")
 _PARENS = re.compile(r"\(.*?\)")
 _SUFFIXES = ("역", "station", "stn")
+SUGGEST_MIN_RATIO = 0.6
+"""How similar (difflib ratio) a name must be to a station's to be suggested."""
+SUGGEST_BUDGET_S = 0.05
+"""Seconds of suggestion work allowed per second (5 % of the worker), refilled continuously."""
 
 
 def normalize(text: str) -> str:
@@ -97,7 +103,7 @@ class StationDirectory:
     parenthesised part, and a trailing 역 / 'station' is ignored.
     """
 
-    def __init__(self, stations: Iterable[Station]) -> None:
+    def __init__(self, stations: Iterable[Station], clock: Callable[[], float] = time.perf_counter) -> None:
         keys: dict[str, list[Station]] = {}
         for st in stations:
             names = {str(st.code), st.name, st.name_en, _PARENS.sub("", st.name), _PARENS.sub("", st.name_en)}
@@ -106,7 +112,16 @@ class StationDirectory:
                 if key and st not in keys.setdefault(key, []):
                     keys[key].append(st)
         self._by_key = {k: tuple(sorted(v, key=lambda s: s.code)) for k, v in keys.items()}
-        self._keys = list(self._by_key)
+        # Suggestion index, built once: one matcher per key with the key's own tables precomputed
+        # (difflib caches everything about its second sequence), and the longest query that can
+        # still reach SUGGEST_MIN_RATIO against the longest key (ratio <= 2*min/(la+lb)).
+        self._matchers = [(k, difflib.SequenceMatcher(None, "", k)) for k in self._by_key]
+        longest = max((len(k) for k in self._by_key), default=0)
+        self._max_query = int(longest * (2 / SUGGEST_MIN_RATIO - 1))
+        self._suggest_lock = threading.Lock()
+        self._clock = clock
+        self._budget_s = SUGGEST_BUDGET_S
+        self._budget_at = clock()
 
     def resolve(self, ref: str) -> tuple[Station, ...]:
         key = normalize(ref)
@@ -128,17 +143,41 @@ class StationDirectory:
         )
 
     def suggest(self, ref: str, n: int = 5) -> list[str]:
-        """Labels of up to ``n`` stations whose code or name is close to ``ref``."""
+        """Labels of up to ``n`` stations whose code or name is close to ``ref``.
+
+        Bounded cost whatever the input (it runs on the event loop): a query too long to be close
+        to any key is answered without scoring, a key is scored only when difflib's cheap upper
+        bounds (lengths, then character counts) can still reach ``SUGGEST_MIN_RATIO``, and all
+        suggestions together may use at most ``SUGGEST_BUDGET_S`` of CPU per second -- beyond that
+        (a client sending typos in a loop) the answer comes without suggestions.
+        """
         key = normalize(ref)
-        scored = sorted(
-            ((difflib.SequenceMatcher(None, key, k).ratio(), k) for k in self._keys), reverse=True
-        )[: 3 * n]
+        if not key or len(key) > self._max_query:
+            return []
+        scored: list[tuple[float, str]] = []
+        with self._suggest_lock:  # the matchers and the budget are shared: one query at a time
+            now = self._clock()
+            self._budget_s = min(
+                SUGGEST_BUDGET_S, self._budget_s + (now - self._budget_at) * SUGGEST_BUDGET_S
+            )
+            if self._budget_s <= 0:
+                return []  # over budget: the 422 still names the problem, without suggestions
+            for k, matcher in self._matchers:
+                matcher.set_seq1(key)
+                if (
+                    matcher.real_quick_ratio() >= SUGGEST_MIN_RATIO
+                    and matcher.quick_ratio() >= SUGGEST_MIN_RATIO
+                ):
+                    scored.append((matcher.ratio(), k))
+            self._budget_at = self._clock()
+            self._budget_s -= self._budget_at - now
+        scored.sort(reverse=True)
         best = scored[0][0] if scored else 0.0
         out: list[str] = []
         # close matches only: a clear winner ('seongsoo' -> 'seongsu' 0.8) should not come with
         # a tail of barely similar names ('sicheong' 0.5)
-        for ratio, match in scored:
-            if ratio < 0.6 or ratio < best - 0.1:
+        for ratio, match in scored[: 3 * n]:
+            if ratio < SUGGEST_MIN_RATIO or ratio < best - 0.1:
                 break
             for st in self._by_key[match]:
                 if st.label not in out:

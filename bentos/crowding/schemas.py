@@ -14,9 +14,18 @@ with a 422 naming what to change.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from tasks.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
 from tasks.package import LEVELS
@@ -28,6 +37,10 @@ MAX_RANGE_DAYS = 7
 """Longest date range of one request: the model's horizon, so one call can fetch a whole package."""
 MAX_STATIONS = 10
 """Station references per request; a name may expand to several codes (transfer stations)."""
+MAX_STATION_CHARS = 60
+"""Longest station reference (a code or a name) accepted."""
+INT32_MAX = 2**31 - 1
+"""Station codes are int32 in the warehouse and the model; anything larger is not a station."""
 MAX_PREDICT_ROWS = 1000
 """Rows per ``/predict`` call: bounds CatBoost time per request (~ms per 1000 rows)."""
 
@@ -55,6 +68,10 @@ def band_label(hour: int) -> str:
 # --------------------------------------------------------------------------------------------------
 # /forecast
 
+StationRef = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STATION_CHARS, pattern=r"\S")]
+"""A station code or name as text: what the schema promises is exactly what the validator accepts."""
+StationCode = Annotated[int, Field(ge=1, le=INT32_MAX)]
+
 
 class ForecastRequest(BaseModel):
     """Which stations, which days and which hour bands to return."""
@@ -67,7 +84,7 @@ class ForecastRequest(BaseModel):
         json_schema_extra={"example": {"station": "성수", "hour_start": 7, "hour_end": 9}},
     )
 
-    station: str | int | list[str | int] = Field(
+    station: StationRef | StationCode | list[StationRef | StationCode] = Field(
         description="One station or a list (at most 10): a station code ('211'), a Korean name ('성수', "
         "'성수역') or an English name ('Seongsu', case-insensitive). A name shared by several lines "
         "(e.g. 건대입구 on lines 2 and 7) returns every matching station.",
@@ -109,7 +126,7 @@ class ForecastRequest(BaseModel):
                     f'a station is a code or a name (string), not {type(item).__name__}: e.g. "211" or "성수"'
                 )
             text = str(item).strip()
-            if not text or len(text) > 60:
+            if not text or len(text) > MAX_STATION_CHARS:
                 raise ValueError(
                     f"station {item!r} is empty or too long: use a code ('211') or a name ('성수')"
                 )
@@ -214,15 +231,22 @@ _FEATURE_DOCS: dict[str, str] = {
 }
 
 
+FEATURE_ABS_MAX = 1e9
+"""Largest magnitude of a numeric feature: far above any real count, small enough that the model's
+target decoding stays finite (1e300 lags overflowed to null predictions)."""
+FeatureValue = Annotated[float, Strict(), Field(ge=-FEATURE_ABS_MAX, le=FEATURE_ABS_MAX, allow_inf_nan=False)]
+"""A JSON number (not a boolean or a numeric string, which lax parsing would coerce)."""
+
+
 def _feature_field(name: str) -> tuple[Any, Any]:
     doc = _FEATURE_DOCS.get(name, "Numeric feature; null when unknown (see tasks/features.py).")
     if name == "station_code":
-        return int, Field(description=doc)
+        return int, Field(ge=1, le=INT32_MAX, description=doc)
     if name == "direction":
         return Literal[DIRECTIONS], Field(description=doc)
     if name in CATEGORICAL_FEATURES:
-        return str, Field(description=doc)
-    return FiniteFloat | None, Field(description=doc)
+        return Annotated[str, Strict()], Field(description=doc)
+    return FeatureValue | None, Field(description=doc)
 
 
 FeatureRow: type[BaseModel] = create_model(  # type: ignore[call-overload]

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ from fastapi import FastAPI, HTTPException
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from bentos.crowding import connections
+from bentos.crowding.docs import DocsPage
+from bentos.crowding.guard import FORECAST_BODY_LIMIT, Guard, install_log_filter
 from bentos.crowding.lookup import ForecastIndex, InputError, load_index, package_root
 from bentos.crowding.schemas import (
     ForecastRequest,
@@ -54,6 +58,7 @@ from bentos.crowding.schemas import (
 )
 from tasks.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
 from tasks.package import BENTO_MODEL_NAME
+from tasks.settings import get_settings
 
 logger = logging.getLogger("bentoml.service.crowding")
 
@@ -79,7 +84,7 @@ FAST_PATH = os.environ.get("SEONGSU_FORECAST_FAST_PATH", "1").strip().lower() no
     "off",
 )
 """Answer ``POST /forecast`` in ``ForecastFastPath`` (default) instead of BentoML's API dispatch."""
-MAX_FORECAST_BODY = 64 * 1024
+MAX_FORECAST_BODY = FORECAST_BODY_LIMIT
 
 
 @dataclass(frozen=True)
@@ -304,6 +309,7 @@ def _fix_bentoml_timeout_middleware() -> None:
 
 
 _fix_bentoml_timeout_middleware()
+connections.install(get_settings().serve_header_timeout_s, get_settings().serve_max_connections)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -359,6 +365,7 @@ class Crowding:
         self._failed: set[str] = set()
         self._latest_file: Path | None = None
         self._stop = threading.Event()
+        install_log_filter()
         try:
             self.refresh()
         except Exception:
@@ -466,6 +473,11 @@ class Crowding:
         if served.predict_problem:
             return _json(409, {"error": served.predict_problem})
         predictions = _predict_rows(served.forecaster, [r.model_dump() for r in rows])
+        unscored = [i for i, p in enumerate(predictions) if not all(map(math.isfinite, p.values()))]
+        if unscored:
+            return _json(
+                422, {"error": f"rows {unscored[:10]} have no finite prediction: check their feature values"}
+            )
         return _json(
             200, {"model_version": served.version, "package": served.tag, "predictions": predictions}
         )
@@ -481,5 +493,7 @@ CrowdingService = bentoml.asgi_app(admin, path="/")(
     )(Crowding)
 )
 """What ``bentoml serve bentos.crowding.service:CrowdingService`` (and ``seongsu serve``) runs."""
-CrowdingService.add_asgi_middleware(ForecastFastPath)  # outer: /forecast stops here
+CrowdingService.add_asgi_middleware(Guard)  # outermost: API key and body limits before anything
+CrowdingService.add_asgi_middleware(ForecastFastPath)  # next: /forecast stops here
 CrowdingService.add_asgi_middleware(JsonBody, paths=("/forecast", "/predict"))
+CrowdingService.add_asgi_middleware(DocsPage)  # our title/description on / and /docs.json

@@ -80,12 +80,23 @@ class Warehouse(Protocol):
     def close(self) -> None: ...
 
 
-_PASSWORD = re.compile(r"(://[^:/@]+):[^@]*@")
+_SECRET_PARAM = re.compile(r"([?&][^=&#]*(?:password|secret|token|key)[^=&#]*=)[^&#]*", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
-    """Drop the password from a connection URL."""
-    return _PASSWORD.sub(r"\1:***@", url)
+    """The URL with every secret masked: the userinfo password (even one with an unescaped ``@``)
+    and query parameters such as ``?password=`` / ``sslpassword=`` / ``...token=`` (libpq accepts
+    them there).  Everything that prints or logs a connection URL goes through here."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        authority, tail = rest[:cut], rest[cut:]
+        userinfo, at, host = authority.rpartition("@")
+        if at:
+            user, colon, _ = userinfo.partition(":")
+            authority = f"{user}:***@{host}" if colon else f"{user}@{host}"
+        url = f"{scheme}://{authority}{tail}"
+    return _SECRET_PARAM.sub(r"\1***", url)
 
 
 def open_warehouse(url: str) -> Warehouse:

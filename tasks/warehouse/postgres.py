@@ -49,9 +49,10 @@ class PostgresWarehouse:
     def migrate(self) -> list[str]:
         applied: list[str] = []
         with self.transaction():
-            self._conn.execute(_MIGRATIONS_DDL)
-            # one migrator at a time (two workers starting together must not race)
+            # One migrator at a time, and the lock comes before anything else: even
+            # ``create schema if not exists`` races (UniqueViolation) when two run it together.
             self._conn.execute("select pg_advisory_xact_lock(20260101)")
+            self._conn.execute(_MIGRATIONS_DDL)
             done = set(self.applied_migrations())
             for migration in list_migrations():
                 if migration.version in done:

@@ -90,15 +90,17 @@ class SqliteWarehouse:
 
     # --- migrations -------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version TEXT PRIMARY KEY, name TEXT, applied_at TEXT)"
-        )
-        done = set(self.applied_migrations())
-        pending = [m for m in list_migrations() if m.version not in done]
-        if not pending:
-            return []
+        """Apply pending migrations under one write lock taken first (``BEGIN IMMEDIATE``): processes
+        migrating a fresh file together queue on it, and later ones find nothing pending."""
         with self.transaction():
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version TEXT PRIMARY KEY, name TEXT, applied_at TEXT)"
+            )
+            done = set(self.applied_migrations())
+            pending = [m for m in list_migrations() if m.version not in done]
+            if not pending:
+                return []
             for stmt in sqlite_statements():  # the schema-as-code DDL covers every migration file
                 self._conn.execute(stmt)
             for stmt in sqlite_add_columns(self._columns()):  # tables created by an older version
