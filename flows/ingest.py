@@ -48,11 +48,14 @@ def ingest_ridership(
     end: date | None = None,
     as_of: date | None = None,
     path: str | None = None,
+    allow_renames: bool = False,
 ) -> list[IngestSummary]:
-    """Ridership: stations + hourly counts (snapshot/file) or daily card totals (Seoul Open API)."""
+    """Ridership: stations + hourly counts (snapshot/file) or daily card totals (Seoul Open API).
+    A station rename loads only with ``allow_renames`` (otherwise it is quarantined)."""
     with ingest_slot():
         summaries = [
-            ingest_dataset(source, dataset, start, end, as_of, path) for dataset in RIDERSHIP_DATASETS[source]
+            ingest_dataset(source, dataset, start, end, as_of, path, allow_renames)
+            for dataset in RIDERSHIP_DATASETS[source]
         ]
     _publish(f"Ridership ingest ({source})", "ingest-ridership", summaries)
     return summaries

@@ -75,6 +75,7 @@ except ImportError:  # on Hugging Face the Space root is the working directory: 
         HOURS,
         apply_thresholds,
         build_view,
+        empty_hour_table,
         hour_table,
         hourly_totals,
         parse_day,
@@ -398,7 +399,8 @@ class SpaceApp:
             lines.append(texts.unavailable("bento", model.reason))
         else:
             lines += [
-                f"- 서빙 중 · serving: **`{model.version}`** (package `{model.package}`)",
+                f"- 서빙 중 · serving: **`{model.version}`** (package `{model.package}`) — "
+                + texts.serving_kind(model.kind, model.forecaster),
                 f"- 승격 · promoted: {fmt_time(model.promoted_at)} · 학습 · trained: {fmt_time(model.trained_at)}",
                 f"- 학습 데이터 · training data: {model.data_start} … {model.data_end}",
                 f"- 예보 가능 · forecastable: {model.forecast_start} … {model.forecast_end} (as of {model.as_of})",
@@ -406,6 +408,8 @@ class SpaceApp:
             stations = self.clients.data.stations()
             known = stations.height if isinstance(stations, pl.DataFrame) and stations.height else None
             lines.append(coverage_line(model.stations, known) or f"- {model.stations or '?'} stations")
+            if model.why:
+                lines.append(f"- 이유 · why: {model.why}")
         models = self.clients.data.models()
         monitoring = self.clients.data.monitoring()
         metrics = served_metrics(
@@ -641,11 +645,15 @@ class SpaceApp:
                         with gr.Column(scale=3):
                             plot = gr.Plot(label="시간대별 예보 · Hourly forecast", show_label=False)
                         with gr.Column(scale=2):
-                            summary = gr.Markdown(elem_id="summary")
+                            summary = gr.Markdown(texts.LOADING, elem_id="summary")
                             gr.Markdown(texts.LEVEL_NOTE)
                             note = gr.Markdown()
                     table = gr.Dataframe(
-                        label=texts.TABLE_LABEL, interactive=False, wrap=True, max_height=420
+                        value=empty_hour_table(),
+                        label=texts.TABLE_LABEL,
+                        interactive=False,
+                        wrap=True,
+                        max_height=420,
                     )
                 with gr.Tab(texts.TAB_PIPELINE, id="pipeline"):
                     with gr.Row():
@@ -653,10 +661,15 @@ class SpaceApp:
                         refresh = gr.Button(texts.REFRESH_BUTTON, size="sm", scale=0, min_width=160)
                     with gr.Row():
                         with gr.Column(scale=3):
-                            runs_md = gr.Markdown()
+                            runs_md = gr.Markdown(texts.LOADING)
                         with gr.Column(scale=2):
-                            model_md = gr.Markdown()
-                    freshness = gr.Dataframe(label=texts.FRESHNESS_LABEL, interactive=False, wrap=True)
+                            model_md = gr.Markdown(texts.LOADING)
+                    freshness = gr.Dataframe(
+                        value=empty_freshness_table(),
+                        label=texts.FRESHNESS_LABEL,
+                        interactive=False,
+                        wrap=True,
+                    )
                 with gr.Tab(texts.TAB_ACCURACY, id="accuracy"):
                     scope = gr.Dropdown(
                         choices=[(texts.scope_label(s), s) for s in SCOPES_DEFAULT],
@@ -667,11 +680,15 @@ class SpaceApp:
                         with gr.Column(scale=3):
                             acc_plot = gr.Plot(show_label=False)
                         with gr.Column(scale=2):
-                            acc_md = gr.Markdown()
-                            acc_table = gr.Dataframe(label=texts.ACCURACY_TABLE_LABEL, interactive=False)
+                            acc_md = gr.Markdown(texts.LOADING)
+                            acc_table = gr.Dataframe(
+                                value=empty_accuracy_table(),
+                                label=texts.ACCURACY_TABLE_LABEL,
+                                interactive=False,
+                            )
                 with gr.Tab(texts.TAB_GUIDEBOOK, id="guidebook"), gr.Row():
                     with gr.Column(scale=3):
-                        guide_md = gr.Markdown()
+                        guide_md = gr.Markdown(texts.LOADING)
                     with gr.Column(scale=1, visible=self.clients.config.local):
                         gr.Markdown("### 재생 시계 · Replay clock")
                         clock_md = gr.Markdown()

@@ -359,6 +359,9 @@ class ModelInfo:
     data_end: dt.date | None
     metrics: Mapping[str, Any]
     stations: int | None
+    kind: str = "model"  # "baseline" when no trained model beat the best baseline (the gate)
+    forecaster: str = "catboost"
+    why: str | None = None
 
     @property
     def forecast_days(self) -> list[dt.date]:
@@ -384,6 +387,9 @@ class ModelInfo:
             data_end=parse_date(training.get("end")),
             metrics=dict(raw.get("metrics") or {}),
             stations=int(raw["stations"]) if raw.get("stations") is not None else None,
+            kind=str(raw.get("kind") or "model"),
+            forecaster=str(raw.get("forecaster") or "catboost"),
+            why=raw.get("why"),
         )
 
 
@@ -744,6 +750,7 @@ MODELS_SCHEMA: dict[str, pl.DataType] = {
     "data_end": pl.Date(),
     "data_hash": pl.String(),
     "metrics_json": pl.String(),
+    "kind": pl.String(),
 }
 INGEST_RUNS_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.String(),
@@ -1048,8 +1055,8 @@ class WarehouseBackend:
 
     def models(self) -> pl.DataFrame:
         frame = self._read(
-            "select version, status, trained_at, promoted_at, data_start, data_end, data_hash, metrics_json "
-            "from models order by trained_at desc limit 20"
+            "select version, status, trained_at, promoted_at, data_start, data_end, data_hash, metrics_json, "
+            "kind from models order by trained_at desc limit 20"
         )
         return typed(frame, MODELS_SCHEMA) if frame.height else pl.DataFrame(schema=MODELS_SCHEMA)
 

@@ -132,6 +132,13 @@ SERVICE_NAMES: Final = {
 }
 
 
+def serving_kind(kind: str, forecaster: str) -> str:
+    """Which kind serves: a trained model, or the baseline the gate fell back to (and which)."""
+    if kind == "baseline":
+        return f"기준선 · baseline **`{forecaster}`** (학습 모델이 이기지 못함 · no trained model beat it)"
+    return f"학습 모델 · trained model `{forecaster}`"
+
+
 def unavailable(service: str, reason: str) -> str:
     ko, en = SERVICE_NAMES.get(service, (service, service))
     return f"⚠️ **{ko}에 연결할 수 없습니다 · {en} is unavailable** — {reason}"
@@ -163,7 +170,11 @@ BAD_DATE: Final = "날짜는 YYYY-MM-DD 형식으로 · Please give the date as 
 SOURCE_LIVE: Final = "예보: 실시간 서비스 · Forecast: live service"
 SOURCE_STORED: Final = "예보: 저장된 예보 · Forecast: stored in the warehouse"
 
-RUNS_EMPTY: Final = "아직 실행 기록이 없습니다 · No flow runs yet."
+RUNS_EMPTY: Final = (
+    "아직 실행 기록이 없습니다 · No flow runs yet: they appear here as soon as a flow runs — `seongsu up` "
+    "ingests and trains, each replayed day runs the daily pipeline, and a deployment runs on its schedule."
+)
+LOADING: Final = "⏳ 불러오는 중 · Loading…"
 PUBLICATION_LAG_DAYS: Final = 3
 """Seoul Metro publishes a day's hourly counts about 3 days later (``tasks.features``; the Space
 cannot import the project on Hugging Face, so the number is repeated here)."""

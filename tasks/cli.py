@@ -104,6 +104,9 @@ def ingest(
         Path | None, typer.Option(help="File for --source file (Seoul Metro hourly xlsx/csv).")
     ] = None,
     weather: Annotated[bool, typer.Option(help="Also ingest weather (snapshot/api).")] = True,
+    allow_renames: Annotated[
+        bool, typer.Option("--allow-renames", help="Load station renames (otherwise quarantined).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
 ) -> None:
     """Load ridership (and weather) into the warehouse; safe to re-run (upserts)."""
@@ -152,7 +155,9 @@ def ingest(
         token = PROGRESS.set(report)
         try:
             window = {"start": start, "end": end, "as_of": as_of}
-            summaries += ingest_ridership(source=source, path=str(path) if path else None, **window)  # type: ignore[call-overload]
+            summaries += ingest_ridership(  # type: ignore[call-overload]
+                source=source, path=str(path) if path else None, allow_renames=allow_renames, **window
+            )
             if weather and source != "file":
                 summaries += ingest_weather(source=source, **window)  # type: ignore[call-overload]
         except (FeedError, WarehouseError, ValueError) as exc:
@@ -183,6 +188,8 @@ def _print_summaries(summaries: list[Any]) -> None:
     for s in summaries:
         for reason in s.top_reasons:
             console.print(f"[yellow]quarantined[/yellow] {s.dataset}: {reason}")
+        if s.status == "ok" and s.message:  # changes to data already loaded: renames, overwrites
+            console.print(f"[yellow]changed[/yellow] {s.dataset}: {s.message}")
 
 
 def _register_subcommands() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import sys
 import time
 from datetime import date
 from typing import Annotated, Any
@@ -47,11 +49,11 @@ def up(
             step("starting the Space")
             space = stack.start_space(space_port, bento.url)
     except (StackError, ValueError) as exc:
-        stack.stop()
+        _stop(stack)
         out_console(stderr=True).print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     except BaseException:
-        stack.stop()
+        _stop(stack)
         raise
     _print_urls(prefect.url.removesuffix("/api"), bento.url, space.url, did, time.monotonic() - started)
     if detach:
@@ -68,7 +70,18 @@ def up(
     except KeyboardInterrupt:
         out_console().print("stopping...")
     finally:
-        stack.stop()
+        _stop(stack)
+
+
+def _stop(stack: Any) -> None:
+    """Send the run logs still queued for the Prefect API, then stop the stack: stopping the server
+    first leaves Prefect's log worker printing "Error logging to API" at exit (e.g. after Ctrl-C)."""
+    if "prefect" in sys.modules:
+        from prefect.logging.handlers import APILogHandler
+
+        with contextlib.suppress(Exception):  # best effort: the server may already be gone
+            APILogHandler().flush()
+    stack.stop()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -101,8 +114,9 @@ def _forecast_result(did: dict[str, Any]) -> str:
     if did.get("forecast"):
         return f"issued for the 7 days after {did['as_of']}"
     trained = did.get("trained")
-    if isinstance(trained, dict) and trained.get("promoted"):
-        return f"issued by the newly promoted model for the 7 days after {did['as_of']}"
+    now = trained.get("serving") or {} if isinstance(trained, dict) else {}
+    if now.get("bento_tag"):  # the gate published the challenger or the best baseline
+        return f"issued by the newly promoted {now['kind']} {now['forecaster']} for the 7 days after {did['as_of']}"
     return f"reused (already issued as of {did['as_of']})"
 
 

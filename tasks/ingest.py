@@ -20,12 +20,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.feeds.base import Feed, FeedError, FeedUnavailableError
-from tasks.raw_zone import RawZone, open_raw_zone
+from tasks.raw_zone import RawZone, check_size, open_raw_zone
 from tasks.retry import retry_on
 from tasks.settings import Settings, get_settings
-from tasks.validate import validate
+from tasks.validate import set_aside, validate
 from tasks.warehouse.base import Warehouse, open_warehouse
-from tasks.warehouse.schema import INGEST_RUNS, QUARANTINE, TABLES, conform
+from tasks.warehouse.schema import INGEST_RUNS, QUARANTINE, STATIONS, TABLES, conform
 
 Progress = Callable[[str, int, int], None]  # (step description, done, total)
 
@@ -44,6 +44,7 @@ class IngestSummary:
     rows_inserted: int = 0
     rows_updated: int = 0
     rows_quarantined: int = 0
+    rows_renamed: int = 0
     data_min_date: date | None = None
     data_max_date: date | None = None
     payloads: int = 0
@@ -77,6 +78,7 @@ def open_feed(
             raise ValueError("--source file needs --path FILE (a Seoul Metro hourly xlsx/csv)")
         if not path.is_file():
             raise ValueError(f"no such file: {path}")
+        check_size(path.name, path.stat().st_size, settings.raw_max_bytes, error=ValueError)
         from tasks.feeds.metro_file import FileFeed
 
         return FileFeed(path)
@@ -115,8 +117,14 @@ def run_ingest(
     *,
     progress: Progress | None = None,
     run_id: str | None = None,
+    allow_renames: bool = False,
 ) -> IngestSummary:
-    """Fetch, archive, parse, validate and load ``dataset`` for [start, end]."""
+    """Fetch, archive, parse, validate and load ``dataset`` for [start, end].
+
+    Changes to data already loaded are reported in the summary's ``message`` (and so in
+    ``ingest_runs`` and the run's artifact): overwritten actuals, and station renames -- which only
+    load with ``allow_renames``; otherwise the renamed rows are quarantined and the old name stays.
+    """
     table = TABLES[dataset]
     run_id = run_id or f"{dataset}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     started = datetime.now(UTC).replace(tzinfo=None)
@@ -136,6 +144,19 @@ def run_ingest(
     frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=table.polars_schema)
     now = datetime.now(UTC).replace(tzinfo=None)
     result = validate(frame, table, source=feed.source, run_id=run_id, now=now)
+    renames = (
+        _station_renames(warehouse, result.valid) if table is STATIONS else pl.Series([], dtype=pl.String)
+    )
+    if renames.len() and not allow_renames:
+        result = set_aside(
+            result,
+            renames.is_not_null(),
+            renames + " (a rename needs --allow-renames: check the publisher really renamed it)",
+            source=feed.source,
+            run_id=run_id,
+            now=now,
+        )
+        renames = pl.Series([], dtype=pl.String)
     valid = result.valid.with_columns(pl.lit(feed.source).alias("source"), pl.lit(now).alias("ingested_at"))
     valid = conform(valid, table)
     with warehouse.transaction():
@@ -143,6 +164,12 @@ def run_ingest(
         if result.quarantined.height:
             warehouse.upsert(QUARANTINE, result.quarantined)
         dates = _date_column(result.valid)
+        renamed = renames.drop_nulls()
+        changes = (
+            [f"renamed {renamed.len()} station(s): {'; '.join(renamed.head(5))}"] if renamed.len() else []
+        )
+        if loaded.updated and table is not STATIONS:
+            changes.append(f"overwrote {loaded.updated:,} existing {dataset} rows with different values")
         summary = IngestSummary(
             run_id,
             dataset,
@@ -152,14 +179,26 @@ def run_ingest(
             rows_inserted=loaded.inserted,
             rows_updated=loaded.updated,
             rows_quarantined=result.quarantined.height,
+            rows_renamed=renamed.len(),
             data_min_date=dates.min() if dates is not None and dates.len() else None,  # type: ignore[arg-type]
             data_max_date=dates.max() if dates is not None and dates.len() else None,  # type: ignore[arg-type]
             payloads=len(payloads),
             raw_uris=tuple(uris),
             top_reasons=tuple(str(r) for r in result.summary["top_reasons"]),  # type: ignore[attr-defined]
+            message="; ".join(changes),
         )
         _record_run(warehouse, summary, started)
     return summary
+
+
+def _station_renames(warehouse: Warehouse, valid: pl.DataFrame) -> pl.Series:
+    """Per row of a validated ``stations`` batch: "211 성수 -> 성수(TEST)" when it renames a stored
+    station, else null."""
+    stored = warehouse.read_table(STATIONS).select("station_code", pl.col("station_name").alias("__stored"))
+    joined = valid.select("station_code", "station_name").join(stored, on="station_code", how="left")
+    renamed = joined["__stored"].is_not_null() & (joined["__stored"] != joined["station_name"])
+    text = pl.format("{} {} -> {}", joined["station_code"], joined["__stored"], joined["station_name"])
+    return joined.select(pl.when(renamed).then(text).alias("rename"))["rename"]
 
 
 def _record_run(warehouse: Warehouse, summary: IngestSummary, started: datetime) -> None:
@@ -217,6 +256,7 @@ def ingest_dataset(
     end: date | None = None,
     as_of: date | None = None,
     path: str | None = None,
+    allow_renames: bool = False,
 ) -> IngestSummary:
     """Prefect task: one dataset from one source into the configured warehouse."""
     settings = get_settings()
@@ -229,7 +269,14 @@ def ingest_dataset(
     try:
         warehouse.migrate()
         summary = run_ingest(
-            feed, dataset, lo, hi, warehouse, open_raw_zone(settings), progress=PROGRESS.get()
+            feed,
+            dataset,
+            lo,
+            hi,
+            warehouse,
+            open_raw_zone(settings),
+            progress=PROGRESS.get(),
+            allow_renames=allow_renames,
         )
     finally:
         warehouse.close()
@@ -259,6 +306,9 @@ def summary_markdown(title: str, summaries: list[IngestSummary], freshness: dict
             f"| {s.dataset} | {s.source} | {s.rows_in:,} | {s.rows_inserted:,} | {s.rows_updated:,} | "
             f"{s.rows_quarantined:,} | {s.date_range} |"
         )
+    changes = [f"{s.dataset}: {s.message}" for s in summaries if s.status == "ok" and s.message]
+    if changes:
+        lines += ["", "**Changes to data already loaded:** " + "; ".join(changes)]
     reasons = [r for s in summaries for r in s.top_reasons]
     if reasons:
         lines += ["", "**Quarantine reasons:** " + "; ".join(reasons)]

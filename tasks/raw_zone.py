@@ -11,8 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from tasks.feeds.base import RawPayload
+from tasks.feeds.base import FeedFormatError, RawPayload
 from tasks.settings import Settings
+
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+
+
+def check_size(name: str, size: int, limit: int, error: type[Exception] = FeedFormatError) -> None:
+    """Refuse a payload over ``limit`` bytes before it is stored or parsed (garbage is not archived
+    again and again, and a huge file cannot exhaust memory or the bucket)."""
+    if size > limit:
+        raise error(
+            f"{name} is {size:,} bytes, over the raw zone's limit of {limit:,} "
+            "(SEONGSU_RAW_MAX_BYTES): not archived, not loaded"
+        )
 
 
 def object_key(payload: RawPayload) -> str:
@@ -29,10 +41,11 @@ class RawZone(Protocol):
 
 
 class LocalRawZone:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.root, self.max_bytes = root, max_bytes
 
     def archive(self, payload: RawPayload) -> str:
+        check_size(payload.name, len(payload.content), self.max_bytes)
         path = self.root / object_key(payload)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,10 +61,11 @@ class LocalRawZone:
 class SupabaseRawZone:
     """Supabase Storage through the official ``supabase`` client."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
-        self.client, self.bucket = client, bucket
+    def __init__(self, client: Any, bucket: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.client, self.bucket, self.max_bytes = client, bucket, max_bytes
 
     def archive(self, payload: RawPayload) -> str:
+        check_size(payload.name, len(payload.content), self.max_bytes)
         key = object_key(payload)
         self.client.storage.from_(self.bucket).upload(
             key, payload.content, {"content-type": payload.media_type, "upsert": "true"}
@@ -68,5 +82,5 @@ def open_raw_zone(settings: Settings) -> RawZone:
         from supabase import create_client
 
         client = create_client(settings.supabase_url, settings.supabase_key.get_secret_value())
-        return SupabaseRawZone(client, settings.raw_bucket)
-    return LocalRawZone(settings.raw_dir)
+        return SupabaseRawZone(client, settings.raw_bucket, settings.raw_max_bytes)
+    return LocalRawZone(settings.raw_dir, settings.raw_max_bytes)

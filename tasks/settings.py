@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         default=REPO_ROOT / "data" / "snapshot", description="The shipped real-data snapshot (parquet)."
     )
     raw_bucket: str = Field(default="raw", description="Supabase Storage bucket for the raw zone.")
+    raw_max_bytes: int = Field(
+        default=100 * 1024 * 1024, gt=0, description="Largest payload or file the raw zone accepts."
+    )
     http_timeout_s: float = 20.0
     http_retries: int = 4
 

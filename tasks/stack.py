@@ -226,7 +226,9 @@ def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print
             did["ingested"] = True
         did["as_of"] = clock.isoformat()
         if production_model(warehouse) is None:
-            step("training and promoting the first model (CatBoost, backtest vs baselines)")
+            step(
+                "training the first model (CatBoost) and gating it: served only if it beats the best baseline"
+            )
             did["trained"] = train(as_of=clock, time_budget_s=FIRST_TRAIN_BUDGET_S)
         if not forecasts_issued(warehouse, clock):
             step(f"forecasting the 7 days after {clock} for every station")

@@ -390,12 +390,13 @@ def _train(
     best: tuple[CatBoostRegressor, dict[str, Any]] | None = None
     t_search = time.perf_counter()
     for k, cand in enumerate(candidates, 1):
-        progress.step("search", k, len(candidates), "hyperparameter candidates")
         spent = time.perf_counter() - t_search
         remaining = None if time_budget_s is None else time_budget_s - spent
         if remaining is not None and remaining <= 0 and best is not None:
             search.append({"params": cand, "skipped": "time budget spent"})
+            progress.step("search", k, len(candidates), "skipped: time budget spent")
             continue
+        progress.step("search", k, len(candidates), "fitting a hyperparameter candidate")
         caps = [c for c in (remaining, config.fit_time_limit_s) if c is not None]
         model, info = _fit_one(train_part, valid_part, cand, config, max(min(caps), 1.0) if caps else None)
         search.append(info)

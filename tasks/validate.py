@@ -21,12 +21,15 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 
+from tasks.feeds.metro_file import parse_int_text
 from tasks.warehouse.schema import DIRECTIONS, MERGED_LATE_BAND, QUARANTINE, TABLES, WEATHER_PROVIDERS, Table
 
 MAX_HOURLY_COUNT = 100_000  # no Seoul Metro station has moved 100k people through its gates in one hour
 MAX_DAILY_COUNT = 1_000_000
 
 _ROW = "__row"
+UNEXPLAINED = "failed validation (no detail: report this as a bug)"
+"""Last resort so that no quarantined row ever has an empty reason."""
 
 
 def _checks(table: str) -> dict[str, pa.Column]:
@@ -109,13 +112,12 @@ class ValidationResult:
 
 
 def _cast(col: str, dtype: pl.DataType) -> pl.Expr:
-    """Cast tolerant of how feeds spell numbers: " 1,234 ", "71.0" -> 1234, 71."""
+    """Cast tolerant of how feeds *format* numbers (" 1,234 ", "71.0" -> 1234, 71), strict about what
+    they are: an integer column takes integers only, so "1e3", "12.5" or "n/a" fail and are
+    quarantined instead of loading as 1000 or 12 (the publisher-file parser's own integer rule)."""
     src = pl.col(col)
     if dtype.is_integer():
-        as_float = (
-            src.cast(pl.String).str.strip_chars().str.replace_all(",", "").cast(pl.Float64, strict=False)
-        )
-        return pl.when(as_float == as_float.round(0)).then(as_float).cast(dtype, strict=False)
+        return parse_int_text(src, dtype)
     if dtype.is_float():
         return src.cast(pl.String).str.strip_chars().str.replace_all(",", "").cast(dtype, strict=False)
     if dtype == pl.Date:
@@ -185,7 +187,10 @@ def _rule_failures(typed: pl.DataFrame, table: Table) -> pl.DataFrame:
             .select(
                 pl.col(_ROW),
                 pl.format(
-                    "{}: failed {} ({})", pl.col("column"), pl.col("check"), pl.col("failure_case")
+                    "{}: failed {} ({})",
+                    pl.col("column").cast(pl.String).fill_null("row"),
+                    pl.col("check").cast(pl.String).fill_null("check"),
+                    pl.col("failure_case").cast(pl.String).fill_null("null"),  # a null input nulls pl.format
                 ).alias("reason"),
             )
         )
@@ -260,7 +265,9 @@ def validate(
         [type_fail, _rule_failures(ok_for_rules, table), _cross_failures(frame, ok_for_rules)]
     )
     failures = pl.concat([failures, _duplicate_failures(typed, table, failures[_ROW])])
-    reasons = failures.group_by(_ROW).agg(pl.col("reason").unique().sort().str.join("; "))
+    reasons = failures.group_by(_ROW).agg(
+        pl.col("reason").fill_null(UNEXPLAINED).unique().sort().str.join("; ")
+    )
     valid = typed.filter(~pl.col(_ROW).is_in(reasons[_ROW].implode())).drop(_ROW)
     quarantined = _quarantine_rows(frame, reasons, table, source=source, run_id=run_id, now=now)
     return ValidationResult(table.name, valid, quarantined)
@@ -289,6 +296,22 @@ def _quarantine_rows(
         )
     out = pl.DataFrame(records, schema=QUARANTINE.polars_schema)
     return out.unique(subset=["table_name", "row_hash"], keep="first", maintain_order=True)
+
+
+def set_aside(
+    result: ValidationResult, mask: pl.Series, reasons: pl.Series, *, source: str, run_id: str, now: datetime
+) -> ValidationResult:
+    """Move the ``mask`` rows of ``result.valid`` to quarantine with their ``reasons``: for checks
+    that need the warehouse (a station rename), decided after validation."""
+    if not mask.any():
+        return result
+    moved = result.valid.filter(mask)
+    why = pl.DataFrame(
+        {_ROW: pl.int_range(moved.height, dtype=pl.UInt32, eager=True), "reason": reasons.filter(mask)}
+    )
+    table = TABLES[result.table]
+    extra = _quarantine_rows(moved, why, table, source=source, run_id=run_id, now=now)
+    return ValidationResult(result.table, result.valid.filter(~mask), pl.concat([result.quarantined, extra]))
 
 
 def table(name: str) -> Table:

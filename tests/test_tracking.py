@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 
 import polars as pl
 import pytest
 from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fixture)
+    MODEL_WINS_AS_OF,
+    MODEL_WINS_END,
     TINY,
     Home,
     home_fixture,
@@ -16,6 +17,7 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
     plan,
     seed_warehouse,
     train_and_register,
+    wandb_run_bytes,
 )
 from pydantic import SecretStr
 
@@ -24,21 +26,6 @@ from tasks.registry import list_models
 from tasks.tracking import MODEL_ARTIFACT, Tracker, scrub
 
 SENTINEL = "sentinel-s3cret-7f3a9c"
-
-
-def _run_bytes(run_dir: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in run_dir.rglob("*") if p.is_file())
-
-
-def _wait_for(run_dir: Path, expected: tuple[bytes, ...], timeout_s: float = 20.0) -> bytes:
-    """``run.finish()`` returns before wandb-core has flushed the last records of an offline run
-    to ``run-*.wandb``; they land within a moment (and certainly at interpreter exit)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        content = _run_bytes(run_dir)
-        if all(e in content for e in expected) or time.monotonic() > deadline:
-            return content
-        time.sleep(0.2)
 
 
 def test_offline_run_logs_metrics_tables_plots_and_artifacts(home: Home, tmp_path: Path) -> None:
@@ -70,7 +57,7 @@ def test_offline_run_logs_metrics_tables_plots_and_artifacts(home: Home, tmp_pat
     assert run_dir is not None and run_dir.is_relative_to(home.path / "wandb")
     assert run_dir.name.startswith("offline-run-")
     expected = (MODEL_ARTIFACT.encode(), b"ridership-hourly-snapshot", b"candidate", b"production", b"v-v1")
-    content = _wait_for(run_dir, expected)
+    content = wandb_run_bytes(run_dir, expected)
     for item in expected:
         assert item in content, item
     assert any(p.suffix == ".png" for p in run_dir.rglob("*")), "the forecast plot is an image"
@@ -95,10 +82,10 @@ def test_wandb_failure_never_loses_the_model(home: Home, monkeypatch: pytest.Mon
     monkeypatch.setenv("WANDB_MODE", "offline")
     warehouse = home.open()
     try:
-        seed_warehouse(warehouse)
+        seed_warehouse(warehouse, end=MODEL_WINS_END)
     finally:
         warehouse.close()
-    trained = train_and_register(home, plan(TINY))
+    trained = train_and_register(home, plan(TINY), MODEL_WINS_AS_OF)  # a window the model wins
     tracker = Tracker.start(home.settings, job_type="train")
     monkeypatch.setattr(wandb, "Artifact", broken)
     tracker.log_model(
@@ -128,7 +115,7 @@ def test_no_secret_reaches_the_run_files(home: Home, monkeypatch: pytest.MonkeyP
     run_dir = tracker.run_dir
     tracker.finish()
     assert run_dir is not None
-    content = _wait_for(run_dir, (b"promoted",))
+    content = wandb_run_bytes(run_dir, (b"promoted",))
     assert b"promoted" in content  # the summary was written...
     assert SENTINEL.encode() not in content  # ...without the secrets
 

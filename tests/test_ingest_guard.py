@@ -1,0 +1,163 @@
+"""Ingest refuses to corrupt quietly: strict counts, a reason on every quarantined row, station
+renames and overwritten actuals reported (renames only with an explicit flag), oversized files
+refused before they reach the raw zone.  Real publisher-format files, both warehouse backends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tasks.feeds.base import FeedFormatError, RawPayload
+from tasks.feeds.metro_file import FileFeed
+from tasks.ingest import run_ingest, summary_markdown
+from tasks.raw_zone import LocalRawZone
+from tasks.validate import validate
+from tasks.warehouse.base import Warehouse, open_warehouse
+from tasks.warehouse.schema import INGEST_RUNS, QUARANTINE, RIDERSHIP_HOURLY, STATIONS
+
+FILES = Path(__file__).parent / "fixtures" / "files"
+DAY = (date(2023, 1, 1), date(2023, 1, 2))
+COUNT_COLUMN = 6  # band 06~07 of the publisher's hourly file
+
+
+@pytest.fixture
+def wh(warehouse_url: str) -> Iterator[Warehouse]:
+    warehouse = open_warehouse(warehouse_url)
+    warehouse.migrate()
+    yield warehouse
+    warehouse.close()
+
+
+@pytest.fixture
+def raw_zone(tmp_path: Path) -> LocalRawZone:
+    return LocalRawZone(tmp_path / "raw")
+
+
+def _edited(tmp_path: Path, edit: Callable[[list[list[str]]], None], name: str = "edited.csv") -> Path:
+    rows = [
+        line.split(",") for line in (FILES / "metro_202301_sample_utf8.csv").read_text("utf-8").splitlines()
+    ]
+    edit(rows)
+    path = tmp_path / name
+    path.write_text("\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("written", ["1e3", "12.5", "n/a", "0x10", "1_000"])
+def test_a_count_that_is_not_an_integer_is_quarantined(
+    wh: Warehouse, raw_zone: LocalRawZone, tmp_path: Path, written: str
+) -> None:
+    def edit(rows: list[list[str]]) -> None:
+        rows[1][COUNT_COLUMN] = written
+
+    summary = run_ingest(FileFeed(_edited(tmp_path, edit)), "ridership_hourly", *DAY, wh, raw_zone)
+    q = wh.read_table(QUARANTINE)
+    assert summary.rows_quarantined >= 1
+    assert any(f"({written})" in r and "count" in r for r in q["reason"]), q["reason"].to_list()
+    first = FILES / "metro_202301_sample_utf8.csv"
+    station = int(first.read_text("utf-8").splitlines()[1].split(",")[2])
+    where = "station_code = %s and hour = %s and direction = %s and date = %s"
+    loaded = wh.read_table(RIDERSHIP_HOURLY, where, [station, 6, "board", DAY[0]])
+    assert loaded.is_empty()  # not loaded as 1000 / 12 / anything
+
+
+def test_spelled_out_integers_still_load() -> None:
+    frame = pl.DataFrame(
+        {
+            "date": [date(2023, 1, 1)] * 3,
+            "hour": [8, 9, 10],
+            "station_code": [211, 211, 211],
+            "direction": ["board"] * 3,
+            "count": [" 1,234 ", "71.0", "5"],
+        }
+    )
+    result = validate(frame, RIDERSHIP_HOURLY, source="test", run_id="r", now=datetime(2026, 1, 1))
+    assert result.quarantined.is_empty()
+    assert result.valid["count"].to_list() == [1234, 71, 5]
+
+
+def test_every_quarantined_row_has_a_reason() -> None:
+    """Nulls where a typed value is required (a date or a code the parser could not read)."""
+    frame = pl.DataFrame(
+        {
+            "date": [None, date(2023, 1, 1), None],
+            "hour": [8, 8, 8],
+            "station_code": [211, None, None],
+            "direction": ["board", "board", None],
+            "count": ["5", "5", None],
+        },
+        schema_overrides={"date": pl.Date, "station_code": pl.Int32},
+    )
+    result = validate(frame, RIDERSHIP_HOURLY, source="test", run_id="r", now=datetime(2026, 1, 1))
+    reasons = result.quarantined["reason"].to_list()
+    assert len(reasons) == 3
+    assert all(r and r.strip() for r in reasons), reasons
+    assert "date" in reasons[0] and "station_code" in reasons[1]
+
+
+def _rename(rows: list[list[str]]) -> None:
+    for row in rows[1:]:
+        if row[2] == "211":
+            row[3] = "성수(TEST)"
+
+
+def test_a_station_rename_needs_the_flag_and_is_reported(
+    wh: Warehouse, raw_zone: LocalRawZone, tmp_path: Path
+) -> None:
+    run_ingest(FileFeed(FILES / "metro_202301_sample_utf8.csv"), "stations", *DAY, wh, raw_zone)
+    renamed = FileFeed(_edited(tmp_path, _rename))
+
+    refused = run_ingest(renamed, "stations", *DAY, wh, raw_zone)
+    assert refused.rows_renamed == 0 and refused.rows_quarantined == 1
+    assert wh.read_table(STATIONS, "station_code = %s", [211])["station_name"].item() == "성수"
+    (reason,) = wh.read_table(QUARANTINE)["reason"].to_list()
+    assert "성수" in reason and "성수(TEST)" in reason and "--allow-renames" in reason
+
+    allowed = run_ingest(renamed, "stations", *DAY, wh, raw_zone, allow_renames=True)
+    assert allowed.rows_renamed == 1
+    assert wh.read_table(STATIONS, "station_code = %s", [211])["station_name"].item() == "성수(TEST)"
+    assert "renamed" in allowed.message and "211" in allowed.message
+    assert "renamed" in summary_markdown("t", [allowed], {})
+    runs = wh.read_table(INGEST_RUNS).sort("finished_at")
+    assert "renamed" in runs["message"][-1]
+
+
+def test_overwritten_actuals_are_reported(wh: Warehouse, raw_zone: LocalRawZone, tmp_path: Path) -> None:
+    run_ingest(FileFeed(FILES / "metro_202301_sample_utf8.csv"), "ridership_hourly", *DAY, wh, raw_zone)
+
+    def bump(rows: list[list[str]]) -> None:  # one station-day-direction: 20 bands and the total
+        bands = [int(v) + 1 for v in rows[1][5:25]]
+        rows[1][5:25] = [str(v) for v in bands]
+        rows[1][25] = str(sum(bands))
+
+    summary = run_ingest(FileFeed(_edited(tmp_path, bump)), "ridership_hourly", *DAY, wh, raw_zone)
+    assert summary.rows_updated == 20
+    assert "overwrote 20 existing" in summary.message
+    assert "overwrote 20 existing" in summary_markdown("t", [summary], {})
+
+
+def test_the_raw_zone_refuses_an_oversized_payload(tmp_path: Path) -> None:
+    zone = LocalRawZone(tmp_path / "raw", max_bytes=1000)
+    payload = RawPayload("file", "ridership_hourly", "huge.csv", b"x" * 1001, "text/csv")
+    with pytest.raises(FeedFormatError, match="1,001 bytes"):
+        zone.archive(payload)
+    assert not list((tmp_path / "raw").rglob("*huge*"))
+    small = RawPayload("file", "ridership_hourly", "ok.csv", b"x" * 1000, "text/csv")
+    assert zone.archive(small)
+
+
+def test_an_oversized_file_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEONGSU_RAW_MAX_BYTES", "1000")
+    from tasks.ingest import open_feed
+    from tasks.settings import get_settings
+
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"x" * 5000)
+    with pytest.raises(ValueError, match="5,000 bytes"):
+        open_feed("file", get_settings(), path=path)
