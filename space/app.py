@@ -113,12 +113,19 @@ FRESHNESS_COLUMNS = (
 )
 
 
-def _newest(value: str | None) -> str:
-    """A date stays a date; a timestamp (UTC in the warehouse) is shown in KST, labelled."""
+LOCAL_TIME_TABLES = ("weather_hourly", "weather_forecast")
+"""Tables whose timestamps are Korean wall-clock times (KMA observations and forecasts); the
+system's own timestamps (loads, models) are UTC."""
+
+
+def _newest(table: str, value: str | None) -> str:
+    """A date stays a date; a timestamp is shown in KST, labelled (converted when it is UTC)."""
     if not value:
         return "—"
     if len(value.strip()) <= 10:
         return value
+    if table in LOCAL_TIME_TABLES:
+        return f"{value.strip()[:16]} KST"
     return fmt_time(parse_timestamp(value))
 
 
@@ -379,7 +386,7 @@ class SpaceApp:
         rows = [
             {
                 columns[0]: f.table,
-                columns[1]: _newest(f.newest),
+                columns[1]: _newest(f.table, f.newest),
                 columns[2]: f"{f.rows:,}" if f.rows is not None else "",
                 columns[3]: fmt_time(parse_timestamp(f.last_load)) if f.last_load else "",
                 columns[4]: f.status or "",
@@ -731,7 +738,11 @@ class SpaceApp:
                 return self.advance_started(), gr.Button(interactive=False)
 
             advanced = advance.click(busy, outputs=[clock_result, advance], **private).then(
-                self.advance_clock, outputs=clock_result, api_name="advance_clock", concurrency_limit=1
+                self.advance_clock,
+                outputs=clock_result,
+                api_name="advance_clock",
+                concurrency_limit=1,
+                show_progress="minimal",  # keep the "running ..." message readable
             )
 
             load = demo.load(on_load, outputs=[tabs, station, day], **private)
