@@ -5,7 +5,8 @@
 --    meaning). Model-facing history uses span_hours = 1 rows only (no invented split).
 -- 2. weather_daily: daily weather for the years without hourly KMA data: KMA ASOS daily
 --    observations (provider 'kma_asos') and the Open-Meteo reanalysis (provider 'open_meteo', which is
---    NOT a KMA product).
+--    NOT a KMA product).  Its ingested_at is an instant (timestamptz, naive UTC in the code) like the
+--    other audit columns.  The public view showing one-hour bands only is 20261130130000.
 
 alter table ridership_hourly
   add column if not exists span_hours smallint not null default 1;
@@ -24,14 +25,9 @@ create table if not exists weather_daily (
   humidity_pct double precision,
   weather_code smallint,
   source text,
-  ingested_at timestamp,
+  ingested_at timestamptz,
   primary key (provider, date)
 );
 alter table weather_daily enable row level security;
 revoke all on weather_daily from anon, authenticated;
 grant all on weather_daily to service_role;
-
--- The public view keeps its columns and shows one-hour bands only (the Space plots hour bands; a
--- merged 23:00-onward value drawn as the 23-24 band would be wrong).
-create or replace view api_ridership_hourly as
-  select date, hour, station_code, direction, count from ridership_hourly where span_hours = 1;
