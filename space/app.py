@@ -728,8 +728,8 @@ class SpaceApp:
                 return self.advance_started(), gr.Button(interactive=False)
 
             advanced = advance.click(busy, outputs=[clock_result, advance], **private).then(
-                self.advance_clock, outputs=clock_result, api_name="advance_clock", concurrency_limit=1
-            )
+                self.advance_clock, outputs=clock_result, concurrency_limit=1, **private
+            )  # private: the clock runs the whole pipeline, so it is no API for Gradio clients
 
             load = demo.load(on_load, outputs=[tabs, station, day], **private)
             load.then(self.forecast, inputs=[station, day], outputs=forecast_outputs, **private)
