@@ -39,6 +39,8 @@ from serving import REPO, _resolve_package, load_once, start_server
 
 from tasks.stack import stop_process_group
 
+TRICKLE_S = 5.0
+"""Seconds between the header lines a slowloris connection trickles (classic slowloris: 5-15 s)."""
 NAME_ALPHABET = "\ufdfa" * 8 + "가나다라마바사아자차카타파하성수역" + "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -81,7 +83,7 @@ async def _slow_headers(port: int, stop_at: float, stats: dict[str, int]) -> Non
     try:
         writer.write(b"POST /forecast HTTP/1.1\r\nHost: x\r\n")
         while time.monotonic() < stop_at:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(TRICKLE_S)
             writer.write(b"X-Slow: a\r\n")
             await writer.drain()
             if reader.at_eof():
@@ -95,7 +97,8 @@ async def _slow_headers(port: int, stop_at: float, stats: dict[str, int]) -> Non
         writer.close()
 
 
-async def _hostile(port: int, seconds: float, slow: int) -> dict[str, int]:
+async def _hostile(port: int, seconds: float, slow: int) -> dict[str, Any]:
+    cpu0 = time.process_time()
     stop_at = time.monotonic() + seconds
     stats: dict[str, int] = {}
     slowloris: set[asyncio.Task[None]] = set()
@@ -109,7 +112,7 @@ async def _hostile(port: int, seconds: float, slow: int) -> dict[str, int]:
                 await asyncio.sleep(0.05)  # ~1000 new connections/s at most
         await asyncio.sleep(0.2)
     await asyncio.gather(names, *slowloris, return_exceptions=True)
-    return stats
+    return {**stats, "cpu_share": round((time.process_time() - cpu0) / seconds, 2)}
 
 
 # --------------------------------------------------------------------------------------------------
