@@ -1,11 +1,13 @@
-"""Train flow: a challenger is trained, backtested, compared with the champion, then promoted or not.
+"""Train flow: a challenger is trained, backtested, compared with the champion and the best
+baseline, then promoted -- or not, and then the champion or the best baseline serves.
 
 Table of contents only -- load what was known on ``as_of`` -> train (bounded search) -> backtest on
-the newest weeks vs the baselines (``tasks.evaluate``) -> register the candidate (its package is on disk before anything
-else can fail) -> champion vs challenger on the same targets -> promote (BentoML store, ``models``
-table, ``seongsu.model.promoted`` event) or reject -> W&B (best effort) -> artifacts.  The work is in
-``tasks.challenger`` (which uses ``tasks.registry`` and ``tasks.evaluate``),
-``tasks.forecast`` and ``tasks.tracking``.
+the newest weeks vs the baselines (``tasks.evaluate``) -> register the candidate (its package is on
+disk before anything else can fail) -> the gate: challenger vs champion vs best baseline on the same
+targets (``tasks.champion``) -> promote (BentoML store, ``models`` table, ``seongsu.model.promoted``
+event) or reject, packaging and serving the best baseline when no model beats it -> W&B (best
+effort) -> artifacts.  The work is in ``tasks.challenger``, ``tasks.champion``, ``tasks.registry``,
+``tasks.decision_report``, ``tasks.forecast`` and ``tasks.tracking``.
 """
 
 from __future__ import annotations
@@ -24,14 +26,12 @@ from tasks.challenger import (
     backtest_table,
     backtest_task,
     compare_task,
-    decision_markdown,
-    model_predictions,
     record_decision_task,
     save_candidate_task,
-    track_training,
     train_challenger_task,
     window_origins,
 )
+from tasks.decision_report import decision_markdown, serving, track_training
 from tasks.forecast import forecast_task, write_forecasts_task
 from tasks.history import load_history_task
 from tasks.orchestration import as_of_run_name
@@ -54,7 +54,7 @@ def train(
     n_origins: int = 2,
 ) -> dict[str, Any]:
     """Train on what was known on ``as_of`` (default: newest data + lag, or the replay clock) and
-    promote the model only if it beats the champion on the newest weeks."""
+    promote the model only if it beats the champion and the best baseline on the newest weeks."""
     started = time.perf_counter()
     if quick:
         plan = TrainPlan.quick(time_budget_s)
@@ -75,11 +75,14 @@ def train(
         stage("backtest", f"origins {', '.join(o.isoformat() for o in origins)}, model vs baselines")
         scored = backtest_task(loaded, challenger, origins, plan)
         table = backtest_table(scored)
-        stage("compare", "challenger vs champion on the same targets")
-        decision = compare_task(candidate, loaded, model_predictions(scored), origins, plan)
+        stage("compare", "challenger vs champion vs the best baseline on the same targets")
+        decision = compare_task(candidate, loaded, scored, origins, plan)
         metrics = backtest_metrics(table, origins)
-        stage("promote" if decision.promote else "reject", decision.reason)
-        publication = record_decision_task(candidate, decision, metrics, tracker.run_ref)
+        stage(
+            {"challenger": "promote", "champion": "reject", "baseline": "serve baseline"}[decision.serve],
+            decision.reason,
+        )
+        publication = record_decision_task(candidate, decision, loaded, metrics, tracker.run_ref)
         if decision.promote:
             write_forecasts_task(forecasts, candidate.version, loaded.as_of)
         track_training(
@@ -90,6 +93,7 @@ def train(
             table=table,
             scored=scored,
             decision=decision,
+            publication=publication,
         )
     except BaseException:
         tracker.finish(exit_code=1)
@@ -111,6 +115,7 @@ def train(
         "decision": decision.reason,
         "bento_tag": publication.bento_tag,
         "archived": publication.archived,
+        "serving": serving(decision, publication),
         "comparison": decision.comparison.as_dict(),
         "backtest": table.to_dicts(),
         "train_seconds": challenger.metadata.get("timings_s", {}).get("total"),

@@ -361,6 +361,9 @@ class ModelInfo:
     data_end: dt.date | None
     metrics: Mapping[str, Any]
     stations: int | None
+    kind: str = "model"  # "baseline" when no trained model beat the best baseline (the gate)
+    forecaster: str = "catboost"
+    why: str | None = None
 
     @property
     def forecast_days(self) -> list[dt.date]:
@@ -386,6 +389,9 @@ class ModelInfo:
             data_end=parse_date(training.get("end")),
             metrics=dict(raw.get("metrics") or {}),
             stations=int(raw["stations"]) if raw.get("stations") is not None else None,
+            kind=str(raw.get("kind") or "model"),
+            forecaster=str(raw.get("forecaster") or "catboost"),
+            why=raw.get("why"),
         )
 
 
@@ -566,6 +572,9 @@ class DeploymentInfo:
     flow: str
     paused: bool
     latest: FlowRunInfo | None
+    schedules: tuple[dict[str, Any], ...] = ()  # as the API returns them: {"schedule": ..., "active": ...}
+    next_run: dt.datetime | None = None  # the earliest scheduled run
+    work_pool: str | None = None
 
     @property
     def full_name(self) -> str:
@@ -647,7 +656,18 @@ class PrefectClient(_HttpService):
         )
         if isinstance(runs, Unavailable):
             return runs
-        if not all(isinstance(x, list) for x in (flows, deployments, runs)):
+        upcoming = self._json(
+            "POST",
+            "/flow_runs/filter",
+            json={
+                "limit": 200,
+                "sort": "EXPECTED_START_TIME_ASC",
+                "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
+            },
+        )
+        if isinstance(upcoming, Unavailable):
+            return upcoming
+        if not all(isinstance(x, list) for x in (flows, deployments, runs, upcoming)):
             return Unavailable(self.service, f"{self.host} sent an unexpected answer")
         flow_names = {f["id"]: f.get("name", "?") for f in flows}
         dep_names = {d["id"]: d.get("name", "?") for d in deployments}
@@ -683,6 +703,11 @@ class PrefectClient(_HttpService):
             dep_id = raw.get("deployment_id")
             if dep_id and dep_id not in latest_by_deployment:
                 latest_by_deployment[dep_id] = run
+        next_run: dict[str, dt.datetime] = {}
+        for raw in upcoming:
+            when = parse_timestamp(raw.get("expected_start_time") or raw.get("next_scheduled_start_time"))
+            if raw.get("deployment_id") and when is not None:
+                next_run.setdefault(raw["deployment_id"], when)
         infos = [
             DeploymentInfo(
                 id=str(d["id"]),
@@ -690,6 +715,9 @@ class PrefectClient(_HttpService):
                 flow=flow_names.get(d.get("flow_id"), "?"),
                 paused=bool(d.get("paused", False)),
                 latest=latest_by_deployment.get(d["id"]),
+                schedules=tuple(d.get("schedules") or ()),
+                next_run=next_run.get(d["id"]),
+                work_pool=d.get("work_pool_name"),
             )
             for d in deployments
         ]
@@ -746,6 +774,7 @@ MODELS_SCHEMA: dict[str, pl.DataType] = {
     "data_end": pl.Date(),
     "data_hash": pl.String(),
     "metrics_json": pl.String(),
+    "kind": pl.String(),
 }
 INGEST_RUNS_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.String(),
@@ -1050,8 +1079,8 @@ class WarehouseBackend:
 
     def models(self) -> pl.DataFrame:
         frame = self._read(
-            "select version, status, trained_at, promoted_at, data_start, data_end, data_hash, metrics_json "
-            "from models order by trained_at desc limit 20"
+            "select version, status, trained_at, promoted_at, data_start, data_end, data_hash, metrics_json, "
+            "kind from models order by trained_at desc limit 20"
         )
         return typed(frame, MODELS_SCHEMA) if frame.height else pl.DataFrame(schema=MODELS_SCHEMA)
 

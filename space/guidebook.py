@@ -104,14 +104,16 @@ def guidebook_markdown(clients: Clients) -> str:
     # 5. promote
     out.append("\n### 5. 승격 · Promote (champion / challenger)")
     out.append(
-        "새 모델(도전자)은 같은 백테스트에서 현재 모델(챔피언)보다 나을 때만 운영에 올라갑니다. A new model "
-        "(challenger) replaces the champion only if it beats it on the same backtest."
+        "새 모델(도전자)은 같은 백테스트에서 현재 모델(챔피언)과 가장 좋은 기준선보다 모두 나을 때만 운영에 "
+        "올라갑니다. 어떤 모델도 기준선을 이기지 못하면 그 기준선이 서빙됩니다. A new model (challenger) replaces "
+        "the champion only if it beats both the champion and the best baseline on the same backtest; if no "
+        "model beats the best baseline, that baseline is packaged and served."
     )
     if isinstance(models, pl.DataFrame) and models.height:
         newest = models.sort("trained_at", descending=True, nulls_last=True).row(0, named=True)
         decision = {
             "production": "승격됨 · promoted",
-            "rejected": "탈락 · rejected (the champion stayed)",
+            "rejected": "탈락 · rejected (the champion or the best baseline serves)",
             "candidate": "평가 중 · candidate",
             "archived": "보관됨 · archived",
         }.get(str(newest["status"]), str(newest["status"]))
@@ -120,7 +122,8 @@ def guidebook_markdown(clients: Clients) -> str:
         )
         if prod_row:
             out.append(
-                f"- 현재 챔피언 · champion: `{prod_row['version']}`, promoted {fmt_time(prod_row['promoted_at'])}"
+                f"- 현재 챔피언 · champion: `{prod_row['version']}` ({prod_row.get('kind') or 'model'}), "
+                f"promoted {fmt_time(prod_row['promoted_at'])}"
             )
         counts = models.group_by("status").len().sort("status")
         out.append(
@@ -164,10 +167,18 @@ def guidebook_markdown(clients: Clients) -> str:
             (pl.col("evaluated_on") == day) & (pl.col("scope") == "all") & (pl.col("horizon") == 0)
         )
         vals = {r["metric"]: r["value"] for r in last.iter_rows(named=True)}
-        out.append(
-            f"- {day}: WAPE {texts.percent(vals.get('wape'))}, coverage {texts.percent(vals.get('coverage'))}"
-            + (f", PSI {vals['psi_count']:.4f}" if vals.get("psi_count") is not None else "")
-        )
+        psi = f"PSI {vals['psi_count']:.4f}" if vals.get("psi_count") is not None else ""
+        if vals.get("wape") is None:
+            out.append(
+                f"- {day}: "
+                + (f"{psi} (drift); " if psi else "")
+                + texts.MONITORING_EMPTY.replace("  \n", " ")
+            )
+        else:
+            out.append(
+                f"- {day}: WAPE {texts.percent(vals.get('wape'))}, coverage {texts.percent(vals.get('coverage'))}"
+                + (f", {psi}" if psi else "")
+            )
     elif isinstance(monitoring, Unavailable):
         out.append(texts.unavailable("data", monitoring.reason))
     else:

@@ -132,6 +132,13 @@ SERVICE_NAMES: Final = {
 }
 
 
+def serving_kind(kind: str, forecaster: str) -> str:
+    """Which kind serves: a trained model, or the baseline the gate fell back to (and which)."""
+    if kind == "baseline":
+        return f"기준선 · baseline **`{forecaster}`** (학습 모델이 이기지 못함 · no trained model beat it)"
+    return f"학습 모델 · trained model `{forecaster}`"
+
+
 def unavailable(service: str, reason: str) -> str:
     ko, en = SERVICE_NAMES.get(service, (service, service))
     return f"⚠️ **{ko}에 연결할 수 없습니다 · {en} is unavailable** — {reason}"
@@ -166,6 +173,10 @@ SOURCE_STORED: Final = "예보: 저장된 예보 · Forecast: stored in the ware
 RUNS_EMPTY: Final = (
     "아직 실행 기록이 없습니다 · No flow runs yet: they appear here as soon as a flow runs — `seongsu up` "
     "ingests and trains, each replayed day runs the daily pipeline, and a deployment runs on its schedule."
+)
+MONITORING_EMPTY_CHART: Final = (
+    "아직 채점된 예보가 없습니다 · No forecast has been scored yet<br>"
+    "(actuals are published about 3 days after the day — see the note)"
 )
 LOADING: Final = "⏳ 불러오는 중 · Loading…"
 PUBLICATION_LAG_DAYS: Final = 3

@@ -4,7 +4,8 @@ Why a module of its own: ``tasks.registry`` is the record (models table, package
 store, promotion, rollback); this is the *procedure* the train flow follows, in plain functions
 with thin ``@task`` wrappers -- train within a time budget (``TrainPlan``), backtest the challenger's
 recipe and the baselines on the newest weeks (``tasks.evaluate``), compare with the champion on the
-same targets (``tasks.registry.compare``), promote or reject, and tell W&B (best effort).
+same targets together with every baseline (the gate, ``tasks.champion``), promote or reject -- or
+serve the best baseline when no model beats it.  Reporting (artifact, W&B) is ``tasks.decision_report``.
 
 Budget: ``TrainPlan.time_budget_s`` bounds the hyperparameter search and every single fit is capped
 at half of it; training rows are subsampled to ``max_train_rows`` (seeded) for the search, the
@@ -23,19 +24,20 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.features import KEYS, MAX_HORIZON, cutoff_for
-from tasks.history import LoadedHistory
-from tasks.package import BENTO_MODEL_NAME
-from tasks.registry import (
-    SEONGSU,
-    Candidate,
+from tasks.champion import (
     Decision,
-    Publication,
-    RegistryError,
     champion_predictions,
     compare,
     comparison_origins,
     decide,
+    serve_baseline,
+)
+from tasks.features import KEYS, PUBLICATION_LAG_DAYS, cutoff_for
+from tasks.history import LoadedHistory
+from tasks.registry import (
+    Candidate,
+    Publication,
+    RegistryError,
     fit_config,
     production_record,
     promote,
@@ -45,7 +47,6 @@ from tasks.registry import (
 )
 from tasks.retry import retry_on
 from tasks.settings import Settings
-from tasks.tracking import Tracker
 from tasks.train import CatBoostForecaster, Target, TrainConfig, train
 from tasks.warehouse.base import Warehouse, WarehouseError
 
@@ -186,11 +187,15 @@ def evaluate_challenger(
     warehouse: Warehouse,
     candidate: Candidate,
     loaded: LoadedHistory,
-    challenger_preds: pl.DataFrame,
+    scored: pl.DataFrame,
     origins: Sequence[dt.date],
     plan: TrainPlan,
 ) -> Decision:
-    """Champion/challenger on the window; the champion's forecasts computed as described above."""
+    """The gate (``tasks.champion``): challenger vs champion vs every baseline on the window.
+
+    ``scored``: ``backtest_window``'s rows (the challenger's recipe and every baseline)."""
+    challenger_preds = model_predictions(scored)
+    baseline_preds = scored.filter(pl.col("model") != MODEL_NAME)
     champion = production_record(warehouse)
     if champion is not None and champion.version == candidate.version:
         champion = None
@@ -205,9 +210,10 @@ def evaluate_challenger(
                 origins,
                 challenger_recipe=candidate.recipe,
                 challenger_preds=challenger_preds,
+                baseline_preds=baseline_preds,
                 bounds=plan.config(),
             )
-        except (RegistryError, FileNotFoundError) as exc:
+        except (RegistryError, FileNotFoundError, ValueError) as exc:
             log.error("champion %s cannot be evaluated (%s): treating as absent", champion.version, exc)
             champion = None
     comparison = compare(
@@ -217,6 +223,7 @@ def evaluate_challenger(
         champion=champion,
         champion_preds=champion_preds,
         champion_method=methods,
+        baseline_preds=baseline_preds,
     )
     return decide(candidate.version, comparison, plan.min_improvement)
 
@@ -227,12 +234,30 @@ def record_decision(
     candidate: Candidate,
     decision: Decision,
     *,
+    loaded: LoadedHistory,
     metrics: Mapping[str, Any] | None = None,
     wandb_run: str | None = None,
 ) -> Publication:
+    """Promote or reject the challenger; when the gate says so, package and serve the best baseline
+    (its forecasts go to the warehouse ``forecasts`` table, as a promoted model's do)."""
+    from tasks.forecast import write_forecasts
+
     if decision.promote:
         return promote(settings, warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
-    return reject(warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
+    rejected = reject(warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
+    if decision.baseline is None:
+        return rejected
+    served, forecasts = serve_baseline(
+        settings, warehouse, loaded, decision, wandb_run=wandb_run, lag_days=candidate_lag(candidate)
+    )
+    with warehouse.transaction():
+        write_forecasts(warehouse, forecasts, model_version=served.version, as_of=loaded.as_of)
+    return replace(rejected, baseline=served)
+
+
+def candidate_lag(candidate: Candidate) -> int:
+    """The publication lag the candidate's window was scored with (its baselines used the same)."""
+    return int(candidate.recipe.get("lag_days", PUBLICATION_LAG_DAYS))
 
 
 def backtest_metrics(table: pl.DataFrame, origins: Sequence[dt.date]) -> dict[str, Any]:
@@ -244,154 +269,6 @@ def backtest_metrics(table: pl.DataFrame, origins: Sequence[dt.date]) -> dict[st
         "backtest": table.to_dicts(),
         "origins": [o.isoformat() for o in origins],
     }
-
-
-def decision_markdown(
-    decision: Decision, publication: Publication, table: pl.DataFrame, *, as_of: dt.date, seconds: float
-) -> str:
-    """The Prefect artifact of a training run: the backtest table and the champion/challenger call."""
-    c = decision.comparison
-    verdict = "**PROMOTED**" if decision.promote else "**REJECTED**"
-    lines = [
-        f"# Training {decision.version} (as of {as_of})",
-        "",
-        f"{verdict}: {decision.reason}.",
-        "",
-        f"- window: origins {', '.join(o.isoformat() for o in c.origins)}, horizons 1..{MAX_HORIZON}, "
-        f"{c.n_targets:,} targets (every station)",
-        f"- challenger WAPE {c.challenger_wape:.4f}"
-        + (
-            f"; champion {c.champion_version} WAPE {c.champion_wape:.4f}"
-            if c.champion_wape is not None
-            else ""
-        ),
-    ]
-    if c.champion_method:
-        lines.append(
-            "- champion forecasts: " + ", ".join(f"{k}: {v}" for k, v in sorted(c.champion_method.items()))
-        )
-    if c.seongsu:
-        ch, cp = c.seongsu.get("challenger"), c.seongsu.get("champion")
-        lines.append(
-            f"- Seongsu (211): challenger {ch:.4f}" + (f", champion {cp:.4f}" if cp is not None else "")
-            if ch is not None
-            else "- Seongsu (211): not in the window"
-        )
-    if publication.bento_tag:
-        lines.append(f"- BentoML: `{publication.bento_tag}` (now `{BENTO_MODEL_NAME}:latest`)")
-    if publication.archived:
-        lines.append(f"- archived: {', '.join(publication.archived)}")
-    lines += ["", f"Run time {seconds:.0f} s.", "", "## Backtest WAPE (lower is better)", ""]
-    lines += _markdown_table(backtest_pivot(table))
-    coverage = table.filter(
-        pl.col("scope") == "all", pl.col("horizon") == 0, pl.col("coverage").is_not_null()
-    )
-    if coverage.height:
-        lines += [
-            "",
-            "80% interval coverage (all stations, all horizons): "
-            + ", ".join(f"{m} {c:.1%}" for m, c in coverage.select("model", "coverage").iter_rows()),
-        ]
-    return "\n".join(lines)
-
-
-def _markdown_table(table: pl.DataFrame) -> list[str]:
-    cols = table.columns
-    out = [
-        "| " + " | ".join(cols) + " |",
-        "|" + "|".join("---:" if c != "model" else "---" for c in cols) + "|",
-    ]
-    for row in table.iter_rows():
-        out.append("| " + " | ".join(_fmt(v) for v in row) + " |")
-    return out
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if isinstance(value, int):
-        return f"{value:,}" if value >= 1000 else str(value)
-    return str(value)
-
-
-def track_training(
-    tracker: Tracker,
-    *,
-    forecaster: CatBoostForecaster,
-    loaded: LoadedHistory,
-    candidate: Candidate,
-    table: pl.DataFrame,
-    scored: pl.DataFrame,
-    decision: Decision,
-) -> None:
-    """Everything a training run tells W&B (each call is best effort, see ``tasks.tracking``)."""
-    tracker.log_config(
-        {
-            "version": candidate.version,
-            "as_of": loaded.as_of.isoformat(),
-            "recipe": candidate.recipe,
-            "recipe_fingerprint": candidate.fingerprint,
-            "code_version": candidate.metadata.code_version,
-            "data_hash": candidate.metadata.data_hash,
-            "weather_source": loaded.weather_source,
-            "train": {k: forecaster.metadata.get(k) for k in ("train_rows", "train_stations", "timings_s")},
-        }
-    )
-    for row in table.iter_rows(named=True):
-        horizon = "all" if row["horizon"] == 0 else f"h{row['horizon']}"
-        prefix = f"backtest/{row['model']}/{row['scope']}/{horizon}/"
-        tracker.log_metrics({k: row[k] for k in ("wape", "mae", "coverage")}, prefix=prefix)
-    tracker.log_table("backtest", table)
-    tracker.log_table("backtest_wape", backtest_pivot(table))
-    c = decision.comparison
-    tracker.log_metrics(
-        {
-            "challenger_wape": c.challenger_wape,
-            "champion_wape": c.champion_wape,
-            "promoted": int(decision.promote),
-        },
-        prefix="decision/",
-    )
-    tracker.log_summary({"decision": decision.reason, "version": candidate.version})
-    tracker.log_feature_importance(feature_importance(forecaster))
-    for direction in ("board", "alight"):
-        series = (
-            scored.filter(
-                pl.col("model") == MODEL_NAME,
-                pl.col("station_code") == SEONGSU,
-                pl.col("direction") == direction,
-            )
-            .with_columns(ts=pl.col("date").cast(pl.Datetime("us")) + pl.duration(hours=pl.col("hour")))
-            .rename({"y": "actual"})
-        )
-        if series.height:
-            tracker.log_forecast_plot(
-                f"forecast_vs_actual/211_{direction}",
-                series,
-                title=f"Seongsu (211) {direction}: backtest forecasts vs actuals ({candidate.version})",
-            )
-    cutoff = candidate.metadata.data_end
-    tracker.log_dataset(
-        loaded.history.ridership.filter(pl.col("date") <= cutoff),
-        data_hash=candidate.metadata.data_hash,
-        metadata={
-            "as_of": loaded.as_of.isoformat(),
-            "data_start": candidate.metadata.data_start.isoformat(),
-            "data_end": cutoff.isoformat(),
-        },
-    )
-    tracker.log_model(
-        candidate.package_path,
-        version=candidate.version,
-        metadata={
-            "as_of": loaded.as_of.isoformat(),
-            "data_hash": candidate.metadata.data_hash,
-            "decision": decision.reason,
-        },
-        promoted=decision.promote,
-    )
 
 
 # --- Prefect wrappers ---------------------------------------------------------------------------------
@@ -444,13 +321,13 @@ def save_candidate_task(
 def compare_task(
     candidate: Candidate,
     loaded: LoadedHistory,
-    challenger_preds: pl.DataFrame,
+    scored: pl.DataFrame,
     origins: list[dt.date],
     plan: TrainPlan,
 ) -> Decision:
     settings, warehouse = _open()
     try:
-        return evaluate_challenger(settings, warehouse, candidate, loaded, challenger_preds, origins, plan)
+        return evaluate_challenger(settings, warehouse, candidate, loaded, scored, origins, plan)
     finally:
         warehouse.close()
 
@@ -463,10 +340,16 @@ def compare_task(
     cache_policy=NO_CACHE,
 )
 def record_decision_task(
-    candidate: Candidate, decision: Decision, metrics: dict[str, Any], wandb_run: str | None
+    candidate: Candidate,
+    decision: Decision,
+    loaded: LoadedHistory,
+    metrics: dict[str, Any],
+    wandb_run: str | None,
 ) -> Publication:
     settings, warehouse = _open()
     try:
-        return record_decision(settings, warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
+        return record_decision(
+            settings, warehouse, candidate, decision, loaded=loaded, metrics=metrics, wandb_run=wandb_run
+        )
     finally:
         warehouse.close()

@@ -109,8 +109,12 @@ def print_training(result: dict[str, Any], seconds: float) -> None:
     colour = "green" if result["promoted"] else "yellow"
     verdict = "PROMOTED" if result["promoted"] else "REJECTED"
     out_console().print(f"[{colour}]{verdict}[/{colour}] {result['decision']}")
-    if result.get("bento_tag"):
-        out_console().print(f"serving: {result['bento_tag']}")
+    now = result.get("serving") or {}
+    if now.get("version"):
+        tag = f", published as {now['bento_tag']}" if now.get("bento_tag") else ""
+        out_console().print(
+            f"serving: {now['kind']} [bold]{now['forecaster']}[/bold] (version {now['version']}{tag})"
+        )
     if result.get("wandb_dir"):
         offline = str(result.get("wandb_run") or "").startswith("offline:")
         hint = f"  (offline: `wandb sync {result['wandb_dir']}` uploads it)" if offline else ""
@@ -239,7 +243,8 @@ def run_forecast(settings: Any, as_of: date, start: date, days: int, stations: s
 def model_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Every registered model: status, dates, data range, backtest and champion/challenger WAPE."""
+    """Every registered model or served baseline: status, kind, dates, data range, backtest WAPE and
+    the window WAPE of challenger vs champion (and the best baseline)."""
     from tasks.registry import list_models
     from tasks.warehouse.base import WarehouseError, open_warehouse
 
@@ -261,13 +266,24 @@ def model_list(
         out_console().print("no models yet: run `seongsu train`")
         return
     table = Table(title="models (newest first)")
-    for col in ("version", "status", "trained", "promoted", "data", "backtest WAPE", "window WAPE", "code"):
+    for col in (
+        "version",
+        "status",
+        "kind",
+        "trained",
+        "promoted",
+        "data",
+        "backtest WAPE",
+        "window WAPE",
+        "code",
+    ):
         table.add_column(col, justify="right" if "WAPE" in col else "left")
     for r in rows:
         style = "bold green" if r["status"] == "production" else None
         table.add_row(
             r["version"],
             r["status"],
+            r["kind"],
             r["trained_at"] or "",
             r["promoted_at"] or "",
             f"{r['data_start']} .. {r['data_end']}",
@@ -286,10 +302,13 @@ def _model_row(row: dict[str, Any]) -> dict[str, Any]:
         metrics = {}
     comparison = (metrics.get("decision") or {}).get("comparison") or {}
     ch, cp = comparison.get("challenger_wape"), comparison.get("champion_wape")
+    best, bw = comparison.get("best_baseline"), comparison.get("best_baseline_wape")
     window = "" if ch is None else _pct(ch) + ("" if cp is None else f" vs {_pct(cp)}")
+    window += "" if bw is None else f" (best baseline {best} {_pct(bw)})"
     return {
         "version": row["version"],
         "status": row["status"],
+        "kind": " ".join(filter(None, (row.get("kind") or "model", metrics.get("forecaster")))),
         "trained_at": f"{row['trained_at']:%Y-%m-%d %H:%M}" if row.get("trained_at") else None,
         "promoted_at": f"{row['promoted_at']:%Y-%m-%d %H:%M}" if row.get("promoted_at") else None,
         "data_start": row.get("data_start"),

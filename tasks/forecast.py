@@ -30,11 +30,12 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks import forecasters
 from tasks.features import MAX_HORIZON, PUBLICATION_LAG_DAYS, History, cutoff_for, forecast_targets
+from tasks.forecasters import PackagedForecaster
 from tasks.history import CONTEXT_DAYS, LoadedHistory
 from tasks.package import ModelPackage, PackageMetadata, build_package
 from tasks.settings import Settings
-from tasks.train import CatBoostForecaster
 from tasks.warehouse.base import UpsertResult, Warehouse
 from tasks.warehouse.schema import FORECASTS, conform
 
@@ -171,7 +172,7 @@ def _station_table(history: History) -> pl.DataFrame:
 
 
 def forecast(
-    model: ModelPackage | CatBoostForecaster,
+    model: ModelPackage | PackagedForecaster,
     history: History | None,
     as_of: dt.date,
     start: dt.date | None = None,
@@ -180,7 +181,7 @@ def forecast(
 ) -> pl.DataFrame:
     """Hourly forecasts issued on ``as_of`` for ``days`` days from ``start`` (``FORECAST_SCHEMA``).
 
-    ``model`` is a fitted forecaster or a model package.  ``history`` is what was known on
+    ``model`` is a fitted forecaster, a baseline (``tasks.baselines``) or a model package of either kind.  ``history`` is what was known on
     ``as_of`` (``tasks.history.load_history``); with a package it may be None, and then the
     package's own context is used -- a lookup into its ``forecasts.parquet`` when ``as_of`` is the
     package's issue date.  A given history is always forecast from (never the cached table).
@@ -228,8 +229,9 @@ def finalize(raw: pl.DataFrame, stations: pl.DataFrame) -> pl.DataFrame:
     return out.select(list(FORECAST_SCHEMA)).cast(dict(FORECAST_SCHEMA)).sort(ORDER)  # type: ignore[arg-type]
 
 
-def load_forecaster(package: ModelPackage) -> CatBoostForecaster:
-    return CatBoostForecaster.load(package.model_dir)
+def load_forecaster(package: ModelPackage) -> PackagedForecaster:
+    """The package's forecaster, a trained model or a baseline (``tasks.forecasters``)."""
+    return forecasters.load_forecaster(package.model_dir)
 
 
 def package_history(package: ModelPackage) -> History:
@@ -296,7 +298,7 @@ def _package_weather(loaded: LoadedHistory) -> str:
 
 @task(name="forecast-all-stations", cache_policy=NO_CACHE)
 def forecast_task(
-    model: ModelPackage | CatBoostForecaster, history: History, as_of: dt.date, days: int = MAX_HORIZON
+    model: ModelPackage | PackagedForecaster, history: History, as_of: dt.date, days: int = MAX_HORIZON
 ) -> pl.DataFrame:
     return forecast(model, history, as_of, days=days, stations="all")
 

@@ -3,7 +3,9 @@
 Contract between the registry (which writes packages), the Bento service and ``seongsu forecast``
 (which read them).  Serving must never call the warehouse or W&B, so the package carries:
 
-* ``model/``             the fitted forecaster (``tasks.train.save`` layout: CatBoost .cbm + json);
+* ``model/``             the forecaster: a fitted CatBoost model (``tasks.train.save`` layout) or, when
+                         the gate serves a baseline, its spec (``tasks.forecasters``; metadata
+                         ``kind`` says which, ``forecaster`` names it);
 * ``forecasts.parquet``  precomputed hourly forecasts for every station for the package's horizon
                          (``as_of + 1 .. as_of + horizon_days``): date, hour, station_code, direction,
                          yhat, lo, hi.  ``/forecast`` is a lookup into this table, refreshed daily by
@@ -71,6 +73,8 @@ class PackageMetadata:
     wandb_run: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     weather_source: str = "observed"  # "observed" (stand-in, snapshot) or "kma_forecast"
+    kind: str = "model"  # "model" (trained) or "baseline" (served because no model beat it)
+    forecaster: str = "catboost"  # the model's or the baseline's name (tasks.baselines)
     package_format: int = PACKAGE_FORMAT
 
     def to_json(self) -> str:

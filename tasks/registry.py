@@ -6,27 +6,15 @@ Why it works this way:
   ``SEONGSU_HOME/models/<version>/`` and a ``candidate`` row in the warehouse ``models`` table before
   anything can go wrong downstream (W&B, the comparison, the store), so a trained model is never
   lost; rejected packages stay on disk for inspection.
-* **Same window, same targets.**  A challenger is promoted only if it beats the champion on the
-  most recent known weeks: forecast origins ``data_end - 7k`` (``k = 1..n``; horizons 1..7, every
-  station, targets up to ``data_end``), scored by WAPE on the identical target rows.  Both sides
-  predict out of sample:
-
-  - the challenger's recipe (its chosen parameters) is refit at each origin on what was known
-    there: the rolling-origin backtest of ``tasks.evaluate``, run by ``tasks.challenger``, which
-    also scores the baselines on the same rows;
-  - the champion is its *fitted artifact* when it was trained only on data known at that origin
-    (how it would really have served), else its recipe refit at the origin with the same bounds.
-    If that recipe is the challenger's (same parameters, same feature/training code fingerprint) the
-    refit is the challenger's own backtest and is not recomputed: the comparison is a tie.
-
-  Ties and losses are rejected and recorded (status ``rejected``, the comparison in
-  ``metrics_json``).  Consequence worth knowing: retraining the same recipe on data that overlaps
-  the window cannot win (it *is* the champion's recipe on the same data); it can once the champion
-  is older than the window, or when the recipe (search result, code) improves.  The daily forecast
-  refresh keeps a champion's *inputs* current in the meantime.
+* **Who gets promoted** is the gate's call (``tasks.champion``: challenger vs champion vs the best
+  baseline on the same window); this module records it.  A candidate is a trained model or, when no
+  model beats the best baseline, that baseline packaged like one (``kind`` in the package metadata,
+  the store labels and the ``models`` table).  Rejected candidates are recorded (status
+  ``rejected``, the comparison in ``metrics_json``).
 * **Publication.**  Promotion, the daily forecast refresh and a rollback each save the package as a
   new version of ``BENTO_MODEL_NAME`` in the BentoML store (the newest is ``:latest``, what the
-  Bento service serves).  Labels: ``model_version``, ``as_of``, ``data_hash``, ``kind``.  The store is
+  Bento service serves).  Labels: ``model_version``, ``as_of``, ``data_hash``, ``kind`` (the
+  publication: promotion | refresh | rollback), ``model_kind`` (model | baseline) and ``forecaster``.  The store is
   ``$BENTOML_HOME/models`` (``SEONGSU_HOME/bentoml`` by default), opened explicitly so the path
   follows the environment of the call.
 * **The warehouse ``models`` table is the record** (status candidate | production | archived |
@@ -51,12 +39,13 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import polars as pl
 
-from tasks.features import KEYS, MAX_HORIZON, History, cutoff_for, forecast_targets
+from tasks.features import MAX_HORIZON, cutoff_for
+from tasks.forecasters import PackagedForecaster, kind_of, lag_of, save_baseline
 from tasks.history import LoadedHistory, data_hash
 from tasks.package import (
     BENTO_MODEL_NAME,
@@ -67,9 +56,12 @@ from tasks.package import (
 )
 from tasks.settings import REPO_ROOT, Settings
 from tasks.tracking import move_production_alias
-from tasks.train import CatBoostForecaster, TrainConfig, train
+from tasks.train import CatBoostForecaster, TrainConfig
 from tasks.warehouse.base import Warehouse
 from tasks.warehouse.schema import MODELS, conform
+
+if TYPE_CHECKING:
+    from tasks.champion import Decision
 
 log = logging.getLogger("seongsu.registry")
 
@@ -77,7 +69,6 @@ SEONGSU: Final = 211
 RECIPE_FILES: Final = ("tasks/features.py", "tasks/train.py")
 PROMOTED_EVENT: Final = "seongsu.model.promoted"
 Status = Literal["candidate", "production", "archived", "rejected", "rolled_back"]
-ChampionMethod = Literal["artifact", "refit", "same-recipe"]
 
 
 class RegistryError(RuntimeError):
@@ -171,6 +162,7 @@ class ModelRecord:
     code_version: str | None
     wandb_run: str | None
     metrics: dict[str, Any] = field(default_factory=dict)
+    kind: str = "model"
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ModelRecord:
@@ -189,6 +181,7 @@ class ModelRecord:
             code_version=row.get("code_version"),
             wandb_run=row.get("wandb_run"),
             metrics=metrics if isinstance(metrics, dict) else {},
+            kind=row.get("kind") or "model",
         )
 
     def row(self, **changes: Any) -> dict[str, Any]:
@@ -265,6 +258,8 @@ def publish_package(
         "as_of": meta.as_of.isoformat(),
         "data_hash": meta.data_hash[:16],
         "kind": kind,
+        "model_kind": meta.kind,
+        "forecaster": meta.forecaster,
     }
     info = {
         "model_version": meta.version,
@@ -275,6 +270,8 @@ def publish_package(
         "code_version": meta.code_version,
         "weather_source": meta.weather_source,
         "kind": kind,
+        "model_kind": meta.kind,
+        "forecaster": meta.forecaster,
         "published_at": datetime.now(UTC).isoformat(),
     }
     with bentoml.models.create(
@@ -348,11 +345,15 @@ class Candidate:
     recipe: dict[str, Any]
     fingerprint: str
 
+    @property
+    def kind(self) -> str:
+        return self.metadata.kind
+
 
 def save_candidate(
     settings: Settings,
     warehouse: Warehouse,
-    forecaster: CatBoostForecaster,
+    forecaster: PackagedForecaster,
     loaded: LoadedHistory,
     *,
     forecasts: pl.DataFrame,
@@ -361,9 +362,10 @@ def save_candidate(
     wandb_run: str | None = None,
     context_days: int | None = None,
 ) -> Candidate:
-    """Write the package of a freshly trained model and record it as ``candidate``.
+    """Write the package of a freshly trained model -- or of a baseline the gate serves -- and
+    record it as ``candidate`` (the one package builder for both kinds).
 
-    ``forecasts`` are the model's forecasts issued on ``loaded.as_of`` (all stations, 7 days).
+    ``forecasts`` are the forecaster's forecasts issued on ``loaded.as_of`` (all stations, 7 days).
     """
     from tasks.forecast import context_history
     from tasks.history import CONTEXT_DAYS
@@ -373,18 +375,27 @@ def save_candidate(
     ridership = loaded.history.ridership
     if ridership.is_empty():
         raise RegistryError("cannot register a model trained on no ridership")
-    cutoff = cutoff_for(loaded.as_of, int(forecaster.metadata.get("lag_days", forecaster.config.lag_days)))
-    known = ridership.filter(pl.col("date") <= cutoff)
-    fingerprint = recipe_fingerprint()
-    recipe = recipe_of(forecaster)
-    all_metrics = {
-        **dict(metrics or {}),
-        "recipe": recipe,
-        "recipe_fingerprint": fingerprint,
-        "train": {
+    known = ridership.filter(pl.col("date") <= cutoff_for(loaded.as_of, lag_of(forecaster)))
+    kind = kind_of(forecaster)
+    if isinstance(forecaster, CatBoostForecaster):
+        fingerprint, recipe = recipe_fingerprint(), recipe_of(forecaster)
+        train_info = {
             k: forecaster.metadata.get(k)
             for k in ("train_rows", "train_stations", "train_date_range", "timings_s", "final_trees")
-        },
+        }
+    else:  # a baseline: nothing fitted, its name and lag are the whole recipe
+        fingerprint, recipe, train_info = (
+            "",
+            {"baseline": forecaster.name, "lag_days": lag_of(forecaster)},
+            {},
+        )
+    all_metrics = {
+        **dict(metrics or {}),
+        "kind": kind,
+        "forecaster": forecaster.name,
+        "recipe": recipe,
+        "recipe_fingerprint": fingerprint,
+        "train": train_info,
     }
     meta = PackageMetadata(
         version=version,
@@ -396,12 +407,17 @@ def save_candidate(
         code_version=code_version(),
         trained_at=trained_at,
         wandb_run=wandb_run,
-        metrics=_json_safe(all_metrics),
+        metrics=json_safe(all_metrics),
         weather_source="kma_forecast" if loaded.weather_source == "kma_forecast" else "observed",
+        kind=kind,
+        forecaster=forecaster.name,
     )
     context = context_history(loaded, context_days or CONTEXT_DAYS)
     with tempfile.TemporaryDirectory(prefix="seongsu-model-") as tmp:
-        model_dir = forecaster.save(Path(tmp) / "model")
+        if isinstance(forecaster, CatBoostForecaster):
+            model_dir = forecaster.save(Path(tmp) / "model")
+        else:
+            model_dir = save_baseline(forecaster, Path(tmp) / "model")
         path = build_package(
             package_dir(settings, version),
             metadata=meta,
@@ -422,201 +438,11 @@ def save_candidate(
         code_version=meta.code_version,
         wandb_run=wandb_run,
         metrics=meta.metrics,
+        kind=kind,
     )
     with warehouse.transaction():
         _upsert(warehouse, [record.row()])
     return Candidate(version, path, meta, recipe, fingerprint)
-
-
-# --------------------------------------------------------------------------------------------------
-# the comparison window
-
-
-def comparison_origins(data_end: dt.date, n_origins: int = 2, horizon: int = MAX_HORIZON) -> list[dt.date]:
-    """Forecast origins whose 1..horizon targets fill the last ``n_origins * horizon`` known days
-    (``tasks.evaluate.rolling_origins``: the backtest's own definition)."""
-    from tasks.evaluate import rolling_origins
-
-    return rolling_origins(data_end, n_origins, horizon)
-
-
-def fit_at(history: History, origin: dt.date, config: TrainConfig) -> CatBoostForecaster:
-    """The recipe in ``config`` fitted on what was known at ``origin`` (no search)."""
-    return train(history, origin, config, grid=None, time_budget_s=None)
-
-
-def predict_at(
-    forecaster: CatBoostForecaster, history: History, origin: dt.date, stations: Sequence[int]
-) -> pl.DataFrame:
-    """Forecasts issued on ``origin`` for horizons 1..7 from the history known then."""
-    lag = int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
-    targets = forecast_targets(list(stations), origin)
-    return forecaster.predict(targets, history=history.until(cutoff_for(origin, lag)))
-
-
-def _wape(actual: np.ndarray, pred: np.ndarray) -> float:
-    return float(np.abs(actual - pred).sum() / max(float(actual.sum()), 1e-9))
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Challenger vs champion on identical targets (None champion: nothing to beat)."""
-
-    origins: list[dt.date]
-    n_targets: int
-    challenger_wape: float
-    champion_version: str | None = None
-    champion_wape: float | None = None
-    champion_method: dict[str, str] = field(default_factory=dict)
-    per_horizon: list[dict[str, Any]] = field(default_factory=list)
-    seongsu: dict[str, float | None] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return _json_safe(asdict(self))
-
-
-def score_window(
-    challenger: pl.DataFrame, champion: pl.DataFrame | None, actuals: pl.DataFrame
-) -> tuple[pl.DataFrame, int]:
-    """Join both forecasts and the actuals on (target, as_of); only rows all three have count."""
-    keys = [*KEYS, "as_of"]
-    frame = challenger.select(*keys, pl.col("yhat").alias("challenger")).join(
-        actuals.select(
-            pl.col("date"),
-            pl.col("hour").cast(pl.Int16),
-            pl.col("station_code").cast(pl.Int32),
-            pl.col("direction"),
-            pl.col("count").cast(pl.Float64).alias("actual"),
-        ),
-        on=list(KEYS),
-        how="inner",
-    )
-    if champion is not None:
-        frame = frame.join(champion.select(*keys, pl.col("yhat").alias("champion")), on=keys, how="inner")
-    frame = frame.with_columns(horizon=(pl.col("date") - pl.col("as_of")).dt.total_days().cast(pl.Int16))
-    return frame, frame.height
-
-
-def compare(
-    challenger_preds: pl.DataFrame,
-    history: History,
-    origins: Sequence[dt.date],
-    *,
-    champion: ModelRecord | None = None,
-    champion_preds: pl.DataFrame | None = None,
-    champion_method: Mapping[str, str] | None = None,
-) -> Comparison:
-    """WAPE of both on the same targets: overall, per horizon and for Seongsu (211)."""
-    frame, n = score_window(challenger_preds, champion_preds, history.ridership)
-    if n == 0:
-        raise RegistryError(f"no actuals for the comparison window (origins {list(origins)})")
-    y = frame["actual"].to_numpy()
-    ch = _wape(y, frame["challenger"].to_numpy())
-    cp = _wape(y, frame["champion"].to_numpy()) if champion_preds is not None else None
-    per_h = []
-    for (h,), part in sorted(frame.group_by("horizon"), key=lambda kv: kv[0][0]):
-        py = part["actual"].to_numpy()
-        per_h.append(
-            {
-                "horizon": int(h),
-                "challenger": _wape(py, part["challenger"].to_numpy()),
-                "champion": _wape(py, part["champion"].to_numpy()) if cp is not None else None,
-            }
-        )
-    seongsu: dict[str, float | None] = {}
-    s = frame.filter(pl.col("station_code") == SEONGSU)
-    if s.height:
-        sy = s["actual"].to_numpy()
-        seongsu = {
-            "challenger": _wape(sy, s["challenger"].to_numpy()),
-            "champion": _wape(sy, s["champion"].to_numpy()) if cp is not None else None,
-        }
-    return Comparison(
-        origins=list(origins),
-        n_targets=n,
-        challenger_wape=ch,
-        champion_version=champion.version if champion else None,
-        champion_wape=cp,
-        champion_method=dict(champion_method or {}),
-        per_horizon=per_h,
-        seongsu=seongsu,
-    )
-
-
-def champion_predictions(
-    settings: Settings,
-    champion: ModelRecord,
-    history: History,
-    origins: Sequence[dt.date],
-    *,
-    challenger_recipe: Mapping[str, Any],
-    challenger_preds: pl.DataFrame,
-    bounds: TrainConfig,
-    stations: Sequence[int] | None = None,
-) -> tuple[pl.DataFrame, dict[str, str]]:
-    """The champion's out-of-sample forecasts at ``origins`` (artifact, or recipe refit)."""
-    package = read_package(find_package(settings, champion.version))
-    fitted = CatBoostForecaster.load(package.model_dir)
-    recipe = champion.metrics.get("recipe") or recipe_of(fitted)
-    same_recipe = champion.metrics.get("recipe_fingerprint") == recipe_fingerprint() and _json_safe(
-        recipe
-    ) == _json_safe(dict(challenger_recipe))
-    codes = stations or history.ridership.get_column("station_code").unique().sort().to_list()
-    lag = int(fitted.metadata.get("lag_days", fitted.config.lag_days))
-    frames, methods = [], {}
-    for origin in origins:
-        if champion.data_end is not None and champion.data_end <= cutoff_for(origin, lag):
-            frames.append(predict_at(fitted, history, origin, codes))
-            methods[origin.isoformat()] = "artifact"
-        elif same_recipe:
-            frames.append(challenger_preds.filter(pl.col("as_of") == origin))
-            methods[origin.isoformat()] = "same-recipe"
-        else:
-            refit = fit_at(history, origin, fit_config(recipe, bounds))
-            frames.append(predict_at(refit, history, origin, codes))
-            methods[origin.isoformat()] = "refit"
-    return pl.concat(frames).select(*KEYS, "as_of", "yhat", "lo", "hi"), methods
-
-
-@dataclass(frozen=True)
-class Decision:
-    version: str
-    promote: bool
-    reason: str
-    comparison: Comparison
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "promote": self.promote,
-            "reason": self.reason,
-            "comparison": self.comparison.as_dict(),
-        }
-
-
-def decide(version: str, comparison: Comparison, min_improvement: float = 0.0) -> Decision:
-    """Promote iff there is no champion or the challenger's WAPE is strictly lower (by a relative
-    ``min_improvement`` if given) on the same targets; ties (within 1e-9) are rejections."""
-    ch, cp = comparison.challenger_wape, comparison.champion_wape
-    if cp is None:
-        return Decision(version, True, f"no champion yet: promoted (window WAPE {ch:.4f})", comparison)
-    bar = cp * (1.0 - min_improvement) - 1e-9
-    if ch < bar:
-        return Decision(
-            version,
-            True,
-            f"beats champion {comparison.champion_version}: WAPE {ch:.4f} < {cp:.4f} "
-            f"on {comparison.n_targets:,} targets",
-            comparison,
-        )
-    verdict = "ties" if abs(ch - cp) <= 1e-9 else "does not beat"
-    return Decision(
-        version,
-        False,
-        f"{verdict} champion {comparison.champion_version}: WAPE {ch:.4f} vs {cp:.4f} "
-        f"on {comparison.n_targets:,} targets",
-        comparison,
-    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -629,6 +455,8 @@ class Publication:
     status: str
     bento_tag: str | None
     archived: list[str]
+    baseline: Publication | None = None
+    """When the gate rejected this candidate and packaged the best baseline: that publication."""
 
 
 def _set_metadata(path: Path, meta: PackageMetadata) -> None:
@@ -657,7 +485,7 @@ def promote(
         candidate.metadata,
         promoted_at=now,
         wandb_run=wandb_run or candidate.metadata.wandb_run,
-        metrics=_json_safe({**candidate.metadata.metrics, **extra}),
+        metrics=json_safe({**candidate.metadata.metrics, **extra}),
     )
     _set_metadata(candidate.package_path, meta)
     tag = publish_package(settings, candidate.package_path, kind="promotion")
@@ -670,13 +498,14 @@ def promote(
     ]
     merged = {**record.metrics, **extra, "bento_tag": tag}
     if merged.get("backtest_wape") is None:
-        merged["backtest_wape"] = decision.comparison.challenger_wape
+        c = decision.comparison
+        merged["backtest_wape"] = c.best_baseline_wape if candidate.kind == "baseline" else c.challenger_wape
     rows.append(
         record.row(
             status="production",
             promoted_at=now,
             wandb_run=wandb_run or record.wandb_run,
-            metrics=_json_safe(merged),
+            metrics=json_safe(merged),
         )
     )
     with warehouse.transaction():
@@ -702,14 +531,14 @@ def reject(
     metrics = {**record.metrics, **extra}
     _set_metadata(
         candidate.package_path,
-        replace(candidate.metadata, metrics=_json_safe({**candidate.metadata.metrics, **extra})),
+        replace(candidate.metadata, metrics=json_safe({**candidate.metadata.metrics, **extra})),
     )
     with warehouse.transaction():
         _upsert(
             warehouse,
             [
                 record.row(
-                    status="rejected", wandb_run=wandb_run or record.wandb_run, metrics=_json_safe(metrics)
+                    status="rejected", wandb_run=wandb_run or record.wandb_run, metrics=json_safe(metrics)
                 )
             ],
         )
@@ -774,7 +603,7 @@ def _newest_package(settings: Settings, version: str) -> Path:
     raise RegistryError(f"no package of model {version} to re-publish")
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON round trip (dates -> ISO strings, numpy scalars -> floats) for metrics/metadata."""
     return json.loads(json.dumps(value, default=_default, ensure_ascii=False))
 

@@ -21,14 +21,14 @@ from tasks.challenger import (
     TrainPlan,
     backtest_window,
     evaluate_challenger,
-    model_predictions,
     record_decision,
     train_challenger,
     window_origins,
 )
+from tasks.champion import Decision
 from tasks.features import PUBLICATION_LAG_DAYS
 from tasks.history import LoadedHistory, load_history
-from tasks.registry import Candidate, Decision, Publication, save_candidate
+from tasks.registry import Candidate, Publication, save_candidate
 from tasks.settings import Settings, get_settings
 from tasks.warehouse.base import Warehouse, open_warehouse
 from tasks.warehouse.schema import HOUR_BANDS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
@@ -46,6 +46,11 @@ BAD = {"depth": 6, "learning_rate": 1.0, "l2_leaf_reg": 0.0, "iterations": 100}
 """With ``plan(BAD, target="log1p")``: unregularised full-step boosting on a log target overfits the
 small slice (window WAPE ~0.12 vs ~0.08 for TINY).  Few or tiny trees are *not* bad: every target
 is anchored at the station profile, so a barely trained model is the profile -- a strong baseline."""
+MODEL_WINS_END = dt.date(2023, 4, 19)
+"""A slice end where the tiny recipe honestly beats every baseline on the one-week window (measured
+0.0504 vs 0.0515 for ``profile_holiday``); at ``SLICE_END`` and most other weeks it loses by 3-11 %,
+which is why the gate serves the baseline there."""
+MODEL_WINS_AS_OF = MODEL_WINS_END + dt.timedelta(days=PUBLICATION_LAG_DAYS)
 
 
 def plan(params: dict[str, Any] | None = None, **overrides: Any) -> TrainPlan:
@@ -57,6 +62,14 @@ def plan(params: dict[str, Any] | None = None, **overrides: Any) -> TrainPlan:
         "n_origins": 1,
     }
     return TrainPlan(**{**base, **overrides})
+
+
+def weak_plan() -> TrainPlan:
+    """The deliberately weak challenger the gate must reject against the best baseline: ``BAD``
+    trees on a log target trained on ONE week of targets (window WAPE ~0.081 vs ~0.074 for
+    ``profile_holiday`` on the slice).  A one-week model with sane trees is *not* weak: it stays at
+    the profile it is anchored to (~0.072)."""
+    return plan(BAD, target="log1p", train_days=7)
 
 
 @dataclass(frozen=True)
@@ -133,7 +146,8 @@ class Trained:
 
 
 def train_and_register(home: Home, training_plan: TrainPlan, as_of: dt.date = TRAIN_AS_OF) -> Trained:
-    """The train flow's steps as plain functions (no Prefect): train, register, compare, decide."""
+    """The train flow's steps as plain functions (no Prefect): train, register, the gate, record (and
+    serve the best baseline when the gate says so)."""
     from tasks.forecast import forecast
 
     loaded = loaded_history(home, as_of)
@@ -145,9 +159,9 @@ def train_and_register(home: Home, training_plan: TrainPlan, as_of: dt.date = TR
         origins = window_origins(loaded, challenger, training_plan)
         scored = backtest_window(loaded, challenger, origins, training_plan)
         decision = evaluate_challenger(
-            home.settings, warehouse, candidate, loaded, model_predictions(scored), origins, training_plan
+            home.settings, warehouse, candidate, loaded, scored, origins, training_plan
         )
-        publication = record_decision(home.settings, warehouse, candidate, decision)
+        publication = record_decision(home.settings, warehouse, candidate, decision, loaded=loaded)
     finally:
         warehouse.close()
     return Trained(candidate, decision, publication)
@@ -191,7 +205,9 @@ def clone_home(source: Home, destination: Path, monkeypatch: pytest.MonkeyPatch)
 def prepared_home(
     path: Path, monkeypatch: pytest.MonkeyPatch, training_plan: TrainPlan | None = None
 ) -> Home:
-    """A home with the slice loaded and one promoted model (``TINY``)."""
+    """A home with the slice loaded and one production package: a ``TINY`` model trained and put
+    through the gate.  On this slice the tiny model does not beat the best baseline (measured, see
+    NOTES-forecast.md), so what serves is that baseline, packaged by the production builder."""
     monkeypatch.setenv("SEONGSU_HOME", str(path))
     monkeypatch.setenv("BENTOML_HOME", str(path / "bentoml"))
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -202,5 +218,19 @@ def prepared_home(
     finally:
         warehouse.close()
     trained = train_and_register(prepared, training_plan or plan(TINY))
-    assert trained.decision.promote
+    assert trained.decision.promote or trained.publication.baseline is not None, trained.decision.reason
     return prepared
+
+
+def wandb_run_bytes(run_dir: Path, expected: tuple[bytes, ...], timeout_s: float = 20.0) -> bytes:
+    """Every byte an offline W&B run wrote, once ``expected`` are all in it (or the timeout):
+    ``run.finish()`` returns before wandb-core has flushed the last records of an offline run to
+    ``run-*.wandb``; they land within a moment (and certainly at interpreter exit)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        content = b"".join(p.read_bytes() for p in run_dir.rglob("*") if p.is_file())
+        if all(e in content for e in expected) or time.monotonic() > deadline:
+            return content
+        time.sleep(0.2)

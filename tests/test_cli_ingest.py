@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tasks.cli import app
+from tasks.warehouse.migrations import list_migrations
 
 FILES = Path(__file__).parent / "fixtures" / "files"
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -70,6 +71,7 @@ def test_corrupted_file_is_a_clear_error_and_loads_nothing(
 def test_db_migrate_reports_once(fresh_home: Path) -> None:
     first = runner.invoke(app, ["db", "migrate"])
     assert first.exit_code == 0 and "applied 20260101000000" in first.output
+    assert list_migrations()[-1].version in first.output
     second = runner.invoke(app, ["db", "migrate"])
     assert second.exit_code == 0 and "up to date" in second.output
 

@@ -1,9 +1,10 @@
 """Champion/challenger on real data: who gets promoted, what the store and the models table say.
 
-One story per test module run (each step builds on the previous one, as the registry does in
-production): first model -> promoted; same recipe again on the same data -> tie, rejected; a bad
-recipe -> rejected; a good one after a bad champion -> promoted; rollback -> the previous champion
-serves again.
+One story (each step builds on the previous one, as the registry does in production), on a window
+where the tiny model beats every baseline: first model -> promoted; same recipe again on the same
+data -> tie, rejected; a bad recipe -> rejected.  The gate's rule for every combination of
+challenger, champion and best baseline is checked on ``decide`` directly; the baseline being served,
+and rollback across kinds, are in ``test_gate.py``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import polars as pl
 import pytest
 from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fixture)
     BAD,
-    SLICE_END,
+    MODEL_WINS_AS_OF,
+    MODEL_WINS_END,
     SLICE_STATIONS,
     TINY,
-    TRAIN_AS_OF,
     Home,
     home_fixture,
     plan,
@@ -27,17 +28,10 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
     train_and_register,
 )
 
+from tasks.champion import Comparison, comparison_origins, decide
 from tasks.features import MAX_HORIZON
-from tasks.package import BENTO_MODEL_NAME, read_package
-from tasks.registry import (
-    RegistryError,
-    comparison_origins,
-    decide,
-    latest_published,
-    list_models,
-    published_models,
-    rollback,
-)
+from tasks.package import read_package
+from tasks.registry import latest_published, list_models, published_models
 
 
 def _statuses(home: Home) -> dict[str, str]:
@@ -64,21 +58,23 @@ def test_window_origins_cover_the_newest_known_weeks() -> None:
 def test_promotion_needs_a_strictly_better_score_on_the_same_window(home: Home) -> None:
     warehouse = home.open()
     try:
-        seed_warehouse(warehouse)
+        seed_warehouse(warehouse, end=MODEL_WINS_END)
     finally:
         warehouse.close()
 
-    # 1. no champion: the first model is promoted, published and recorded
-    first = train_and_register(home, plan(TINY))
-    assert first.decision.promote and first.publication.status == "production"
-    assert first.decision.comparison.champion_wape is None
+    # 1. no champion, and the model beats every baseline: promoted, published and recorded
+    first = train_and_register(home, plan(TINY), MODEL_WINS_AS_OF)
+    c = first.decision.comparison
+    assert first.decision.promote and first.publication.status == "production", first.decision.reason
+    assert c.champion_wape is None and c.best_baseline_wape is not None
+    assert c.challenger_wape < c.best_baseline_wape
     n_targets = len(SLICE_STATIONS) * 2 * 20 * MAX_HORIZON
-    assert first.decision.comparison.n_targets == n_targets
+    assert c.n_targets == n_targets
     assert _statuses(home) == {first.candidate.version: "production"}
     assert _latest_version(home) == first.candidate.version
     package = read_package(first.candidate.package_path)
-    assert package.metadata.promoted_at is not None and package.metadata.as_of == TRAIN_AS_OF
-    assert package.metadata.data_end == SLICE_END
+    assert package.metadata.promoted_at is not None and package.metadata.as_of == MODEL_WINS_AS_OF
+    assert package.metadata.data_end == MODEL_WINS_END and package.metadata.kind == "model"
     assert package.forecasts.height == n_targets
 
     warehouse = home.open()
@@ -86,28 +82,28 @@ def test_promotion_needs_a_strictly_better_score_on_the_same_window(home: Home) 
         row = list_models(warehouse).row(0, named=True)
     finally:
         warehouse.close()
-    assert row["data_start"] == dt.date(2023, 3, 1) and row["data_end"] == SLICE_END
-    assert row["promoted_at"] is not None and row["trained_at"] is not None
+    assert row["data_start"] == dt.date(2023, 3, 1) and row["data_end"] == MODEL_WINS_END
+    assert row["promoted_at"] is not None and row["trained_at"] is not None and row["kind"] == "model"
     assert len(row["data_hash"]) == 64 and row["code_version"]
     metrics = json.loads(row["metrics_json"])
     assert metrics["decision"]["promote"] is True and metrics["backtest_wape"] > 0
     assert metrics["recipe"]["params"]["iterations"] == TINY["iterations"]
 
     # 2. the same recipe on the same data: identical forecasts on the window -> a tie -> rejected
-    second = train_and_register(home, plan(TINY))
-    assert not second.decision.promote
-    assert second.decision.comparison.champion_method == {"2023-05-24": "same-recipe"}
+    second = train_and_register(home, plan(TINY), MODEL_WINS_AS_OF)
+    assert not second.decision.promote and second.decision.serve == "champion"
+    assert second.decision.comparison.champion_method == {"2023-04-12": "same-recipe"}
     assert second.decision.comparison.challenger_wape == second.decision.comparison.champion_wape
-    assert "ties" in second.decision.reason
+    assert "ties" in second.decision.reason and "keeps serving" in second.decision.reason
     assert _statuses(home)[second.candidate.version] == "rejected"
     assert _latest_version(home) == first.candidate.version  # nothing new was published
     assert len(published_models(home.settings)) == 1
 
     # 3. a worse recipe: the champion's recipe is refit on the window, on identical targets
-    worse = train_and_register(home, plan(BAD, target="log1p"))
+    worse = train_and_register(home, plan(BAD, target="log1p"), MODEL_WINS_AS_OF)
     c = worse.decision.comparison
-    assert not worse.decision.promote
-    assert c.champion_method == {"2023-05-24": "refit"} and c.n_targets == n_targets
+    assert not worse.decision.promote and worse.decision.serve == "champion"
+    assert c.champion_method == {"2023-04-12": "refit"} and c.n_targets == n_targets
     assert c.challenger_wape > c.champion_wape  # type: ignore[operator]
     statuses = _statuses(home)
     assert (
@@ -116,46 +112,53 @@ def test_promotion_needs_a_strictly_better_score_on_the_same_window(home: Home) 
     assert Path(worse.candidate.package_path, "metadata.json").exists()  # kept for inspection
 
 
-def test_better_challenger_is_promoted_and_rollback_restores_the_champion(home: Home) -> None:
-    warehouse = home.open()
-    try:
-        seed_warehouse(warehouse)
-    finally:
-        warehouse.close()
-    weak = train_and_register(home, plan(BAD, target="log1p"))
-    assert weak.decision.promote  # first model: nothing to beat
-    strong = train_and_register(home, plan(TINY))
-    assert strong.decision.promote, strong.decision.reason
-    assert strong.publication.archived == [weak.candidate.version]
-    assert _statuses(home) == {weak.candidate.version: "archived", strong.candidate.version: "production"}
-    assert _latest_version(home) == strong.candidate.version
-    tags = [str(m.tag) for m in published_models(home.settings)]
-    assert len(tags) == 2 and all(t.startswith(f"{BENTO_MODEL_NAME}:") for t in tags)
-
-    back = rollback(home.settings, home.open())
-    assert back.version == weak.candidate.version and back.archived == [strong.candidate.version]
-    assert _latest_version(home) == weak.candidate.version
-    latest = latest_published(home.settings)
-    assert latest is not None and latest.info.labels["kind"] == "rollback"
-    assert read_package(Path(latest.path)).metadata.version == weak.candidate.version
-    assert _statuses(home) == {weak.candidate.version: "production", strong.candidate.version: "rolled_back"}
-
-    with pytest.raises(RegistryError, match="nothing to roll back to"):
-        rollback(home.settings, home.open())
+def _comparison(ch: float, cp: float | None, best: float | None, champion_kind: str = "model") -> Comparison:
+    baselines = {} if best is None else {"profile_a": best, "profile_b": best + 0.05}
+    return Comparison(
+        [dt.date(2023, 5, 24)],
+        10,
+        ch,
+        "champ" if cp is not None else None,
+        cp,
+        champion_kind=champion_kind if cp is not None else None,
+        best_baseline="profile_a" if best is not None else None,
+        best_baseline_wape=best,
+        baselines=baselines,
+    )
 
 
-def test_decide_rejects_ties_and_accepts_strict_wins() -> None:
-    from tasks.registry import Comparison
+@pytest.mark.parametrize(
+    ("ch", "cp", "best", "serve"),
+    [
+        (0.2, None, None, "challenger"),  # nothing to beat
+        (0.19, 0.2, None, "challenger"),
+        (0.2, 0.2, None, "champion"),  # a tie is a rejection
+        (0.2 + 1e-12, 0.2, None, "champion"),
+        (0.21, 0.2, None, "champion"),
+        (0.18, None, 0.19, "challenger"),  # first model, better than the best baseline
+        (0.19, None, 0.19, "baseline"),  # first model ties the best baseline: the baseline serves
+        (0.20, None, 0.19, "baseline"),
+        (0.17, 0.18, 0.19, "challenger"),  # beats both
+        (0.185, 0.18, 0.19, "champion"),  # loses to the champion, which beats the baseline
+        (0.195, 0.20, 0.19, "baseline"),  # beats the champion but not the baseline: baseline serves
+        (0.21, 0.20, 0.19, "baseline"),  # nobody beats the baseline
+        (0.21, 0.19, 0.19, "champion"),  # a champion that ties the baseline (e.g. is it) stays
+    ],
+)
+def test_decide_serves_the_challenger_only_if_it_beats_champion_and_best_baseline(
+    ch: float, cp: float | None, best: float | None, serve: str
+) -> None:
+    decision = decide("v", _comparison(ch, cp, best))
+    assert decision.serve == serve and decision.promote == (serve == "challenger")
+    assert decision.baseline == ("profile_a" if serve == "baseline" else None)
+    if best is not None and serve != "challenger":
+        assert "best baseline profile_a" in decision.reason
 
-    def comp(ch: float, cp: float | None) -> Comparison:
-        return Comparison([dt.date(2023, 5, 24)], 10, ch, "champ" if cp is not None else None, cp)
 
-    assert decide("v", comp(0.2, None)).promote
-    assert decide("v", comp(0.19, 0.2)).promote
-    assert not decide("v", comp(0.2, 0.2)).promote
-    assert not decide("v", comp(0.2 + 1e-12, 0.2)).promote
-    assert not decide("v", comp(0.21, 0.2)).promote
-    assert not decide("v", comp(0.199, 0.2), min_improvement=0.01).promote
+def test_min_improvement_applies_to_champion_and_baseline() -> None:
+    assert not decide("v", _comparison(0.199, 0.2, None), min_improvement=0.01).promote
+    assert not decide("v", _comparison(0.189, None, 0.19), min_improvement=0.01).promote
+    assert decide("v", _comparison(0.18, 0.2, 0.19), min_improvement=0.01).promote
 
 
 def test_models_table_is_empty_without_training(home: Home) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 
 import polars as pl
 import pytest
 from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fixture)
+    MODEL_WINS_AS_OF,
+    MODEL_WINS_END,
     TINY,
     Home,
     home_fixture,
@@ -16,6 +17,7 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
     plan,
     seed_warehouse,
     train_and_register,
+    wandb_run_bytes,
 )
 from pydantic import SecretStr
 
@@ -24,21 +26,6 @@ from tasks.registry import list_models
 from tasks.tracking import MODEL_ARTIFACT, Tracker, scrub
 
 SENTINEL = "sentinel-s3cret-7f3a9c"
-
-
-def _run_bytes(run_dir: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in run_dir.rglob("*") if p.is_file())
-
-
-def _wait_for(run_dir: Path, expected: tuple[bytes, ...], timeout_s: float = 20.0) -> bytes:
-    """``run.finish()`` returns before wandb-core has flushed the last records of an offline run
-    to ``run-*.wandb``; they land within a moment (and certainly at interpreter exit)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        content = _run_bytes(run_dir)
-        if all(e in content for e in expected) or time.monotonic() > deadline:
-            return content
-        time.sleep(0.2)
 
 
 def test_offline_run_logs_metrics_tables_plots_and_artifacts(home: Home, tmp_path: Path) -> None:
@@ -70,7 +57,7 @@ def test_offline_run_logs_metrics_tables_plots_and_artifacts(home: Home, tmp_pat
     assert run_dir is not None and run_dir.is_relative_to(home.path / "wandb")
     assert run_dir.name.startswith("offline-run-")
     expected = (MODEL_ARTIFACT.encode(), b"ridership-hourly-snapshot", b"candidate", b"production", b"v-v1")
-    content = _wait_for(run_dir, expected)
+    content = wandb_run_bytes(run_dir, expected)
     for item in expected:
         assert item in content, item
     assert any(p.suffix == ".png" for p in run_dir.rglob("*")), "the forecast plot is an image"
@@ -95,10 +82,10 @@ def test_wandb_failure_never_loses_the_model(home: Home, monkeypatch: pytest.Mon
     monkeypatch.setenv("WANDB_MODE", "offline")
     warehouse = home.open()
     try:
-        seed_warehouse(warehouse)
+        seed_warehouse(warehouse, end=MODEL_WINS_END)
     finally:
         warehouse.close()
-    trained = train_and_register(home, plan(TINY))
+    trained = train_and_register(home, plan(TINY), MODEL_WINS_AS_OF)  # a window the model wins
     tracker = Tracker.start(home.settings, job_type="train")
     monkeypatch.setattr(wandb, "Artifact", broken)
     tracker.log_model(
@@ -128,7 +115,7 @@ def test_no_secret_reaches_the_run_files(home: Home, monkeypatch: pytest.MonkeyP
     run_dir = tracker.run_dir
     tracker.finish()
     assert run_dir is not None
-    content = _wait_for(run_dir, (b"promoted",))
+    content = wandb_run_bytes(run_dir, (b"promoted",))
     assert b"promoted" in content  # the summary was written...
     assert SENTINEL.encode() not in content  # ...without the secrets
 
@@ -147,3 +134,98 @@ def test_feature_importance_frame(home: Home) -> None:
     importance = feature_importance(forecaster)
     assert importance.columns == ["feature", "importance"] and importance.height > 10
     assert importance["importance"].sum() == pytest.approx(100.0, rel=1e-3)
+
+
+class _SdkRun:
+    """The W&B run as the SDK exposes it online: records what the tracker asks of it."""
+
+    def __init__(self, fail_link: bool = False) -> None:
+        self.calls: list[tuple[str, object, object]] = []
+        self.fail_link = fail_link
+
+    def log_artifact(self, artifact: object, aliases: list[str]) -> _SdkRun:
+        self.calls.append(("log_artifact", getattr(artifact, "name", None), aliases))
+        return self
+
+    def wait(self) -> None:  # the logged artifact's upload
+        self.calls.append(("wait", None, None))
+
+    def link_artifact(self, artifact: object, target_path: str, aliases: list[str]) -> None:
+        if self.fail_link:
+            raise RuntimeError("registry not found")
+        self.calls.append(("link_artifact", target_path, aliases))
+
+
+def _package(tmp_path: Path) -> Path:
+    (tmp_path / "package" / "model").mkdir(parents=True)
+    (tmp_path / "package" / "model" / "model.cbm").write_bytes(b"fake model")
+    return tmp_path / "package"
+
+
+@pytest.mark.parametrize("promoted", [True, False])
+def test_online_promotion_links_the_model_into_the_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, promoted: bool
+) -> None:
+    from tasks.settings import get_settings
+    from tasks.tracking import registry_path
+
+    monkeypatch.setenv("SEONGSU_WANDB_REGISTRY_COLLECTION", "crowding-test")
+    run = _SdkRun()
+    tracker = Tracker(run, "online", tmp_path, registry_path=registry_path(get_settings()))
+    tracker.log_model(_package(tmp_path), version="v7", metadata={}, promoted=promoted)
+    assert tracker.errors == []
+    log, wait, *links = run.calls
+    assert log == (
+        "log_artifact",
+        MODEL_ARTIFACT,
+        ["candidate", "v-v7"] + (["production"] if promoted else []),
+    )
+    assert wait[0] == "wait"
+    expected = [("link_artifact", "wandb-registry-model/crowding-test", ["production"])] if promoted else []
+    assert links == expected
+
+
+def test_offline_runs_link_nothing_and_a_failed_link_is_not_fatal(tmp_path: Path) -> None:
+    offline = _SdkRun()
+    Tracker(offline, "offline", tmp_path, registry_path="wandb-registry-model/x").log_model(
+        _package(tmp_path), version="v1", metadata={}, promoted=True
+    )
+    assert [c[0] for c in offline.calls] == ["log_artifact"]
+    broken = Tracker(_SdkRun(fail_link=True), "online", tmp_path, registry_path="wandb-registry-model/x")
+    broken.log_model(tmp_path / "package", version="v2", metadata={}, promoted=True)
+    assert any("registry not found" in e for e in broken.errors)
+
+
+def test_online_rollback_moves_production_in_the_project_and_the_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import wandb
+
+    from tasks.settings import get_settings
+    from tasks.tracking import move_production_alias
+
+    calls: list[tuple[str, object]] = []
+
+    class Artifact:
+        def __init__(self) -> None:
+            self.aliases = ["candidate", "v-v3"]
+
+        def save(self) -> None:
+            calls.append(("save", list(self.aliases)))
+
+        def link(self, target_path: str, aliases: list[str]) -> None:
+            calls.append(("link", (target_path, aliases)))
+
+    class Api:
+        def artifact(self, name: str) -> Artifact:
+            calls.append(("artifact", name))
+            return Artifact()
+
+    monkeypatch.setattr(wandb, "Api", Api)
+    monkeypatch.setenv("WANDB_MODE", "online")
+    assert move_production_alias(get_settings(), "v3")
+    assert calls == [
+        ("artifact", f"daily-seongsu/{MODEL_ARTIFACT}:v-v3"),
+        ("save", ["candidate", "v-v3", "production"]),
+        ("link", ("wandb-registry-model/seongsu-crowding", ["production"])),
+    ]

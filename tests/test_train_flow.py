@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fixture)
@@ -17,9 +18,11 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
     Home,
     home_fixture,
     seed_warehouse,
+    wandb_run_bytes,
 )
 from typer.testing import CliRunner
 
+from tasks.baselines import baselines
 from tasks.cli import app
 from tasks.registry import latest_published, list_models
 from tasks.warehouse.schema import PIPELINE_STATE, conform
@@ -51,18 +54,30 @@ def test_train_then_forecast_flows(home: Home, prefect_server: str) -> None:
         warehouse.close()
 
     result = train(as_of=TRAIN_AS_OF, params=TINY, max_train_rows=20_000, n_origins=1, time_budget_s=60)
-    assert result["promoted"] and result["status"] == "production"
-    version = result["version"]
     models = {(r["model"], r["scope"], r["horizon"]) for r in result["backtest"]}
-    for name in ("catboost", "seasonal_naive", "profile_weekday", "profile_holiday"):
+    for name in ("catboost", *(b.name for b in baselines())):
         assert {(name, scope, h) for scope in ("all", "211") for h in range(8)} <= models
+    # on this slice the tiny model loses to the best baseline (see model_fixtures): the gate rejects
+    # it and serves that baseline, and every report says so
+    comparison = result["comparison"]
+    assert not result["promoted"] and result["status"] == "rejected", result["decision"]
+    serving = result["serving"]
+    assert serving["kind"] == "baseline" and serving["forecaster"] == comparison["best_baseline"]
+    assert serving["bento_tag"] and serving["why"] == result["decision"]
+    version = serving["version"]
     assert result["tracking_errors"] == []
     assert result["wandb_dir"] and result["wandb_dir"].startswith(str(home.path / "wandb"))
     decision = _artifact("train-decision")
-    assert version in decision and "PROMOTED" in decision and "| catboost | all |" in decision
+    assert "REJECTED" in decision and f"Serving now: baseline `{comparison['best_baseline']}`" in decision
+    challenger = f"{result['version']} (catboost)"
+    for role, who in (("challenger", challenger), ("best baseline", comparison["best_baseline"])):
+        assert f"| {role} | {who} |" in decision
+    assert f"{comparison['best_baseline_wape']:.4f}" in decision and "| catboost | all |" in decision
     assert "seasonal_naive" in _artifact("train-backtest")
     latest = latest_published(home.settings)
     assert latest is not None and latest.info.labels["model_version"] == version
+    run = wandb_run_bytes(Path(result["wandb_dir"]), (b"serving_kind", version.encode()))
+    assert b"serving_kind" in run and version.encode() in run and b"best_baseline_wape" in run
 
     # the daily refresh: default as-of = the replay clock; same model, a new store version
     clock = TRAIN_AS_OF + dt.timedelta(days=2)
@@ -86,13 +101,15 @@ def test_train_then_forecast_flows(home: Home, prefect_server: str) -> None:
         "as_of": clock.isoformat(),
         "data_hash": latest.info.labels["data_hash"],
         "kind": "refresh",
+        "model_kind": "baseline",
+        "forecaster": serving["forecaster"],
     }
     warehouse = home.open()
     try:
         stored = warehouse.read("select as_of, count(*) as n from forecasts group by as_of order by as_of")
     finally:
         warehouse.close()
-    assert stored["n"].to_list() == [issued["rows"], issued["rows"]]  # the promotion's and the refresh's
+    assert stored["n"].to_list() == [issued["rows"], issued["rows"]]  # the baseline's and the refresh's
     assert "observed weather stands in" in _artifact("forecast-report")
     assert forecast(as_of=clock)["bento_tag"] is None  # re-run: latest already serves it
 
@@ -101,11 +118,14 @@ def test_train_then_forecast_flows(home: Home, prefect_server: str) -> None:
     assert trained.exit_code == 0, trained.output
     assert "Backtest WAPE" in trained.output and "211 성수" in trained.output
     assert ("PROMOTED" in trained.output) != ("REJECTED" in trained.output)
+    assert "serving:" in trained.output
     listed = runner.invoke(app, ["model", "list"])
-    assert listed.exit_code == 0 and version in listed.output
+    assert listed.exit_code == 0 and version in listed.output and "baseline" in listed.output
     warehouse = home.open()
     try:
-        assert list_models(warehouse).height == 2
+        # the first challenger, the baseline it lost to, the quick one (the same window has the same
+        # best baseline, so no second baseline is packaged whatever the quick run's fate)
+        assert list_models(warehouse).height == 3
     finally:
         warehouse.close()
 

@@ -7,7 +7,9 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
+from tasks.registry import get_model
 from tasks.warehouse.base import WarehouseError, open_warehouse, redact_url
+from tasks.warehouse.migrations import list_migrations
 from tasks.warehouse.schema import RIDERSHIP_HOURLY, TABLES, WEATHER_HOURLY, conform
 
 
@@ -35,7 +37,30 @@ def test_migrate_creates_every_table_once(warehouse_url: str) -> None:
     assert wh.migrate() != []
     assert set(TABLES) <= set(wh.table_names())
     assert wh.migrate() == []  # second run: nothing pending
-    assert wh.applied_migrations() == ["20260101000000"]
+    assert wh.applied_migrations() == [m.version for m in list_migrations()]
+    wh.close()
+
+
+def test_migrate_adds_a_new_column_to_an_older_store(warehouse_url: str) -> None:
+    """A home made by an older version (``models`` without ``kind``) is upgraded in place: the
+    column appears and the rows it already had read as trained models."""
+    wh = open_warehouse(warehouse_url)
+    wh.migrate()
+    newest = next(m.version for m in list_migrations() if m.name == "models_kind")
+    old_view = "version, status, trained_at, promoted_at, data_start, data_end, data_hash, metrics_json"
+    if wh.backend == "postgres":
+        wh.execute("DROP VIEW api_models")
+    wh.execute('ALTER TABLE models DROP COLUMN "kind"')
+    if wh.backend == "postgres":
+        wh.execute(f"CREATE VIEW api_models AS SELECT {old_view} FROM models")
+    migrations = "schema_migrations" if wh.backend == "sqlite" else "supabase_migrations.schema_migrations"
+    wh.execute(f"DELETE FROM {migrations} WHERE version = %s", [newest])
+    wh.execute("INSERT INTO models (version, status) VALUES (%s, %s)", ["old", "archived"])
+    assert wh.migrate() == [newest]
+    record = get_model(wh, "old")
+    assert record is not None and record.kind == "model" and record.status == "archived"
+    if wh.backend == "postgres":  # the Space's read-only view shows the kind too
+        assert wh.read("SELECT kind FROM api_models")["kind"].to_list() == ["model"]
     wh.close()
 
 

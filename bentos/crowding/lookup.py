@@ -423,6 +423,9 @@ class ForecastIndex:
             "weather_source": m.weather_source,
             "wandb_run": m.wandb_run,
             "loaded_at": self.loaded_at,
+            "kind": m.kind,
+            "forecaster": m.forecaster,
+            "why": (m.metrics.get("decision") or {}).get("reason"),
         }
 
 

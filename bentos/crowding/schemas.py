@@ -297,6 +297,15 @@ class ModelInfo(BaseModel):
     weather_source: str
     wandb_run: str | None
     loaded_at: dt.datetime = Field(description="When this server process swapped the package in (UTC).")
+    kind: str = Field(
+        "model",
+        description="What serves: 'model' (a trained forecaster) or 'baseline' (no trained model beat "
+        "the best baseline on the promotion window, so that baseline is packaged and served).",
+    )
+    forecaster: str = Field(
+        "catboost", description="The model's or the baseline's name, e.g. 'profile_holiday'."
+    )
+    why: str | None = Field(None, description="The promotion decision that put this package in service.")
 
 
 class ErrorResponse(BaseModel):

@@ -102,12 +102,18 @@ class Served:
 
 
 def load_served(model_path: Path, tag: str) -> Served:
-    """Read, index and load one package from a model-store directory (slow; never on a request)."""
-    from tasks.train import load as load_forecaster
+    """Read, index and load one package from a model-store directory (slow; never on a request).
+
+    A baseline package (the gate serves one when no trained model beats it) answers ``/forecast``
+    like any package; ``/predict`` answers 409 for it, see ``baseline_predict_problem``."""
+    from tasks.forecasters import load_forecaster
 
     index = load_index(model_path, tag)
+    meta = index.metadata
     forecaster = load_forecaster(package_root(model_path) / "model")
-    features = forecaster.metadata.get("features") or {}
+    if meta.kind == "baseline":
+        return Served(tag, index, forecaster, baseline_predict_problem(meta.version, meta.forecaster))
+    features = forecaster.metadata.get("features") or {}  # type: ignore[attr-defined]
     expected = {"numeric": list(NUMERIC_FEATURES), "categorical": list(CATEGORICAL_FEATURES)}
     problem = None
     if features and {k: list(v) for k, v in features.items()} != expected:
@@ -116,6 +122,19 @@ def load_served(model_path: Path, tag: str) -> Served:
             f"FEATURE_COLUMNS; /predict is disabled for it (/forecast is unaffected)"
         )
     return Served(tag, index, forecaster, problem)
+
+
+def baseline_predict_problem(version: str, name: str) -> str:
+    """Why ``/predict`` cannot answer while a baseline serves (a 409: the request is fine, the
+    served package cannot score it).  A baseline is a rule over past ridership, not a function of
+    feature rows, so scoring a client's rows "with the baseline" would be a different forecast than
+    the one ``/forecast`` serves; answering with invented numbers would be worse than a clear no."""
+    return (
+        f"the served package {version} is the baseline '{name}' (kind baseline: no trained model beat "
+        "it on the last promotion window, see GET /model); a baseline forecasts from past ridership, "
+        "not from feature rows, so /predict has nothing to score. /forecast serves its forecasts; "
+        "/predict works again once a trained model is promoted"
+    )
 
 
 def _predict_rows(forecaster: Any, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
@@ -466,7 +485,8 @@ class Crowding:
         """Score explicit feature rows (tasks.features.FEATURE_COLUMNS, all required, numeric ones
         nullable) with the served CatBoost model: yhat and the 80% interval per row, in order.
         At most 1000 rows per call.  For clients that build their own features (what-if analyses);
-        everyone else wants /forecast."""
+        everyone else wants /forecast.  409 while a baseline is served (GET /model says
+        `kind: baseline`): a baseline has no feature model to score rows with."""
         served = self._served
         if served is None:
             return _not_ready()

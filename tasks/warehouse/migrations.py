@@ -6,6 +6,7 @@ CLI itself uses, so a database migrated here is seen as up to date by ``supabase
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,21 @@ def sqlite_ddl(table: Table) -> str:
     cols = [f'"{name}" {_SQLITE_TYPES[type(dtype)]}' for name, dtype in table.columns.items()]
     pk = ", ".join(f'"{c}"' for c in table.primary_key)
     return f'CREATE TABLE IF NOT EXISTS "{table.name}" ({", ".join(cols)}, PRIMARY KEY ({pk}))'
+
+
+def sqlite_add_columns(existing: Mapping[str, Collection[str]]) -> list[str]:
+    """``ALTER TABLE .. ADD COLUMN`` for declared columns an existing embedded store lacks.
+
+    ``CREATE TABLE IF NOT EXISTS`` leaves an older table as it was, so a migration that adds a
+    column (Postgres: its SQL file) needs this on SQLite.  ``existing``: table -> its columns now.
+    """
+    stmts = []
+    for name, columns in existing.items():
+        table = TABLES[name]
+        for col, dtype in table.columns.items():
+            if col not in columns:
+                stmts.append(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {_SQLITE_TYPES[type(dtype)]}')
+    return stmts
 
 
 def sqlite_statements() -> list[str]:

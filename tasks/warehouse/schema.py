@@ -221,6 +221,7 @@ MODELS = Table(
         "code_version": pl.String(),
         "wandb_run": pl.String(),
         "metrics_json": pl.String(),
+        "kind": pl.String(),  # model (trained) | baseline (tasks.baselines, packaged by the gate)
     },
     ("version",),
 )

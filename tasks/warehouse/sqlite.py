@@ -20,8 +20,8 @@ from typing import Any
 import polars as pl
 
 from tasks.warehouse.base import UpsertResult, WarehouseError, check_unique_keys
-from tasks.warehouse.migrations import list_migrations, sqlite_statements
-from tasks.warehouse.schema import Table
+from tasks.warehouse.migrations import list_migrations, sqlite_add_columns, sqlite_statements
+from tasks.warehouse.schema import TABLES, Table
 
 _DATETIME_FMT = "%Y-%m-%d %H:%M:%S%.6f"
 
@@ -96,11 +96,18 @@ class SqliteWarehouse:
                 return []
             for stmt in sqlite_statements():  # the schema-as-code DDL covers every migration file
                 self._conn.execute(stmt)
+            for stmt in sqlite_add_columns(self._columns()):  # tables created by an older version
+                self._conn.execute(stmt)
             now = datetime.now(UTC).isoformat()
             self._conn.executemany(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)", [(m.version, m.name, now) for m in pending]
             )
         return [m.version for m in pending]
+
+    def _columns(self) -> dict[str, set[str]]:
+        return {
+            name: {row[1] for row in self._conn.execute(f'PRAGMA table_info("{name}")')} for name in TABLES
+        }
 
     def applied_migrations(self) -> list[str]:
         exists = self._conn.execute(

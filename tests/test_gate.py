@@ -1,0 +1,213 @@
+"""The gate on real data: never serve something worse than the best baseline.
+
+* A deliberately weak challenger (``weak_plan``: bad trees trained on one week) is rejected against
+  the best of ALL baselines, and that baseline -- packaged by the production builder -- is what a
+  real ``bentoml serve`` then answers ``/forecast`` with; ``/model`` says it is a baseline and why,
+  ``/predict`` answers 409 explaining it.
+* Rollback across kinds: baseline -> model (beats it) -> baseline (the model went stale) -> rollback
+  to the model -> rollback to the first baseline, each time what the store serves follows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fixture)
+    MODEL_WINS_AS_OF,
+    MODEL_WINS_END,
+    SLICE_END,
+    SLICE_STATIONS,
+    TINY,
+    TRAIN_AS_OF,
+    Home,
+    home_fixture,
+    loaded_history,
+    plan,
+    seed_warehouse,
+    train_and_register,
+    weak_plan,
+)
+from package_fixture import AUTH, running_service
+
+from bentos.crowding.service import load_served
+from tasks.baselines import baselines
+from tasks.features import FEATURE_COLUMNS, MAX_HORIZON, build_features, cutoff_for, forecast_targets
+from tasks.forecast import forecast
+from tasks.package import read_package
+from tasks.registry import RegistryError, find_package, latest_published, list_models, rollback
+
+
+def _models(home: Home) -> dict[str, tuple[str, str]]:
+    """version -> (status, kind) from the warehouse ``models`` table."""
+    warehouse = home.open()
+    try:
+        models = list_models(warehouse)
+    finally:
+        warehouse.close()
+    return {r["version"]: (r["status"], r["kind"]) for r in models.iter_rows(named=True)}
+
+
+def _latest_labels(home: Home) -> dict[str, str]:
+    model = latest_published(home.settings)
+    assert model is not None
+    return dict(model.info.labels)
+
+
+def _seed(home: Home, start: dt.date = dt.date(2023, 3, 1), end: dt.date = SLICE_END) -> None:
+    warehouse = home.open()
+    try:
+        seed_warehouse(warehouse, start=start, end=end)
+    finally:
+        warehouse.close()
+
+
+def test_weak_challenger_is_rejected_and_the_best_baseline_is_served(home: Home) -> None:
+    _seed(home)
+    weak = train_and_register(home, weak_plan())
+    decision, c = weak.decision, weak.decision.comparison
+
+    # every baseline was scored on the same targets; the best is their minimum, not a chosen one
+    assert set(c.baselines) == {b.name for b in baselines()}
+    assert c.best_baseline == min(c.baselines, key=lambda name: c.baselines[name])
+    assert c.best_baseline_wape == c.baselines[c.best_baseline]
+    assert c.challenger_wape > c.best_baseline_wape and c.champion_wape is None
+    assert not decision.promote and decision.serve == "baseline", decision.reason
+    assert f"does not beat the best baseline {c.best_baseline}" in decision.reason
+    assert {row["horizon"] for row in c.per_horizon} == set(range(1, MAX_HORIZON + 1))
+    assert all(row["baseline"] is not None for row in c.per_horizon)
+
+    served = weak.publication.baseline
+    assert served is not None and served.status == "production" and served.bento_tag
+    assert _models(home) == {
+        weak.candidate.version: ("rejected", "model"),
+        served.version: ("production", "baseline"),
+    }
+    labels = _latest_labels(home)
+    assert labels["model_version"] == served.version
+    assert labels["model_kind"] == "baseline" and labels["forecaster"] == c.best_baseline
+
+    # the package: same contract as a model's, built by the production builder
+    package = read_package(find_package(home.settings, served.version))
+    meta = package.metadata
+    assert meta.kind == "baseline" and meta.forecaster == c.best_baseline and meta.as_of == TRAIN_AS_OF
+    assert json.loads((package.model_dir / "baseline.json").read_text())["name"] == c.best_baseline
+    assert meta.metrics["decision"]["serve"] == "baseline"
+    assert package.forecasts.height == len(SLICE_STATIONS) * MAX_HORIZON * 20 * 2
+    # the baseline rebuilt from the package (what serving and the daily refresh do) reproduces them
+    loaded = loaded_history(home)
+    recomputed = forecast(package, loaded.history, TRAIN_AS_OF, stations="all")
+    cached = forecast(package, None, TRAIN_AS_OF, stations="all")
+    assert recomputed.equals(cached)
+    # ... and they went to the warehouse like a promoted model's
+    warehouse = home.open()
+    try:
+        stored = warehouse.read(
+            "select count(*) as n from forecasts where model_version = %s", [served.version]
+        )
+    finally:
+        warehouse.close()
+    assert stored["n"].item() == package.forecasts.height
+
+    # the real service serves it
+    with (
+        running_service(home.bento_home) as url,
+        httpx.Client(base_url=url, timeout=30, headers=AUTH) as client,
+    ):
+        info = client.get("/model").json()
+        assert info["version"] == served.version and info["kind"] == "baseline"
+        assert info["forecaster"] == c.best_baseline and "the baseline" in info["why"]
+        answer = client.post("/forecast", json={"station": "성수", "hour_start": 8, "hour_end": 8})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["model_version"] == served.version
+        [row] = body["stations"][0]["forecasts"]
+        expected = cached.filter(
+            pl.col("station_code") == 211,
+            pl.col("hour") == 8,
+            pl.col("date") == TRAIN_AS_OF + dt.timedelta(1),
+        )
+        board = expected.filter(pl.col("direction") == "board")["yhat"].item()
+        assert row["boardings"]["yhat"] == pytest.approx(board, abs=0.06)
+        predicted = client.post("/predict", json={"rows": [_feature_row(loaded)]})
+        assert predicted.status_code == 409
+        assert f"baseline '{c.best_baseline}'" in predicted.json()["error"]
+
+    # a second challenger that also loses: the baseline champion keeps serving, nothing republished
+    again = train_and_register(home, plan(TINY))
+    assert again.decision.serve == "champion" and again.publication.baseline is None
+    assert again.decision.comparison.champion_kind == "baseline"
+    assert again.decision.comparison.champion_method == {"2023-05-24": "same-baseline"}
+    assert _latest_labels(home)["model_version"] == served.version
+
+
+def _feature_row(loaded: object) -> dict[str, object]:
+    """One well-formed ``/predict`` row (built by the production feature code)."""
+    history = loaded.history.until(cutoff_for(TRAIN_AS_OF))  # type: ignore[attr-defined]
+    targets = forecast_targets([211], TRAIN_AS_OF).head(1)
+    row = (
+        build_features(history.ridership, history.weather, targets).select(FEATURE_COLUMNS).row(0, named=True)
+    )
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+
+
+def test_rollback_works_across_kinds(home: Home) -> None:
+    _seed(home, end=MODEL_WINS_END)
+    first = train_and_register(home, weak_plan(), MODEL_WINS_AS_OF)
+    assert first.decision.serve == "baseline" and first.publication.baseline is not None
+    baseline_1 = first.publication.baseline.version
+
+    # a model that beats the serving baseline and every other one is promoted over it
+    model = train_and_register(home, plan(TINY), MODEL_WINS_AS_OF)
+    c = model.decision.comparison
+    assert model.decision.promote, model.decision.reason
+    assert c.champion_kind == "baseline" and c.champion_method == {"2023-04-12": "same-baseline"}
+    assert model.publication.archived == [baseline_1]
+    assert _latest_labels(home)["model_kind"] == "model"
+
+    # six weeks later the model (trained to 04-19, served as is) loses to the best baseline:
+    # the next run's challenger is weak too, so the baseline is packaged and replaces the model
+    _seed(home, start=MODEL_WINS_END + dt.timedelta(days=1))
+    later = train_and_register(home, weak_plan(), TRAIN_AS_OF)
+    c = later.decision.comparison
+    assert c.champion_method == {"2023-05-24": "artifact"}
+    assert c.champion_wape is not None and c.best_baseline_wape is not None
+    assert c.champion_wape > c.best_baseline_wape, later.decision.reason
+    assert later.decision.serve == "baseline" and later.publication.baseline is not None
+    baseline_2 = later.publication.baseline.version
+    assert later.publication.baseline.archived == [model.candidate.version]
+    assert _latest_labels(home)["model_kind"] == "baseline"
+
+    # rollback: baseline -> the model
+    back = rollback(home.settings, home.open())
+    assert back.version == model.candidate.version and back.archived == [baseline_2]
+    labels = _latest_labels(home)
+    assert labels["kind"] == "rollback" and labels["model_kind"] == "model"
+    assert labels["model_version"] == model.candidate.version
+    models = _models(home)
+    assert models[model.candidate.version] == ("production", "model")
+    assert models[baseline_2] == ("rolled_back", "baseline")
+    latest = latest_published(home.settings)
+    assert latest is not None
+    served = load_served(Path(latest.path), str(latest.tag))
+    assert served.index.model_info()["kind"] == "model" and served.predict_problem is None
+
+    # rollback: the model -> the baseline it had replaced
+    back = rollback(home.settings, home.open())
+    assert back.version == baseline_1 and back.archived == [model.candidate.version]
+    labels = _latest_labels(home)
+    assert labels["model_kind"] == "baseline" and labels["model_version"] == baseline_1
+    assert _models(home)[baseline_1] == ("production", "baseline")
+    latest = latest_published(home.settings)
+    assert latest is not None
+    served = load_served(Path(latest.path), str(latest.tag))
+    assert served.index.model_info()["kind"] == "baseline"
+    assert served.predict_problem is not None and "baseline" in served.predict_problem
+
+    with pytest.raises(RegistryError, match="nothing to roll back to"):
+        rollback(home.settings, home.open())
