@@ -40,7 +40,7 @@ try:
         ok,
         parse_timestamp,
     )
-    from space.fmt import fmt_duration, fmt_time, md_escape
+    from space.fmt import fmt_duration, fmt_time, md_escape, schedule_text
     from space.forecast_view import (
         DAY_HOURS,
         HOURS,
@@ -69,7 +69,7 @@ except ImportError:  # on Hugging Face the Space root is the working directory: 
         ok,
         parse_timestamp,
     )
-    from fmt import fmt_duration, fmt_time, md_escape  # type: ignore[no-redef]
+    from fmt import fmt_duration, fmt_time, md_escape, schedule_text  # type: ignore[no-redef]
     from forecast_view import (  # type: ignore[no-redef]
         DAY_HOURS,
         HOURS,
@@ -362,6 +362,16 @@ class SpaceApp:
         ]
         if not rows:
             return "\n".join([head[0], texts.RUNS_EMPTY])
+        schedules = [
+            "#### 배포와 일정 · Deployments and schedules",
+            "| 배포 Deployment | 일정 Schedule | 다음 실행 Next run | 작업 풀 Work pool |",
+            "|---|---|---|---|",
+        ] + [
+            f"| `{d.full_name}` | {md_escape('; '.join(map(schedule_text, d.schedules))) or '—'} | "
+            f"{fmt_time(d.next_run) if d.next_run else '—'} | {md_escape(d.work_pool or '—')} |"
+            for d in runs.deployments
+        ]
+        head = ([*schedules, ""] if runs.deployments else []) + head
         recent = [
             "",
             "#### 최근 실행 · Recent runs",
@@ -740,9 +750,9 @@ class SpaceApp:
             advanced = advance.click(busy, outputs=[clock_result, advance], **private).then(
                 self.advance_clock,
                 outputs=clock_result,
-                api_name="advance_clock",
                 concurrency_limit=1,
                 show_progress="minimal",  # keep the "running ..." message readable
+                **private,  # the clock runs the whole pipeline: no API for Gradio clients
             )
 
             load = demo.load(on_load, outputs=[tabs, station, day], **private)

@@ -12,8 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tasks.cli_common import day_option, out_console, print_json, quiet_run_logs
-from tasks.progress import watching
+from tasks.cli_common import day_option, interrupt, out_console, print_json, quiet_run_logs
 
 
 def up(
@@ -27,6 +26,7 @@ def up(
 ) -> None:
     """Start Prefect, prepare the warehouse, ingest, train/promote, forecast, serve and open the Space."""
     from tasks.cli import _settings
+    from tasks.orchestration import OrchestrationError
     from tasks.stack import REPLAY_START, Stack, StackError, bootstrap
 
     settings = _settings()
@@ -42,13 +42,16 @@ def up(
                 out_console().print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
 
             step(f"Prefect API at {prefect.url}")
-            with watching(lambda text: step(f"training · {text}")):
-                did = bootstrap(settings, replay_start or REPLAY_START, step)
+            step("work pool, ingest limit and deployments (prefect.yaml)")
+            stack.prepare_prefect(prefect.url)
+            step("starting the process worker")
+            stack.start_worker(prefect.url)
+            did = bootstrap(settings, replay_start or REPLAY_START, step)
             step("starting the Bento service")
             bento = stack.start_bento(bento_port)
             step("starting the Space")
             space = stack.start_space(space_port, bento.url)
-    except (StackError, ValueError) as exc:
+    except (StackError, OrchestrationError, ValueError) as exc:
         _stop(stack)
         out_console(stderr=True).print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -59,7 +62,7 @@ def up(
     if detach:
         return
     out_console().print("[bold]Ctrl-C stops everything.[/bold]")
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         while all(m.process is None or m.process.poll() is None for m in stack.processes):
             time.sleep(1)
@@ -82,11 +85,6 @@ def _stop(stack: Any) -> None:
         with contextlib.suppress(Exception):  # best effort: the server may already be gone
             APILogHandler().flush()
     stack.stop()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM stops the stack the same way Ctrl-C does."""
-    raise KeyboardInterrupt
 
 
 def _print_urls(prefect: str, bento: str, space: str, did: dict[str, Any], seconds: float) -> None:

@@ -32,8 +32,10 @@ AS_OF = dt.date(2023, 5, 26)  # targets 05-27 (Sat, Buddha's Birthday) .. 06-02,
 
 @pytest.fixture(scope="module")
 def history() -> History:
-    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
-        pl.col("station_code").is_in(STATIONS), pl.col("date") >= dt.date(2023, 2, 1)
+    ridership = (
+        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
+        .filter(pl.col("station_code").is_in(STATIONS), pl.col("date") >= dt.date(2023, 2, 1))
+        .collect()
     )
     weather = pl.read_parquet(SNAPSHOT / "weather_hourly.parquet")
     return History(ridership, weather)

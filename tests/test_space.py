@@ -130,8 +130,10 @@ def warehouse_url(package: Path, tmp_path_factory: pytest.TempPathFactory) -> st
     now = datetime.now(UTC).replace(tzinfo=None)
     codes = list(DEFAULT_STATIONS)
     stations = pl.read_parquet(SNAPSHOT / "stations.parquet").filter(pl.col("station_code").is_in(codes))
-    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
-        pl.col("station_code").is_in(codes) & pl.col("date").is_between(dt.date(2023, 4, 1), DAY)
+    ridership = (
+        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
+        .filter(pl.col("station_code").is_in(codes) & pl.col("date").is_between(dt.date(2023, 4, 1), DAY))
+        .collect()
     )
     weather = pl.read_parquet(SNAPSHOT / "weather_hourly.parquet").filter(
         pl.col("ts") < datetime.combine(EVALUATED_ON, dt.time())
@@ -190,10 +192,15 @@ def warehouse_url(package: Path, tmp_path_factory: pytest.TempPathFactory) -> st
 
 @pytest.fixture(scope="module")
 def prefect_runs(prefect_server: str) -> dict[str, str]:
-    """A deployed ``daily-pipeline`` with a completed run and an ad hoc ``monitor`` run that failed."""
+    """A deployed ``daily-pipeline`` (06:30 KST, its next run scheduled) with a completed run, and an
+    ad hoc ``monitor`` run that failed."""
     with httpx.Client(base_url=prefect_server, timeout=10) as api:
         flow = api.post("/flows/", json={"name": "daily-pipeline"}).json()["id"]
-        dep = api.post("/deployments/", json={"name": "local", "flow_id": flow}).json()["id"]
+        schedule = {"schedule": {"cron": "30 6 * * *", "timezone": "Asia/Seoul"}, "active": True}
+        dep = api.post(
+            "/deployments/", json={"name": "local", "flow_id": flow, "schedules": [schedule]}
+        ).json()["id"]
+        api.post(f"/deployments/{dep}/schedule", json={"max_runs": 1}).raise_for_status()
         monitor = api.post("/flows/", json={"name": "monitor"}).json()["id"]
 
         def run(flow_id: str, name: str, final: str, deployment: str | None = None) -> str:
@@ -299,6 +306,10 @@ def test_everything_up(config: SpaceConfig, prefect_runs: dict[str, str]) -> Non
     assert out["status"].count("✅") == 3 and "⚠️" not in out["status"]
     runs_md, freshness, model_md = out["pipeline"]
     assert "daily-pipeline/local" in runs_md and "Completed" in runs_md and "Failed" in runs_md
+    [listed] = [
+        line for line in runs_md.splitlines() if "daily-pipeline/local" in line and "(Asia/Seoul)" in line
+    ]
+    assert "30 6 * * * (Asia/Seoul)" in listed and "KST" in listed, "the schedule and its next run"
     assert f"/runs/flow-run/{prefect_runs['pipeline']}" in runs_md
     fresh = {r["테이블 Table"]: r for r in rows(freshness)}
     assert fresh["ridership_hourly"]["최신 날짜 Newest"] == DAY.isoformat()
@@ -413,7 +424,8 @@ def test_config_from_env_and_secrets_stay_out_of_repr() -> None:
     assert prefect_ui_base(env["PREFECT_API_URL"]) == "https://app.prefect.cloud/account/a1/workspace/w2"
     assert prefect_ui_base("http://127.0.0.1:4200/api") == "http://127.0.0.1:4200"
     local = SpaceConfig.from_env({"SEONGSU_HOME": "/tmp/x"})
-    assert local.local and local.bento_url == "http://127.0.0.1:3000" and local.warehouse_url
+    assert local.bento_url == "http://127.0.0.1:3000" and local.warehouse_url
+    assert not local.local  # the replay clock needs explicit SEONGSU_SPACE_LOCAL=1 (test_space_clock.py)
 
 
 def test_http_failures_become_plain_sentences() -> None:

@@ -4,6 +4,10 @@ Loads stream the frame as CSV through ``COPY`` into a temporary stage table, the
 ``INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE IS DISTINCT FROM`` upsert: bulk, set-based,
 and a re-run of the same data changes nothing.  Large reads come back through ``COPY ... TO STDOUT``
 straight into polars.
+
+Time: the code's datetimes are naive UTC; audit columns are ``timestamptz``.  Writes say ``+00``
+explicitly and reads convert to UTC and drop the zone, so nothing depends on the session's TimeZone
+(a ``timestamp`` column ignores the suffix: the weather's KST wall-clock hours stay as they are).
 """
 
 from __future__ import annotations
@@ -11,15 +15,20 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 import psycopg
 from psycopg import sql as pgsql
+from psycopg.types.datetime import TimestamptzLoader
 
 from tasks.warehouse.base import UpsertResult, WarehouseError, check_unique_keys, redact_url
 from tasks.warehouse.migrations import list_migrations
 from tasks.warehouse.schema import Table
+
+COPY_CHUNK_ROWS = 500_000
+_PG_DATETIME = "%Y-%m-%d %H:%M:%S%.6f+00"  # naive UTC instants (audit columns are timestamptz)
 
 _MIGRATIONS_DDL = """
 create schema if not exists supabase_migrations;
@@ -29,6 +38,13 @@ create table if not exists supabase_migrations.schema_migrations (
 """
 
 
+class NaiveUtcLoader(TimestamptzLoader):
+    """``timestamptz`` values as the naive UTC datetimes the rest of the code uses."""
+
+    def load(self, data: Any) -> datetime:
+        return super().load(data).astimezone(UTC).replace(tzinfo=None)
+
+
 class PostgresWarehouse:
     backend = "postgres"
 
@@ -36,6 +52,7 @@ class PostgresWarehouse:
         self._url = url.replace("postgres://", "postgresql://", 1)
         try:
             self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+            self._conn.adapters.register_loader("timestamptz", NaiveUtcLoader)
         except psycopg.OperationalError as exc:
             raise WarehouseError(f"cannot connect to {self.display_url}: {exc}".strip()) from None
 
@@ -103,8 +120,6 @@ class PostgresWarehouse:
             action = pgsql.SQL("do update set {} where ({}) is distinct from ({})").format(assign, old, new)
         else:
             action = pgsql.Composed([pgsql.SQL("do nothing")])
-        buffer = io.BytesIO()
-        frame.select(cols).write_csv(buffer, datetime_format="%Y-%m-%d %H:%M:%S%.6f")
         with self.transaction(), self._conn.cursor() as cur:
             cur.execute(
                 pgsql.SQL("create temp table if not exists {} (like {} including defaults)").format(
@@ -112,11 +127,11 @@ class PostgresWarehouse:
                 )
             )
             cur.execute(pgsql.SQL("truncate {}").format(stage))
-            copy_sql = pgsql.SQL("copy {} ({}) from stdin with (format csv, header true)").format(
-                stage, col_list
-            )
+            copy_sql = pgsql.SQL("copy {} ({}) from stdin with (format csv)").format(stage, col_list)
             with cur.copy(copy_sql) as copy:
-                copy.write(buffer.getvalue())
+                # CSV chunk by chunk: a 13M-row history never sits in memory as one text blob
+                for chunk in frame.select(cols).iter_slices(COPY_CHUNK_ROWS):
+                    copy.write(chunk.write_csv(include_header=False, datetime_format=_PG_DATETIME))
             cur.execute(
                 pgsql.SQL(
                     "with up as (insert into {t} ({c}) select {c} from {s} on conflict ({pk}) {action} "
@@ -140,9 +155,16 @@ class PostgresWarehouse:
             raise WarehouseError(f"query failed: {exc}") from exc
         return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
 
-    def read_table(self, table: Table, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
+    def read_table(
+        self,
+        table: Table,
+        where: str = "",
+        params: Sequence[Any] = (),
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        names = list(columns or table.columns)
         query = pgsql.SQL("select {} from {}").format(
-            pgsql.SQL(", ").join(map(pgsql.Identifier, table.columns)), pgsql.Identifier(table.name)
+            pgsql.SQL(", ").join(map(pgsql.Identifier, names)), pgsql.Identifier(table.name)
         )
         if where:
             query = pgsql.SQL("{} where {}").format(query, pgsql.SQL(where))
@@ -154,6 +176,7 @@ class PostgresWarehouse:
         raw_schema = {
             c: (pl.String if (d == pl.Date or isinstance(d, pl.Datetime)) else d)
             for c, d in table.columns.items()
+            if c in names
         }
         raw = (
             pl.read_csv(buffer.getvalue(), schema=raw_schema)
@@ -161,11 +184,15 @@ class PostgresWarehouse:
             else pl.DataFrame(schema=raw_schema)
         )
         exprs = []
-        for name, dtype in table.columns.items():
+        for name in raw_schema:
+            dtype = table.columns[name]
             if dtype == pl.Date:
                 exprs.append(pl.col(name).str.to_date("%Y-%m-%d"))
             elif isinstance(dtype, pl.Datetime):
-                exprs.append(pl.col(name).str.to_datetime(time_unit="us"))
+                # timestamptz comes back with an offset: to UTC, then naive like everything else
+                exprs.append(
+                    pl.col(name).str.to_datetime(time_unit="us", time_zone="UTC").dt.replace_time_zone(None)
+                )
             else:
                 exprs.append(pl.col(name))
         return raw.select(exprs)
