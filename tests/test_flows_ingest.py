@@ -18,6 +18,7 @@ def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_ridership_flow_publishes_a_summary_artifact(fresh_home: Path, prefect_server: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
     from flows.ingest import ingest_ridership
 
@@ -26,8 +27,9 @@ def test_ridership_flow_publishes_a_summary_artifact(fresh_home: Path, prefect_s
     assert summaries[1].rows_inserted == 240
 
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-ridership"]))
+        artifacts = client.read_artifacts(  # newest first: other tests share the server
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-ridership"])),
+            sort=ArtifactSort.CREATED_DESC,
         )
     assert artifacts, "the flow publishes a keyed markdown artifact"
     text = str(artifacts[0].data)
