@@ -48,6 +48,7 @@ def test_an_ingest_waits_while_another_holds_the_ingest_slot(fresh_home: Path, p
     """The global concurrency limit `seongsu-ingest` (1 slot): whoever holds it -- another ingest
     deployment, or the pipeline's in-process ingest subflow -- an ingest flow writes only after it
     is released."""
+    import contextvars
     import datetime as dt
     import threading
     import time
@@ -84,7 +85,8 @@ def test_an_ingest_waits_while_another_holds_the_ingest_slot(fresh_home: Path, p
         finished.set()
 
     with concurrency(INGEST_LIMIT, occupy=1):
-        thread = threading.Thread(target=other_ingest)
+        # the session's Prefect settings live in a context variable: the thread gets a copy
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(other_ingest,))
         thread.start()
         time.sleep(8)  # long enough for the flow to start and reach the slot; it must still wait
         assert not finished.is_set() and weather_rows() == 0, "an ingest wrote while the slot was held"
