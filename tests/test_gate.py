@@ -22,6 +22,7 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
     MODEL_WINS_AS_OF,
     MODEL_WINS_END,
     SLICE_END,
+    SLICE_START,
     SLICE_STATIONS,
     TINY,
     TRAIN_AS_OF,
@@ -37,8 +38,16 @@ from package_fixture import AUTH, running_service
 
 from bentos.crowding.service import load_served
 from tasks.baselines import baselines
-from tasks.features import FEATURE_COLUMNS, MAX_HORIZON, build_features, cutoff_for, forecast_targets
+from tasks.features import (
+    FEATURE_COLUMNS,
+    MAX_HORIZON,
+    PUBLICATION_LAG_DAYS,
+    build_features,
+    cutoff_for,
+    forecast_targets,
+)
 from tasks.forecast import forecast
+from tasks.forecasters import baseline_by_name, context_days
 from tasks.package import read_package
 from tasks.registry import RegistryError, find_package, latest_published, list_models, rollback
 
@@ -99,6 +108,9 @@ def test_weak_challenger_is_rejected_and_the_best_baseline_is_served(home: Home)
     assert json.loads((package.model_dir / "baseline.json").read_text())["name"] == c.best_baseline
     assert meta.metrics["decision"]["serve"] == "baseline"
     assert package.forecasts.height == len(SLICE_STATIONS) * MAX_HORIZON * 20 * 2
+    # it carries the history its rule reads (a year-over-year baseline reads far beyond the model's)
+    need = context_days(baseline_by_name(c.best_baseline, PUBLICATION_LAG_DAYS))
+    assert package.context["date"].min() == max(SLICE_START, TRAIN_AS_OF - dt.timedelta(days=need))
     # the baseline rebuilt from the package (what serving and the daily refresh do) reproduces them
     loaded = loaded_history(home)
     recomputed = forecast(package, loaded.history, TRAIN_AS_OF, stations="all")
