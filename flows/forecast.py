@@ -3,7 +3,8 @@
 Table of contents only -- pick the as-of (given, else the replay clock, else the newest data + lag)
 -> the production package (``SEONGSU_HOME/models`` or the BentoML store; never W&B) -> what was known
 on that day (recent context only) -> forecast -> ``forecasts`` table -> publish the refreshed package
-(same model, new as-of: no retraining) as ``seongsu-crowding:latest``.  Work in ``tasks.forecast``.
+(same model, new as-of: no retraining) as ``seongsu-crowding:latest`` -> prune old store versions
+(``tasks.model_store``).  Work in ``tasks.forecast``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tasks.forecast import (
     write_forecasts_task,
 )
 from tasks.history import load_history_task
+from tasks.model_store import prune_store_task
 from tasks.orchestration import as_of_run_name
 
 REPORT_KEY = "forecast-report"
@@ -37,6 +39,7 @@ def forecast(as_of: date | None = None) -> dict[str, Any]:
     version = package.metadata.version
     written = write_forecasts_task(frame, version, loaded.as_of)
     tag = publish_refresh_task(package, loaded, frame)
+    prune_store_task()
     create_markdown_artifact(
         key=REPORT_KEY,
         markdown=forecast_markdown(

@@ -3,6 +3,9 @@
 Each flow is a table of contents: which datasets a source provides, one task per dataset (written
 while holding the ``seongsu-ingest`` concurrency slot, so two ingests never overlap), one artifact
 summarising the run.  The work itself lives in ``tasks.ingest``.
+
+A snapshot ingest without ``as_of`` while a replay is running (``seongsu up``) reads as of the replay
+clock: the scheduled deployments never publish the replay's future.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from tasks.ingest import IngestSummary, ingest_dataset, summary_markdown
+from tasks.monitor import replay_clock_task
 from tasks.orchestration import as_of_run_name, ingest_slot
 from tasks.settings import get_settings
 from tasks.status import freshness
@@ -52,6 +56,8 @@ def ingest_ridership(
 ) -> list[IngestSummary]:
     """Ridership: stations + hourly counts (snapshot/file) or daily card totals (Seoul Open API).
     A station rename loads only with ``allow_renames`` (otherwise it is quarantined)."""
+    if source == "snapshot" and as_of is None:
+        as_of = replay_clock_task()
     with ingest_slot():
         summaries = [
             ingest_dataset(source, dataset, start, end, as_of, path, allow_renames)
@@ -71,6 +77,8 @@ def ingest_weather(
     """Weather: KMA ASOS hourly observations (+ the short-term forecast from the live API)."""
     if source not in WEATHER_DATASETS:
         raise ValueError(f"weather comes from {' or '.join(WEATHER_DATASETS)}, not {source!r}")
+    if source == "snapshot" and as_of is None:
+        as_of = replay_clock_task()
     with ingest_slot():
         summaries = [
             ingest_dataset(source, dataset, start, end, as_of) for dataset in WEATHER_DATASETS[source]

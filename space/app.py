@@ -40,7 +40,7 @@ try:
         ok,
         parse_timestamp,
     )
-    from space.fmt import fmt_duration, fmt_time, md_escape
+    from space.fmt import fmt_duration, fmt_time, md_escape, schedule_text
     from space.forecast_view import (
         DAY_HOURS,
         HOURS,
@@ -69,7 +69,7 @@ except ImportError:  # on Hugging Face the Space root is the working directory: 
         ok,
         parse_timestamp,
     )
-    from fmt import fmt_duration, fmt_time, md_escape  # type: ignore[no-redef]
+    from fmt import fmt_duration, fmt_time, md_escape, schedule_text  # type: ignore[no-redef]
     from forecast_view import (  # type: ignore[no-redef]
         DAY_HOURS,
         HOURS,
@@ -113,12 +113,19 @@ FRESHNESS_COLUMNS = (
 )
 
 
-def _newest(value: str | None) -> str:
-    """A date stays a date; a timestamp (UTC in the warehouse) is shown in KST, labelled."""
+LOCAL_TIME_TABLES = ("weather_hourly", "weather_forecast")
+"""Tables whose timestamps are Korean wall-clock times (KMA observations and forecasts); the
+system's own timestamps (loads, models) are UTC."""
+
+
+def _newest(table: str, value: str | None) -> str:
+    """A date stays a date; a timestamp is shown in KST, labelled (converted when it is UTC)."""
     if not value:
         return "—"
     if len(value.strip()) <= 10:
         return value
+    if table in LOCAL_TIME_TABLES:
+        return f"{value.strip()[:16]} KST"
     return fmt_time(parse_timestamp(value))
 
 
@@ -355,6 +362,16 @@ class SpaceApp:
         ]
         if not rows:
             return "\n".join([head[0], texts.RUNS_EMPTY])
+        schedules = [
+            "#### 배포와 일정 · Deployments and schedules",
+            "| 배포 Deployment | 일정 Schedule | 다음 실행 Next run | 작업 풀 Work pool |",
+            "|---|---|---|---|",
+        ] + [
+            f"| `{d.full_name}` | {md_escape('; '.join(map(schedule_text, d.schedules))) or '—'} | "
+            f"{fmt_time(d.next_run) if d.next_run else '—'} | {md_escape(d.work_pool or '—')} |"
+            for d in runs.deployments
+        ]
+        head = ([*schedules, ""] if runs.deployments else []) + head
         recent = [
             "",
             "#### 최근 실행 · Recent runs",
@@ -379,7 +396,7 @@ class SpaceApp:
         rows = [
             {
                 columns[0]: f.table,
-                columns[1]: _newest(f.newest),
+                columns[1]: _newest(f.table, f.newest),
                 columns[2]: f"{f.rows:,}" if f.rows is not None else "",
                 columns[3]: fmt_time(parse_timestamp(f.last_load)) if f.last_load else "",
                 columns[4]: f.status or "",
@@ -731,7 +748,11 @@ class SpaceApp:
                 return self.advance_started(), gr.Button(interactive=False)
 
             advanced = advance.click(busy, outputs=[clock_result, advance], **private).then(
-                self.advance_clock, outputs=clock_result, api_name="advance_clock", concurrency_limit=1
+                self.advance_clock,
+                outputs=clock_result,
+                api_name="advance_clock",
+                concurrency_limit=1,
+                show_progress="minimal",  # keep the "running ..." message readable
             )
 
             load = demo.load(on_load, outputs=[tabs, station, day], **private)

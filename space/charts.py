@@ -188,7 +188,7 @@ def accuracy_figure(monitoring: pl.DataFrame, scope: str, backtest_wape: float |
 
     part = monitoring.filter(pl.col("scope") == scope)
     if part.filter(pl.col("metric").is_in(["wape", "coverage"])).is_empty():
-        return message_figure(texts.MONITORING_EMPTY.replace("  \n", " "), height=420)
+        return message_figure(texts.MONITORING_EMPTY_CHART, height=420)
     fig = make_subplots(
         rows=2,
         cols=1,

@@ -570,6 +570,9 @@ class DeploymentInfo:
     flow: str
     paused: bool
     latest: FlowRunInfo | None
+    schedules: tuple[dict[str, Any], ...] = ()  # as the API returns them: {"schedule": ..., "active": ...}
+    next_run: dt.datetime | None = None  # the earliest scheduled run
+    work_pool: str | None = None
 
     @property
     def full_name(self) -> str:
@@ -651,7 +654,18 @@ class PrefectClient(_HttpService):
         )
         if isinstance(runs, Unavailable):
             return runs
-        if not all(isinstance(x, list) for x in (flows, deployments, runs)):
+        upcoming = self._json(
+            "POST",
+            "/flow_runs/filter",
+            json={
+                "limit": 200,
+                "sort": "EXPECTED_START_TIME_ASC",
+                "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
+            },
+        )
+        if isinstance(upcoming, Unavailable):
+            return upcoming
+        if not all(isinstance(x, list) for x in (flows, deployments, runs, upcoming)):
             return Unavailable(self.service, f"{self.host} sent an unexpected answer")
         flow_names = {f["id"]: f.get("name", "?") for f in flows}
         dep_names = {d["id"]: d.get("name", "?") for d in deployments}
@@ -687,6 +701,11 @@ class PrefectClient(_HttpService):
             dep_id = raw.get("deployment_id")
             if dep_id and dep_id not in latest_by_deployment:
                 latest_by_deployment[dep_id] = run
+        next_run: dict[str, dt.datetime] = {}
+        for raw in upcoming:
+            when = parse_timestamp(raw.get("expected_start_time") or raw.get("next_scheduled_start_time"))
+            if raw.get("deployment_id") and when is not None:
+                next_run.setdefault(raw["deployment_id"], when)
         infos = [
             DeploymentInfo(
                 id=str(d["id"]),
@@ -694,6 +713,9 @@ class PrefectClient(_HttpService):
                 flow=flow_names.get(d.get("flow_id"), "?"),
                 paused=bool(d.get("paused", False)),
                 latest=latest_by_deployment.get(d["id"]),
+                schedules=tuple(d.get("schedules") or ()),
+                next_run=next_run.get(d["id"]),
+                work_pool=d.get("work_pool_name"),
             )
             for d in deployments
         ]

@@ -7,6 +7,7 @@ Space is for people in Seoul, so one zone, labelled, everywhere.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 KST = dt.timezone(dt.timedelta(hours=9), "KST")
 
@@ -33,3 +34,15 @@ def fmt_duration(seconds: float | None) -> str:
 
 def md_escape(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def schedule_text(entry: dict[str, Any]) -> str:
+    """A deployment schedule in words: ``30 6 * * * (Asia/Seoul)``, ``every 10 min``; ``(off)``."""
+    schedule = entry.get("schedule") or {}
+    if "cron" in schedule:
+        text = f"{schedule['cron']} ({schedule.get('timezone') or 'UTC'})"
+    elif "interval" in schedule:
+        text = f"every {fmt_duration(float(schedule['interval']))}"
+    else:
+        text = str(schedule.get("rrule", "?"))
+    return text if entry.get("active", True) else f"{text} (off)"

@@ -167,10 +167,18 @@ def guidebook_markdown(clients: Clients) -> str:
             (pl.col("evaluated_on") == day) & (pl.col("scope") == "all") & (pl.col("horizon") == 0)
         )
         vals = {r["metric"]: r["value"] for r in last.iter_rows(named=True)}
-        out.append(
-            f"- {day}: WAPE {texts.percent(vals.get('wape'))}, coverage {texts.percent(vals.get('coverage'))}"
-            + (f", PSI {vals['psi_count']:.4f}" if vals.get("psi_count") is not None else "")
-        )
+        psi = f"PSI {vals['psi_count']:.4f}" if vals.get("psi_count") is not None else ""
+        if vals.get("wape") is None:
+            out.append(
+                f"- {day}: "
+                + (f"{psi} (drift); " if psi else "")
+                + texts.MONITORING_EMPTY.replace("  \n", " ")
+            )
+        else:
+            out.append(
+                f"- {day}: WAPE {texts.percent(vals.get('wape'))}, coverage {texts.percent(vals.get('coverage'))}"
+                + (f", {psi}" if psi else "")
+            )
     elif isinstance(monitoring, Unavailable):
         out.append(texts.unavailable("data", monitoring.reason))
     else:

@@ -174,6 +174,10 @@ RUNS_EMPTY: Final = (
     "아직 실행 기록이 없습니다 · No flow runs yet: they appear here as soon as a flow runs — `seongsu up` "
     "ingests and trains, each replayed day runs the daily pipeline, and a deployment runs on its schedule."
 )
+MONITORING_EMPTY_CHART: Final = (
+    "아직 채점된 예보가 없습니다 · No forecast has been scored yet<br>"
+    "(actuals are published about 3 days after the day — see the note)"
+)
 LOADING: Final = "⏳ 불러오는 중 · Loading…"
 PUBLICATION_LAG_DAYS: Final = 3
 """Seoul Metro publishes a day's hourly counts about 3 days later (``tasks.features``; the Space

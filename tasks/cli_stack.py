@@ -13,7 +13,6 @@ import typer
 from rich.table import Table
 
 from tasks.cli_common import day_option, out_console, print_json, quiet_run_logs
-from tasks.progress import watching
 
 
 def up(
@@ -27,6 +26,7 @@ def up(
 ) -> None:
     """Start Prefect, prepare the warehouse, ingest, train/promote, forecast, serve and open the Space."""
     from tasks.cli import _settings
+    from tasks.orchestration import OrchestrationError
     from tasks.stack import REPLAY_START, Stack, StackError, bootstrap
 
     settings = _settings()
@@ -42,13 +42,16 @@ def up(
                 out_console().print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
 
             step(f"Prefect API at {prefect.url}")
-            with watching(lambda text: step(f"training · {text}")):
-                did = bootstrap(settings, replay_start or REPLAY_START, step)
+            step("work pool, ingest limit and deployments (prefect.yaml)")
+            stack.prepare_prefect(prefect.url)
+            step("starting the process worker")
+            stack.start_worker(prefect.url)
+            did = bootstrap(settings, replay_start or REPLAY_START, step)
             step("starting the Bento service")
             bento = stack.start_bento(bento_port)
             step("starting the Space")
             space = stack.start_space(space_port, bento.url)
-    except (StackError, ValueError) as exc:
+    except (StackError, OrchestrationError, ValueError) as exc:
         _stop(stack)
         out_console(stderr=True).print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

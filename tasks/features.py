@@ -27,24 +27,27 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final
 
-import holidays
 import numpy as np
 import polars as pl
 
+from tasks.calendar import HOLIDAY_KIND, calendar_features
+from tasks.trailing import YEAR_DAYS, attach, attach_residuals, prepare_history, trailing_stats
 from tasks.warehouse.schema import DIRECTIONS, HOUR_BANDS
 
 PUBLICATION_LAG_DAYS: Final = 3
 """Days between a service date and the day its ridership is published (the feeds' lag)."""
 MAX_HORIZON: Final = 7
 PROFILE_WEEKS: Final = 8
-"""Length of the trailing window of the station profile: long enough to average out noise (8 values
-per weekday), short enough to follow seasonal drift over a half-year of data."""
+"""Length of the long trailing window (the classical baselines' profile)."""
+BASE_WEEKS: Final = 3
+"""Window of the model's anchor: the 3-week same-kind mean, the strongest simple forecast measured
+over 2021-2023 (2 weeks is noisier, 4 and 8 weeks lag the level)."""
+WEATHER_MAX_HORIZON: Final = 2
+"""Contract 3: a short-range forecast covers the next two days; beyond that no target-day weather."""
+WEATHER_FEATURES: Final = ("temp_c", "precip_mm", "humidity_pct", "wind_ms", "snow_cm", "precip_day_mm")
 DEFAULT_WEATHER_STATION: Final = 108  # KMA ASOS Seoul
-HOLIDAY_KIND: Final = 7
-"""``day_kind`` of past holidays in the history: excluded from every same-kind profile."""
 KEYS: Final = ("date", "hour", "station_code", "direction")
 TARGET_COLUMNS: Final = (*KEYS, "as_of")
 
@@ -61,32 +64,47 @@ NUMERIC_FEATURES: Final = (
     "day_kind",
     "is_holiday",
     "is_workers_day",
+    "is_lunar",
     "prev_offday",
     "next_offday",
     "offday_run",
     "bridge_day",
+    "to_holiday",
+    "from_holiday",
+    "to_lunar",
+    "from_lunar",
     "school_break",
-    "term_shift",
+    "summer_break",
+    "month",
+    "day_of_month",
     "temp_c",
     "precip_mm",
     "humidity_pct",
     "wind_ms",
     "snow_cm",
     "precip_day_mm",
-    "prof_kind",
-    "prof_kind_std",
-    "prof_kind_4w",
-    "prof_type",
+    "log_base",
+    "prof_2w",
+    "prof_4w",
+    "prof_8w",
     "prof_weekday",
     "prof_sunday",
     "last_kind",
     "last_kind_age",
-    "lag7",
-    "lag14",
+    "prof_std",
     "level_7_28",
     "level_hour_7_28",
     "share_of_day",
+    "recent_sd",
+    "recent_hour",
+    "recent_net",
+    "year_sd",
+    "year_hour",
+    "year_net",
 )
+"""Profiles enter as log-ratios to the base (``log_base`` = log1p of the 3-week same-kind mean), so a
+tree split means "this much above the base" at every station; ``recent_*``/``year_*`` are
+log-ratios already (``tasks.trailing``)."""
 FEATURE_COLUMNS: Final = (*CATEGORICAL_FEATURES, *NUMERIC_FEATURES)
 
 
@@ -111,80 +129,6 @@ class History:
 def cutoff_for(as_of: dt.date, lag_days: int = PUBLICATION_LAG_DAYS) -> dt.date:
     """Newest ridership date usable by a forecast issued on ``as_of``."""
     return as_of - dt.timedelta(days=lag_days)
-
-
-# --------------------------------------------------------------------------------------------------
-# calendar
-
-
-@lru_cache(maxsize=8)
-def _korean_holidays(years: tuple[int, ...]) -> tuple[dict[dt.date, str], frozenset[dt.date]]:
-    public = holidays.country_holidays("KR", years=years, language="en_US")
-    # Workers' Day (May 1) is a paid day off for most private employees but not a public holiday,
-    # so the library lists it in the "bank" category; commuting drops noticeably that day.
-    bank = holidays.country_holidays("KR", years=years, categories=("bank",), language="en_US")
-    return dict(public.items()), frozenset(bank.keys())
-
-
-def calendar_features(start: dt.date, end: dt.date) -> pl.DataFrame:
-    """One row per date in ``[start, end]`` with the calendar features.
-
-    Public and substitute holidays come from ``holidays`` (``KR``).  ``prev_offday``/``next_offday``
-    flag the day after/before a day off (Friday-evening and holiday-eve travel peaks), ``offday_run``
-    is the length of the block of consecutive days off a date belongs to (0 on working days; long
-    Seollal/Chuseok breaks empty the city more than a single Sunday) and ``bridge_day`` marks a
-    working day squeezed between two days off (many take it off).
-    ``school_break`` marks the winter break of schools and universities, December 21 to the end of
-    February: the Korean school year starts on March 1 by law, so the end is fixed nationwide (the
-    start varies by a few days; universities end the fall term around December 20).
-    The return of students in March lifts ridership by several percent in a week; without the flag
-    the model attributes that jump to whatever else grew in March (temperature, ...) and carries a
-    bias into spring.  The summer breaks are not flagged: they vary by school and the data
-    (January-June) holds none to learn from.
-    """
-    pad = dt.timedelta(days=14)  # run lengths need neighbours outside the requested range
-    lo, hi = start - pad, end + pad
-    years = tuple(range(lo.year, hi.year + 1))
-    public, workers = _korean_holidays(years)
-    dates = pl.date_range(lo, hi, interval="1d", eager=True).alias("date")
-    frame = pl.DataFrame(dates).with_columns(
-        dow=pl.col("date").dt.weekday().cast(pl.Int8) - 1,  # 0 = Monday
-        is_holiday=pl.col("date").is_in(list(public)).cast(pl.Int8),
-        is_workers_day=pl.col("date").is_in(list(workers)).cast(pl.Int8),
-        school_break=(
-            (pl.col("date").dt.month() <= 2)
-            | ((pl.col("date").dt.month() == 12) & (pl.col("date").dt.day() > 20))
-        ).cast(pl.Int8),
-    )
-    frame = frame.with_columns(
-        offday=((pl.col("dow") >= 5) | (pl.col("is_holiday") == 1)).cast(pl.Int8),
-    ).with_columns(
-        day_type=pl.when(pl.col("dow") == 6)
-        .then(2)
-        .when(pl.col("is_holiday") == 1)
-        .then(2)
-        .when(pl.col("dow") == 5)
-        .then(1)
-        .otherwise(0)
-        .cast(pl.Int8),
-        prev_offday=pl.col("offday").shift(1).fill_null(0),
-        next_offday=pl.col("offday").shift(-1).fill_null(0),
-        # consecutive-run id: changes whenever offday flips
-        _run=(pl.col("offday") != pl.col("offday").shift(1)).fill_null(True).cum_sum(),
-    )
-    frame = frame.with_columns(
-        day_kind=pl.when(pl.col("day_type") == 2)
-        .then(6)
-        .when(pl.col("day_type") == 1)
-        .then(5)
-        .otherwise(pl.col("dow"))
-        .cast(pl.Int8),
-        offday_run=(pl.len().over("_run") * pl.col("offday")).cast(pl.Int8),
-        bridge_day=(
-            (pl.col("offday") == 0) & (pl.col("prev_offday") == 1) & (pl.col("next_offday") == 1)
-        ).cast(pl.Int8),
-    )
-    return frame.filter(pl.col("date").is_between(start, end)).drop("_run", "offday")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -256,120 +200,6 @@ def training_targets(
 
 
 # --------------------------------------------------------------------------------------------------
-# history statistics
-
-
-def trailing_stats(
-    hist: pl.DataFrame,
-    keys: pl.DataFrame,
-    by: list[str],
-    window_days: int,
-    prefix: str,
-    *,
-    value: str = "count",
-) -> pl.DataFrame:
-    """Mean/std/count of ``value`` over history dates in ``(cutoff - window_days, cutoff]`` per group.
-
-    ``hist`` has one row per (``by``, date); ``keys`` has the distinct (``by``, ``_cutoff``) to
-    evaluate.  Also returns the most recent value at or before the cutoff (``{prefix}_last``) and its
-    date (``{prefix}_last_date``).  The backward as-of join on ``_cutoff`` is what enforces "only rows
-    dated <= cutoff"; the second join at ``cutoff - window`` removes the older part of the cumsum.
-    """
-    cum = (
-        hist.sort([*by, "date"])
-        .with_columns(
-            _s=pl.col(value).cast(pl.Float64).cum_sum().over(by),
-            _q=pl.col(value).cast(pl.Float64).pow(2).cum_sum().over(by),
-            _n=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(by),
-        )
-        .select(*by, "date", "_s", "_q", "_n", pl.col(value).cast(pl.Float64).alias("_v"))
-        .sort("date")
-    )
-    k = keys.with_columns(_lo=pl.col("_cutoff") - pl.duration(days=window_days))
-    up = k.sort("_cutoff").join_asof(
-        cum.rename({"date": "_d1"}),
-        left_on="_cutoff",
-        right_on="_d1",
-        by=by,
-        strategy="backward",
-        check_sortedness=False,
-    )
-    down = k.sort("_lo").join_asof(
-        cum.select(*by, pl.col("date").alias("_d0"), _s0="_s", _q0="_q", _n0="_n"),
-        left_on="_lo",
-        right_on="_d0",
-        by=by,
-        strategy="backward",
-        check_sortedness=False,
-    )
-    both = up.join(
-        down.select(*by, "_cutoff", "_s0", "_q0", "_n0"), on=[*by, "_cutoff"], how="left", nulls_equal=True
-    )
-    n = pl.col("_n").fill_null(0) - pl.col("_n0").fill_null(0)
-    s = pl.col("_s").fill_null(0.0) - pl.col("_s0").fill_null(0.0)
-    q = pl.col("_q").fill_null(0.0) - pl.col("_q0").fill_null(0.0)
-    mean = pl.when(n > 0).then(s / n)
-    return both.select(
-        *by,
-        "_cutoff",
-        mean.alias(f"{prefix}"),
-        pl.when(n > 1).then((q / n - (s / n).pow(2)).clip(lower_bound=0.0).sqrt()).alias(f"{prefix}_std"),
-        n.cast(pl.Float64).alias(f"{prefix}_n"),
-        pl.col("_v").alias(f"{prefix}_last"),
-        pl.col("_d1").alias(f"{prefix}_last_date"),
-    )
-
-
-def _attach(
-    frame: pl.DataFrame,
-    hist: pl.DataFrame,
-    by: list[str],
-    window_days: int,
-    prefix: str,
-    keep: Sequence[str],
-    *,
-    value: str = "count",
-) -> pl.DataFrame:
-    """Evaluate ``trailing_stats`` on ``frame``'s distinct (by, cutoff) keys and join the ``keep`` columns."""
-    keys = frame.select(*by, "_cutoff").unique()
-    stats = trailing_stats(hist, keys, by, window_days, prefix, value=value)
-    return frame.join(stats.select(*by, "_cutoff", *keep), on=[*by, "_cutoff"], how="left")
-
-
-def prepare_history(ridership: pl.DataFrame, max_date: dt.date | None = None) -> pl.DataFrame:
-    """The ridership columns the features need, typed, with calendar classes of each history date.
-
-    In history, public holidays and Workers' Day get their own ``day_kind`` (``HOLIDAY_KIND``), so
-    no profile averages them: a holiday *target* is forecast from the Sunday profile (its
-    ``day_kind`` is 6), but past holidays -- busier than Sundays, emptier than weekdays -- would
-    inflate the Sunday profile (measured: +1-2 % WAPE on Sundays after a holiday) or deflate a
-    weekday's.  ``max_date`` drops everything newer -- a global guard on top of the per-row cutoffs.
-    """
-    hist = ridership.select(
-        pl.col("date"),
-        pl.col("hour").cast(pl.Int16),
-        pl.col("station_code").cast(pl.Int32),
-        pl.col("direction").cast(pl.String),
-        pl.col("count").cast(pl.Float64),
-    )
-    if max_date is not None:
-        hist = hist.filter(pl.col("date") <= max_date)
-    if hist.is_empty():
-        return hist.with_columns(
-            dow=pl.lit(0, pl.Int8), day_type=pl.lit(0, pl.Int8), day_kind=pl.lit(0, pl.Int8)
-        )
-    cal = calendar_features(hist["date"].min(), hist["date"].max())  # type: ignore[arg-type]
-    special = (pl.col("is_holiday") == 1) | (pl.col("is_workers_day") == 1)
-    cal = cal.select(
-        "date",
-        "dow",
-        "day_type",
-        pl.when(special).then(HOLIDAY_KIND).otherwise(pl.col("day_kind")).cast(pl.Int8).alias("day_kind"),
-    )
-    return hist.join(cal, on="date", how="left")
-
-
-# --------------------------------------------------------------------------------------------------
 # weather
 
 
@@ -405,35 +235,47 @@ def weather_features(
 # the feature frame
 
 
+def _needed(ridership: pl.DataFrame, tgt: pl.DataFrame) -> pl.DataFrame:
+    """The ridership the features of ``tgt`` can read: the profile windows before the cutoffs and the
+    year-ago windows (one year of history is not read twice over when serving a week)."""
+    c0: dt.date = tgt["_cutoff"].min()  # type: ignore[assignment]
+    c1: dt.date = tgt["_cutoff"].max()  # type: ignore[assignment]
+    d0: dt.date = tgt["date"].min()  # type: ignore[assignment]
+    d1: dt.date = tgt["date"].max()  # type: ignore[assignment]
+    recent = c0 - dt.timedelta(days=7 * (PROFILE_WEEKS + 1))
+    year = (d0 - dt.timedelta(days=YEAR_DAYS + 7 * (BASE_WEEKS + 1)), d1 - dt.timedelta(days=YEAR_DAYS))
+    date = pl.col("date")
+    return ridership.filter(date.is_between(recent, c1) | date.is_between(*year))
+
+
 def build_features(
     ridership: pl.DataFrame,
     weather: pl.DataFrame,
     targets: pl.DataFrame,
     *,
     lag_days: int = PUBLICATION_LAG_DAYS,
-    profile_weeks: int = PROFILE_WEEKS,
     weather_station_id: int | None = None,
+    weather_horizon: int = WEATHER_MAX_HORIZON,
 ) -> pl.DataFrame:
     """Feature rows for ``targets`` (columns ``date, hour, station_code, direction, as_of``).
 
-    Returns the target columns (plus any extra columns of ``targets``, e.g. a label ``y``) and
-    ``FEATURE_COLUMNS``, in the order of ``targets``.  Each row's ridership features read only
-    history dated ``<= as_of - lag_days``; ``tests/test_features.py`` proves it by poisoning.
+    Returns the target columns (plus any extra columns of ``targets``, e.g. a label ``y``), ``base``
+    (the anchor of the model's target, in riders) and ``FEATURE_COLUMNS``, in the order of
+    ``targets``.  Each row's ridership features read only history dated ``<= as_of - lag_days``;
+    ``tests/test_features.py`` proves it by poisoning.
 
-    Profile features (``prof_*``): trailing ``profile_weeks`` means of the same station, direction,
-    hour and day class (``prof_kind`` by day_kind, ``prof_type`` by day_type, ``prof_weekday`` /
-    ``prof_sunday`` the working-day / day-off shapes whatever the target is, so the model can mix
-    them on odd days).  ``last_kind`` is the newest same-kind value and its age; ``lag7``/``lag14``
-    are the same weekday one/two weeks back, null unless published by the cutoff (lag 7 is known
-    only for h <= 7 - lag).  ``level_7_28`` (station-direction daily totals) and
-    ``level_hour_7_28`` (same hour) compare the last week with the last four, on working days only
-    (a long weekend just before the cutoff is not a slump); ``share_of_day`` is the hour's share of
-    the daily total in the profile (a station's shape, e.g. office vs. residential).
-    ``school_break``/``term_shift``: see ``calendar_features``; ``term_shift`` is the share of break
-    days in the profile window minus the target's own flag.
-    Weather: the target hour's observation (band 24 = 00:00 next day) and the day's precipitation.
-    Deliberately absent: day-of-year, daily mean temperature and profile sample counts -- with one
-    half-year of data they act as clocks and let the model replay the Feb/Mar trend into June.
+    ``base`` is the 3-week same-kind mean (``BASE_WEEKS``; past holidays left out, holiday targets
+    from the Sunday profile) -- the strongest simple forecast (issue 10), falling back to longer
+    windows and then to the newest same-kind value.  The other profiles (2/4/8 weeks, the weekday
+    and Sunday shapes, the newest same-kind value) are log-ratios to it, so the model learns how
+    to correct the base, not the level of each station.  ``level_7_28`` (station-direction daily
+    totals) and ``level_hour_7_28`` compare the last week of working days with the last four;
+    ``share_of_day`` is the hour's share of the daily total (office vs. residential shapes);
+    ``recent_*``/``year_*``: see ``tasks.trailing``.
+    Weather (Contract 3): the target hour's observation and the day's precipitation stand in for a
+    short-range forecast only for horizons ``<= weather_horizon``; later horizons get none (null),
+    in training and at serving alike.  ``weather_horizon=MAX_HORIZON`` is the flattering variant
+    the accuracy bench reports once.
     """
     if targets.is_empty():
         raise ValueError("no targets")
@@ -449,65 +291,54 @@ def build_features(
         horizon=(pl.col("date") - pl.col("as_of")).dt.total_days().cast(pl.Int16),
     )
     max_cutoff: dt.date = tgt["_cutoff"].max()  # type: ignore[assignment]
-    min_cutoff: dt.date = tgt["_cutoff"].min()  # type: ignore[assignment]
-    hist = prepare_history(ridership, max_date=max_cutoff)
+    hist = prepare_history(_needed(ridership, tgt), max_date=max_cutoff)
 
     cal = calendar_features(tgt["date"].min(), tgt["date"].max())  # type: ignore[arg-type]
     f = tgt.join(cal, on="date", how="left")
 
-    window = 7 * profile_weeks
     grp = ["station_code", "direction", "hour"]
-    f = _attach(f, hist, [*grp, "day_kind"], window, "pk", ["pk", "pk_std", "pk_last", "pk_last_date"])
-    f = _attach(f, hist, [*grp, "day_kind"], 28, "pk4", ["pk4"])
-    f = _attach(f, hist, [*grp, "day_type"], window, "pt", ["pt"])
-    f = _attach(f, hist.filter(pl.col("day_type") == 0), grp, window, "pw", ["pw"])
-    f = _attach(f, hist.filter(pl.col("day_type") == 2), grp, window, "ps", ["ps"])
+    kind = [*grp, "day_kind"]
+    f = attach(
+        f,
+        hist,
+        kind,
+        7 * BASE_WEEKS,
+        "pk3",
+        ["pk3", "pk3_std", "pk3_last", "pk3_last_date", "pk3_14d", "pk3_28d", "pk3_56d"],
+        more_windows=(14, 28, 56),
+    ).rename({"pk3_14d": "pk2", "pk3_28d": "pk4", "pk3_56d": "pk8"})
+    f = attach(f, hist.filter(pl.col("day_type") == 0), grp, 7 * BASE_WEEKS, "pw", ["pw"])
+    f = attach(f, hist.filter(pl.col("day_type") == 2), grp, 7 * BASE_WEEKS, "ps", ["ps"])
     # recent level on working days only: holidays and weekends in the last week would otherwise read
     # as a slump (and a long weekend just before the cutoff as a reason to expect a rebound)
     work = hist.filter(pl.col("day_type") == 0)
-    f = _attach(f, work, grp, 7, "h7", ["h7"])
-    f = _attach(f, work, grp, 28, "h28", ["h28"])
+    f = attach(f, work, grp, 7, "h7", ["h7", "h7_28d"], more_windows=(28,)).rename({"h7_28d": "h28"})
     daily = work.group_by("station_code", "direction", "date").agg(pl.col("count").sum())
     sd = ["station_code", "direction"]
-    f = _attach(f, daily, sd, 7, "d7", ["d7"])
-    f = _attach(f, daily, sd, 28, "d28", ["d28"])
+    f = attach(f, daily, sd, 7, "d7", ["d7", "d7_28d"], more_windows=(28,)).rename({"d7_28d": "d28"})
     kind_daily = hist.group_by("station_code", "direction", "date", "day_kind").agg(pl.col("count").sum())
-    f = _attach(f, kind_daily, [*sd, "day_kind"], window, "dk", ["dk"])
+    f = attach(f, kind_daily, [*sd, "day_kind"], 7 * BASE_WEEKS, "dk", ["dk"])
+    f = attach_residuals(f, hist)
 
-    # share of school-break days in the profile window vs. the target day: > 0 when the profile
-    # still averages break weeks but the target is in term (the March jump)
-    cal_hist = calendar_features(min_cutoff - dt.timedelta(days=window), max_cutoff).select(
-        "date", pl.lit(0, pl.Int8).alias("_one"), "school_break"
-    )
-    f = _attach(
-        f.with_columns(_one=pl.lit(0, pl.Int8)),
-        cal_hist,
-        ["_one"],
-        window,
-        "sb",
-        ["sb"],
-        value="school_break",
-    )
-    f = f.with_columns(term_shift=pl.col("sb") - pl.col("school_break").cast(pl.Float64))
+    base = pl.coalesce("pk3", "pk4", "pk8", "pk3_last", pl.lit(0.0)).clip(lower_bound=0.0)
+    f = f.with_columns(base=base).with_columns(log_base=pl.col("base").log1p())
 
-    lag_src = hist.select("date", "hour", "station_code", "direction", "count")
-    for k in (7, 14):
-        f = f.with_columns(_ld=pl.col("date") - pl.duration(days=k)).join(
-            lag_src.rename({"date": "_ld", "count": f"lag{k}"}),
-            on=["_ld", "hour", "station_code", "direction"],
-            how="left",
-        )
-        f = f.with_columns(
-            pl.when(pl.col("_ld") <= pl.col("_cutoff")).then(pl.col(f"lag{k}")).alias(f"lag{k}")
-        )
+    def rel(col: str) -> pl.Expr:
+        return pl.col(col).log1p() - pl.col("log_base")
 
     f = f.with_columns(
-        last_kind_age=(pl.col("date") - pl.col("pk_last_date")).dt.total_days().cast(pl.Float64),
+        prof_2w=rel("pk2"),
+        prof_4w=rel("pk4"),
+        prof_8w=rel("pk8"),
+        prof_weekday=rel("pw"),
+        prof_sunday=rel("ps"),
+        last_kind=rel("pk3_last"),
+        last_kind_age=(pl.col("date") - pl.col("pk3_last_date")).dt.total_days().cast(pl.Float64),
+        prof_std=pl.col("pk3_std") / (pl.col("base") + 1.0),
         level_7_28=pl.col("d7") / pl.col("d28"),
         level_hour_7_28=pl.col("h7") / pl.col("h28"),
-        share_of_day=pl.col("pk") / pl.col("dk"),
-    ).rename({"pk": "prof_kind", "pk_std": "prof_kind_std", "pk_last": "last_kind"})
-    f = f.rename({"pk4": "prof_kind_4w", "pt": "prof_type", "pw": "prof_weekday", "ps": "prof_sunday"})
+        share_of_day=pl.col("pk3") / pl.col("dk"),
+    )
 
     hourly_w, daily_w = weather_features(weather, weather_station_id)
     f = (
@@ -515,6 +346,8 @@ def build_features(
         .join(hourly_w.rename({"ts": "_ts"}), on="_ts", how="left")
         .join(daily_w, on="date", how="left")
     )
+    forecastable = pl.col("horizon") <= weather_horizon
+    f = f.with_columns(pl.when(forecastable).then(pl.col(c)).alias(c) for c in WEATHER_FEATURES)
     f = f.with_columns(
         pl.col(c).cast(pl.Float64)
         for c in NUMERIC_FEATURES
@@ -522,4 +355,23 @@ def build_features(
     )
     extra = [c for c in targets.columns if c not in TARGET_COLUMNS]
     rest = [c for c in FEATURE_COLUMNS if c not in TARGET_COLUMNS]
-    return f.sort("_row").select(*TARGET_COLUMNS, *extra, *rest)
+    return f.sort("_row").select(*TARGET_COLUMNS, *extra, "base", *rest)
+
+
+__all__ = [
+    "FEATURE_COLUMNS",
+    "HOLIDAY_KIND",
+    "KEYS",
+    "MAX_HORIZON",
+    "PUBLICATION_LAG_DAYS",
+    "TARGET_COLUMNS",
+    "History",
+    "build_features",
+    "calendar_features",
+    "cutoff_for",
+    "forecast_targets",
+    "prepare_history",
+    "trailing_stats",
+    "training_targets",
+    "weather_features",
+]

@@ -10,13 +10,15 @@ server), never by this module: it only waits for the run the automation created.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +39,7 @@ LOCAL_DEPLOYMENTS = (
 RETRAIN_EVENT = "seongsu.monitor.retrain-needed"
 PROMOTED_EVENT = "seongsu.model.promoted"
 FINAL_STATES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+STAGE_PREFIX = "stage: "  # how tasks.progress logs a stage in the run log
 
 
 class OrchestrationError(RuntimeError):
@@ -83,8 +86,23 @@ def ensure_pool_and_limit() -> None:
             client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=INGEST_LIMIT, limit=1))
 
 
-def deploy_local(api_url: str) -> None:
-    """``prefect --no-prompt deploy --all`` of the root prefect.yaml, as the README tells a user to."""
+def deploy_local(api_url: str, stamp: Path) -> bool:
+    """``prefect --no-prompt deploy --all`` of the root prefect.yaml, as the README tells a user to.
+
+    Skipped (returns False) when the six deployments exist and ``stamp`` records that this very
+    prefect.yaml was deployed: a second ``up`` does not pay for re-deploying an unchanged file."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    digest = hashlib.sha256((REPO_ROOT / "prefect.yaml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text().strip() == digest:
+        try:
+            with get_client(sync_client=True) as client:
+                for name in LOCAL_DEPLOYMENTS:
+                    client.read_deployment_by_name(name)
+            return False
+        except ObjectNotFound:
+            pass
     env = {**os.environ, "PREFECT_API_URL": api_url}
     done = subprocess.run(
         [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
@@ -97,6 +115,8 @@ def deploy_local(api_url: str) -> None:
     if done.returncode != 0:
         tail = (done.stdout + done.stderr)[-2000:]
         raise OrchestrationError(f"prefect deploy failed:\n{tail}")
+    stamp.write_text(digest)
+    return True
 
 
 def worker_online(pool: str = LOCAL_POOL) -> bool:
@@ -111,31 +131,49 @@ def worker_online(pool: str = LOCAL_POOL) -> bool:
 # --- deployment runs -----------------------------------------------------------------------------
 
 
-def run_deployment_and_wait(name: str, parameters: dict[str, Any]) -> Any:
-    """Create a run of deployment ``name`` for the worker and wait for it; a failure is an error."""
+def run_deployment_and_wait(
+    name: str, parameters: dict[str, Any], on_stage: Callable[[str], None] | None = None
+) -> Any:
+    """Create a run of deployment ``name`` for the worker and wait for it; a failure is an error.
+
+    ``on_stage`` receives the run's ``stage: ...`` log lines (``tasks.progress``) as they arrive, so
+    a terminal can show what a run in the worker's process is doing."""
     from prefect.deployments import run_deployment
 
-    run = run_deployment(name, parameters=parameters, timeout=None, poll_interval=2, as_subflow=False)
+    created = run_deployment(name, parameters=parameters, timeout=0, as_subflow=False)
+    run = _follow(created.id, on_stage)  # type: ignore[union-attr]  # sync call: a FlowRun
     _require_completed(name, run)
     return run
 
 
-def events_since(event: str, since: datetime, as_of: date) -> list[dict[str, Any]]:
-    """The ``event`` occurrences about day ``as_of`` since ``since`` (Prefect's events API)."""
-    import httpx
-    from prefect.settings import PREFECT_API_URL
+def _follow(run_id: UUID, on_stage: Callable[[str], None] | None) -> Any:
+    """Poll the run until it is final, passing its new stage log lines to ``on_stage``."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
 
-    query = {
-        "filter": {"event": {"name": [event]}, "occurred": {"since": since.isoformat()}},
-        "limit": 50,
-    }
-    response = httpx.post(f"{PREFECT_API_URL.value()}/events/filter", json=query, timeout=10)
-    response.raise_for_status()
-    return [e for e in response.json()["events"] if e.get("payload", {}).get("as_of") == as_of.isoformat()]
+    seen = 0
+    with get_client(sync_client=True) as client:
+        while True:
+            run = client.read_flow_run(run_id)
+            final = run.state_type is not None and run.state_type.value in FINAL_STATES
+            if on_stage is not None:
+                logs = client.read_logs(
+                    log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
+                    sort=LogSort.TIMESTAMP_ASC,
+                    offset=seen,
+                )
+                seen += len(logs)
+                for entry in logs:
+                    if entry.message.startswith(STAGE_PREFIX):
+                        on_stage(entry.message.removeprefix(STAGE_PREFIX))
+            if final:
+                return run
+            time.sleep(2)
 
 
-def triggered_runs(deployment: str, as_of: date, since: datetime) -> list[Any]:
-    """Runs of ``deployment`` for ``as_of`` created since ``since`` by something else than a schedule."""
+def triggered_runs(deployment: str, since: datetime) -> list[Any]:
+    """Runs of ``deployment`` created since ``since`` by anything but its schedule (an automation)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 
@@ -144,36 +182,37 @@ def triggered_runs(deployment: str, as_of: date, since: datetime) -> list[Any]:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]))
         )
-    return [
-        r
-        for r in runs
-        if not r.auto_scheduled
-        and r.created is not None
-        and r.created >= since
-        and str(r.parameters.get("as_of")) == as_of.isoformat()
-    ]
+    return [r for r in runs if not r.auto_scheduled and r.created is not None and r.created >= since]
 
 
-def wait_for_triggered_run(deployment: str, as_of: date, since: datetime, timeout: float = 90) -> Any:
-    """Wait for the run an automation creates for ``deployment`` and day ``as_of``, then for its end."""
-    from prefect.client.orchestration import get_client
-
+def wait_for_triggered_run(deployment: str, since: datetime, timeout: float = 90) -> Any:
+    """Wait for the run an automation creates for ``deployment`` (after ``since``), then for its end."""
     deadline = time.monotonic() + timeout
     runs: list[Any] = []
     while not runs:
         if time.monotonic() > deadline:
-            raise OrchestrationError(f"no {deployment} run for {as_of} was triggered within {timeout:.0f} s")
+            raise OrchestrationError(f"no {deployment} run was triggered within {timeout:.0f} s")
         time.sleep(1)
-        runs = triggered_runs(deployment, as_of, since)
-    run_id: UUID = runs[0].id
-    with get_client(sync_client=True) as client:
-        while True:
-            run = client.read_flow_run(run_id)
-            if run.state_type is not None and run.state_type.value in FINAL_STATES:
-                break
-            time.sleep(2)
+        runs = triggered_runs(deployment, since)
+    run = _follow(runs[0].id, None)
     _require_completed(deployment, run)
     return run
+
+
+def event_reasons(event: str, since: datetime) -> list[str]:
+    """``payload.reason`` of the ``event`` occurrences since ``since`` (for the replay's report)."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    query = {"filter": {"event": {"name": [event]}, "occurred": {"since": since.isoformat()}}, "limit": 20}
+    try:
+        response = httpx.post(f"{PREFECT_API_URL.value()}/events/filter", json=query, timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError:
+        return []
+    return [
+        str(e["payload"]["reason"]) for e in response.json()["events"] if "reason" in e.get("payload", {})
+    ]
 
 
 def _require_completed(name: str, run: Any) -> None:
@@ -185,6 +224,4 @@ def _require_completed(name: str, run: Any) -> None:
 
 def utc_now() -> datetime:
     """Server-comparable 'now' (timezone-aware), a little in the past to absorb clock rounding."""
-    from datetime import UTC
-
     return datetime.now(UTC) - timedelta(seconds=1)

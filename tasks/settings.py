@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         default=REPO_ROOT / "data" / "snapshot", description="The shipped real-data snapshot (parquet)."
     )
     raw_bucket: str = Field(default="raw", description="Supabase Storage bucket for the raw zone.")
+    keep_model_versions: int = Field(
+        default=5,
+        ge=1,
+        description="Recent BentoML store versions kept by pruning (plus the champion and the previous one).",
+    )
     raw_max_bytes: int = Field(
         default=100 * 1024 * 1024, gt=0, description="Largest payload or file the raw zone accepts."
     )
@@ -61,6 +66,10 @@ class Settings(BaseSettings):
     )
     wandb_project: str = "daily-seongsu"
     wandb_entity: str | None = None
+    wandb_registry_collection: str = Field(
+        default="seongsu-crowding",
+        description="W&B Registry collection (registry `model`) a promoted model is linked into, online.",
+    )
     bento_api_key: SecretStr | None = Field(
         default=None,
         description="API key of the crowding service (SEONGSU_BENTO_API_KEY): clients send it as "

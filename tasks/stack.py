@@ -1,14 +1,17 @@
 """The local stack behind ``seongsu up`` and ``seongsu replay``.
 
-``up`` brings the whole system up on one machine with the real local stand-ins: a ``prefect server``
-(SQLite, in ``SEONGSU_HOME``), the embedded warehouse, the BentoML service and the Gradio Space.  The
-data side runs through the same Prefect flows the deployments run, so every step shows up as a flow
-run in the Prefect UI and the Space.  State is reused: a second ``up`` only starts the processes.
+``up`` brings the whole system up on one machine in the production topology, with the real local
+stand-ins: a ``prefect server`` (SQLite, in ``SEONGSU_HOME``) with the process work pool, the ingest
+concurrency limit and the deployments of ``prefect.yaml``; a process worker; the embedded warehouse;
+the BentoML service and the Gradio Space.  Every data step is a deployment run executed by the worker
+(``tasks.orchestration``), so the Prefect UI shows what a deployed system shows.  State is reused: a
+second ``up`` only starts the processes.
 
 The replayed clock (``pipeline_state.replay_as_of``) is the simulated "today" of the snapshot replay.
 It starts a few weeks before the end of the shipped data so that ``replay --days N`` has real days to
-publish: each day runs the daily pipeline (ingest what was published that day -> monitor -> forecast)
-and, when the monitor asks for it, a retrain.
+publish: each day runs the daily pipeline deployment (ingest what was published that day -> monitor
+-> forecast); when the monitor asks for a retrain, the ``train`` deployment's trigger starts it (an
+automation in the server, as in production) and the replay waits for that run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,18 @@ from typing import Any
 import httpx
 import polars as pl
 
+from tasks.orchestration import (
+    LOCAL_POOL,
+    RETRAIN_EVENT,
+    OrchestrationError,
+    deploy_local,
+    ensure_pool_and_limit,
+    event_reasons,
+    run_deployment_and_wait,
+    utc_now,
+    wait_for_triggered_run,
+    worker_online,
+)
 from tasks.runtime import PREFECT_URL_FILE
 from tasks.settings import Settings, get_settings
 from tasks.warehouse.base import Warehouse, open_warehouse
@@ -40,6 +55,9 @@ CLOCK_KEY = "replay_as_of"
 FIRST_TRAIN_BUDGET_S = 120.0
 """Search budget of the first training in ``up``: a good model in a few minutes; the weekly
 deployment (and ``seongsu train``) search longer."""
+
+WORKER_NAME = "seongsu-up"
+DEPLOYED_STAMP = "prefect-deployed.sha256"
 
 Step = Callable[[str], None]
 
@@ -85,7 +103,13 @@ class Stack:
         return path
 
     def _spawn(
-        self, name: str, args: list[str], env: dict[str, str], url: str, health: str, timeout: float
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        url: str,
+        health: str | Callable[[], bool],
+        timeout: float,
     ) -> Managed:
         log = self.logs / f"{name}.log"
         handle = log.open("ab")
@@ -128,6 +152,27 @@ class Stack:
         url_file.write_text(url)
         os.environ["PREFECT_API_URL"] = url
         return managed
+
+    def prepare_prefect(self, api_url: str) -> bool:
+        """Work pool, ingest limit and the local deployments (True when ``prefect deploy`` ran)."""
+        ensure_pool_and_limit()
+        return deploy_local(api_url, self.settings.home / DEPLOYED_STAMP)
+
+    def start_worker(self, api_url: str) -> Managed:
+        """A process worker of ``seongsu-process`` (reused when one is already online)."""
+        if worker_online():
+            managed = Managed("worker", api_url, None, self.logs / "worker.log")
+            self.processes.append(managed)
+            return managed
+        args = [sys.executable, "-m", "prefect", "worker", "start", "--pool", LOCAL_POOL]
+        args += ["--type", "process", "--name", WORKER_NAME]
+        # INFO: the runs' logs (stages included) reach the Prefect UI, as on a deployed worker
+        env = {
+            "PREFECT_API_URL": api_url,
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
+            "PREFECT_LOGGING_LEVEL": "INFO",
+        }
+        return self._spawn("worker", args, env, api_url, worker_online, timeout=120)
 
     def _api_key_env(self) -> dict[str, str]:
         """The service's API key for the service and its clients: the configured one, else one made
@@ -177,18 +222,19 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _wait_healthy(managed: Managed, health_url: str, timeout: float) -> None:
+def _wait_healthy(managed: Managed, health: str | Callable[[], bool], timeout: float) -> None:
+    """Wait for an HTTP health URL to answer, or for a probe (e.g. "the worker is online") to hold."""
+    probe = health if callable(health) else lambda: _healthy(health)
+    what = health if isinstance(health, str) else "its readiness check"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if managed.process is not None and managed.process.poll() is not None:
             tail = managed.log.read_text(errors="replace")[-1500:]
             raise StackError(f"{managed.name} exited during start-up (log: {managed.log}):\n{tail}")
-        if _healthy(health_url):
+        if probe():
             return
         time.sleep(0.5)
-    raise StackError(
-        f"{managed.name} did not answer {health_url} within {timeout:.0f} s (log: {managed.log})"
-    )
+    raise StackError(f"{managed.name} did not pass {what} within {timeout:.0f} s (log: {managed.log})")
 
 
 # --- the data side -----------------------------------------------------------------------------------
@@ -207,11 +253,10 @@ def forecasts_issued(warehouse: Warehouse, as_of: date) -> bool:
 
 
 def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print) -> dict[str, Any]:
-    """Bring the data side to a served state as of the replayed clock, reusing what exists."""
-    from flows.forecast import forecast
-    from flows.ingest import ingest_ridership, ingest_weather
-    from flows.train import train
+    """Bring the data side to a served state as of the replayed clock, reusing what exists.
 
+    Every step is a run of a local deployment executed by the worker; the forecast after the first
+    promotion is the one the ``forecast`` deployment's promotion trigger starts."""
     warehouse = open_warehouse(settings.resolved_warehouse_url)
     try:
         warehouse.migrate()
@@ -220,8 +265,9 @@ def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print
         if clock is None:
             clock = start
             step(f"ingesting the snapshot as published by {clock} (real data, replayed)")
-            ingest_ridership(source="snapshot", as_of=clock)
-            ingest_weather(source="snapshot", as_of=clock)
+            params = {"source": "snapshot", "as_of": clock.isoformat()}
+            run_deployment_and_wait("ingest-ridership/local", params)
+            run_deployment_and_wait("ingest-weather/local", params)
             set_clock(warehouse, clock)
             did["ingested"] = True
         did["as_of"] = clock.isoformat()
@@ -229,27 +275,52 @@ def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print
             step(
                 "training the first model (CatBoost) and gating it: served only if it beats the best baseline"
             )
-            did["trained"] = train(as_of=clock, time_budget_s=FIRST_TRAIN_BUDGET_S)
+            since = utc_now()
+            run = run_deployment_and_wait(
+                "train/local",
+                {"as_of": clock.isoformat(), "time_budget_s": FIRST_TRAIN_BUDGET_S},
+                on_stage=lambda text: step(f"training · {text}"),
+            )
+            did["trained"] = {"decision": _decision(warehouse, None), "run": run.name}
+            if production_model(warehouse) is not None:
+                step("the promotion trigger re-issues the day's forecasts")
+                wait_for_triggered_run("forecast/local", since)
+                did["forecast"] = True
         if not forecasts_issued(warehouse, clock):
             step(f"forecasting the 7 days after {clock} for every station")
-            forecast(as_of=clock)
+            run_deployment_and_wait("forecast/local", {"as_of": clock.isoformat()})
             did["forecast"] = True
         return did
     finally:
         warehouse.close()
 
 
-def advance_clock(days: int = 1, step: Step = print) -> dict[str, Any]:
-    """Move the replayed clock ``days`` forward, running the real daily pipeline for each day.
+def _decision(warehouse: Warehouse, before: str | None) -> str:
+    champion = production_model(warehouse)
+    return f"promoted {champion}" if champion != before else f"kept {champion or 'no model'}"
 
-    A retrain is run when the monitor asks for it (in a deployed setup the ``train`` deployment's
-    event trigger does this; locally there may be no worker, so the replay runs the flow itself).
+
+def require_stack() -> None:
+    """Replay creates deployment runs: the local server and its worker must be up."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url or not _healthy(f"{url}/health"):
+        raise ValueError("the local stack is not running: start `seongsu up` first")
+    if not worker_online():
+        raise ValueError(f"no worker of the {LOCAL_POOL!r} pool is online: start `seongsu up` first")
+
+
+def advance_clock(days: int = 1, step: Step = print) -> dict[str, Any]:
+    """Move the replayed clock ``days`` forward: one run of the daily pipeline deployment per day.
+
+    When the monitor asks for a retrain it emits the event; the ``train`` deployment's trigger (an
+    automation in the Prefect server) starts the retrain, and the replay only waits for that run
+    (and for the forecast the promotion trigger re-issues), so each alert gives exactly one ``train``
+    run, whoever else is watching.
     """
     if not 1 <= days <= 31:
         raise ValueError("days must be between 1 and 31")
-    from flows.pipeline import daily_pipeline
-    from flows.train import train
-
     settings = get_settings()
     warehouse = open_warehouse(settings.resolved_warehouse_url)
     try:
@@ -259,17 +330,41 @@ def advance_clock(days: int = 1, step: Step = print) -> dict[str, Any]:
             raise ValueError(
                 "the replay has not started: run `seongsu up` (or `seongsu replay --start`) first"
             )
+        require_stack()
         log: list[dict[str, Any]] = []
         for _ in range(days):
             clock = clock + timedelta(days=1)
             step(f"day {clock}: ingest -> monitor -> forecast")
-            result = daily_pipeline(as_of=clock)
-            retrained = None
-            if result.get("retrain_requested"):
-                step(f"day {clock}: monitor asked for a retrain ({'; '.join(result.get('alerts', []))})")
-                retrained = train(as_of=clock)
+            since = utc_now()
+            run_deployment_and_wait("daily-pipeline/local", {"as_of": clock.isoformat()})
+            requested = retrain_requested(warehouse, clock)
+            day: dict[str, Any] = {"as_of": clock.isoformat(), "retrain_requested": requested, "alerts": []}
+            day["retrain"] = None
+            if requested:
+                step(f"day {clock}: the monitor asked for a retrain; the train trigger runs it")
+                champion = production_model(warehouse)
+                run = wait_for_triggered_run("train/local", since)
+                day["alerts"] = event_reasons(RETRAIN_EVENT, since)
+                day["retrain"] = {"decision": _decision(warehouse, champion), "run": run.name}
+                if production_model(warehouse) != champion:
+                    step(f"day {clock}: new champion; the promotion trigger re-issues the forecasts")
+                    wait_for_triggered_run("forecast/local", since)
             set_clock(warehouse, clock)
-            log.append({"as_of": clock.isoformat(), **result, "retrain": retrained})
+            log.append(day)
         return {"as_of": clock.isoformat(), "days": log}
+    except OrchestrationError as exc:
+        raise ValueError(str(exc)) from None
     finally:
         warehouse.close()
+
+
+def retrain_requested(warehouse: Warehouse, evaluated_on: date) -> bool:
+    """Whether the monitor's evaluation of ``evaluated_on`` emitted a retrain request (its
+    ``monitoring`` row, written in the flow run before it completed: no race with the event)."""
+    from tasks.monitor import REQUEST_METRIC
+
+    rows = warehouse.read(
+        "select value from monitoring where metric = %s and evaluated_on = %s",
+        [REQUEST_METRIC, evaluated_on.isoformat()],
+    )
+    return any(v == 1 for v in rows["value"].to_list())

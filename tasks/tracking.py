@@ -12,6 +12,11 @@ Why a wrapper instead of calling ``wandb`` from the flows:
   aliases ``candidate`` and the model version, plus ``production`` when it was promoted.  Offline,
   the aliases are recorded in the run and applied by ``wandb sync``; online, ``move_production_alias``
   also moves ``production`` on a rollback.
+* **Registry.** Online, a promoted model is also linked into the W&B Registry
+  (``wandb-registry-model/<collection>``, ``SEONGSU_WANDB_REGISTRY_COLLECTION``) with the
+  ``production`` alias, so the organisation's registry names the served model; a rollback links the
+  previous version there the same way.  Offline there is no registry to link to (``wandb sync``
+  uploads the run, not links).
 * **Never load-bearing.** Offline W&B can write artifacts but not read them back, so nothing that
   serves forecasts reads W&B (packages live in ``SEONGSU_HOME/models`` and the BentoML store).
   Every call here catches its own errors: a W&B failure is logged loudly (ERROR, with the
@@ -111,6 +116,8 @@ class Tracker:
     mode: str
     directory: Path
     errors: list[str] = field(default_factory=list)
+    registry_path: str | None = None
+    """``wandb-registry-model/<collection>``: where a promoted model is linked (online only)."""
 
     # -- lifecycle -----------------------------------------------------------------------------
     @classmethod
@@ -126,8 +133,9 @@ class Tracker:
         """Start a run in ``SEONGSU_HOME/wandb``; on any failure return a disabled tracker."""
         directory = settings.home / "wandb"
         mode = wandb_mode(settings)
+        registry = registry_path(settings)
         if mode == "disabled":
-            return cls(None, mode, directory)
+            return cls(None, mode, directory, registry_path=registry)
         try:
             import wandb
 
@@ -155,8 +163,8 @@ class Tracker:
         except Exception as exc:
             message = f"W&B init failed ({mode}): {type(exc).__name__}: {exc}"
             _run_logger().error("%s -- continuing without tracking", message)
-            return cls(None, mode, directory, [message])
-        return cls(run, mode, directory)
+            return cls(None, mode, directory, [message], registry)
+        return cls(run, mode, directory, registry_path=registry)
 
     @property
     def enabled(self) -> bool:
@@ -299,7 +307,8 @@ class Tracker:
     def log_model(
         self, package_dir: Path, *, version: str, metadata: Mapping[str, Any], promoted: bool
     ) -> None:
-        """The model package directory as a ``model`` artifact (``candidate`` [+ ``production``])."""
+        """The model package directory as a ``model`` artifact (``candidate`` [+ ``production``]);
+        online, a promoted one is also linked into the W&B Registry as ``production``."""
         import wandb
 
         assert self.run is not None
@@ -311,13 +320,16 @@ class Tracker:
             metadata=scrub({**metadata, "version": version, "promoted": promoted}),
         )
         artifact.add_dir(str(package_dir))
-        self._log_artifact(artifact, aliases)
+        logged = self._log_artifact(artifact, aliases)
+        if promoted and self.mode == "online" and self.registry_path:
+            self.run.link_artifact(logged, target_path=self.registry_path, aliases=["production"])
 
-    def _log_artifact(self, artifact: Any, aliases: list[str]) -> None:
+    def _log_artifact(self, artifact: Any, aliases: list[str]) -> Any:
         assert self.run is not None
         logged = self.run.log_artifact(artifact, aliases=aliases)
         if self.mode == "online":  # offline there is nothing to wait for (wandb sync uploads later)
             logged.wait()
+        return logged
 
 
 def move_production_alias(settings: Settings, version: str) -> bool:
@@ -337,10 +349,16 @@ def move_production_alias(settings: Settings, version: str) -> bool:
         if "production" not in artifact.aliases:
             artifact.aliases.append("production")
             artifact.save()
+        artifact.link(registry_path(settings), aliases=["production"])
         return True
     except Exception as exc:
         _run_logger().error("W&B: could not move the production alias to %s: %s", version, exc)
         return False
+
+
+def registry_path(settings: Settings) -> str:
+    """The W&B Registry collection promoted models are linked into (registry ``model``)."""
+    return f"wandb-registry-model/{settings.wandb_registry_collection}"
 
 
 def _alias(version: str) -> str:

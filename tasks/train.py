@@ -14,15 +14,15 @@ Why these choices:
   with ``boost_from_average=False``, i.e. boosting *starts at the profile* and only learns
   corrections to it (CatBoost's ``baseline`` is not usable with MultiQuantile at predict time).
   ``log1p`` and ``raw`` are anchored the same way (``log1p(y) - log1p(profile)``, ``y - profile``).
-* **Detrended training labels.**  Measured on the backtest: the network-wide level relative to the
-  8-week profile drifts (+4..6 % in Feb/Mar when students returned, -3 % in June), and a model fit
-  on raw ratios learns the *average* drift of its training months and carries it into the forecast
-  (5 % bias, worse than the plain profile).  Training labels are therefore divided by the week's
-  network-wide working-day drift (``sum y / sum profile`` over non-holiday weekdays of that ISO
-  week, all stations); the model learns the within-week structure -- holidays, bridge days, rain on
-  weekends, station shapes -- and, like the profile, assumes no network-wide drift ahead.
+* **Anchored at the strongest simple forecast.**  The base is the 3-week same-kind mean (the best
+  baseline of issue 10); every profile feature is a log-ratio to it, and the recent-residual and
+  year-ago features (``tasks.trailing``) are ratios too.  So the model learns *corrections* (holiday
+  and bridge-day effects, the level drift of the last days, the vacation weeks a year ago) and the
+  COVID years 2020-2021 -- ridership 30 % lower -- teach the calendar's shape without their level:
+  they are kept in training with their full weight, because a ratio to the trailing profile is
+  regime-free; only the first ``warmup_days`` (no profile yet) are skipped.
 * **Holdout, early stopping, calibrated intervals.**  The newest ``valid_days`` of target dates are
-  held out (with undetrended labels): early stopping, the search's score, and the interval scale.
+  held out: early stopping, the search's score, and the interval scale.
   Quantile models fit on stationary-looking labels give too narrow [q10, q90]; the half-widths are
   scaled by the factor that makes the holdout coverage 80 % (split-conformal style).
 * **Bounded search.** ``DEFAULT_GRID``'s configurations in order on that split, each fit capped by a
@@ -53,6 +53,7 @@ from tasks.features import (
     NUMERIC_FEATURES,
     PUBLICATION_LAG_DAYS,
     TARGET_COLUMNS,
+    WEATHER_MAX_HORIZON,
     History,
     build_features,
     cutoff_for,
@@ -65,8 +66,8 @@ COVERAGE_TARGET: Final = QUANTILES[-1] - QUANTILES[0]
 MODEL_FILE: Final = "model.cbm"
 METADATA_FILE: Final = "metadata.json"
 WEATHER_NOTE: Final = (
-    "Weather features at target hours are observations in training and backtests; in production they "
-    "are KMA forecasts. Backtest accuracy is therefore slightly optimistic about weather."
+    f"Target-day weather is used only for horizons <= {WEATHER_MAX_HORIZON} (a short-range forecast's "
+    "reach); observations stand in for that forecast in training and backtests, later horizons get none."
 )
 
 Target = Literal["ratio", "log1p", "raw"]
@@ -81,7 +82,8 @@ class TrainConfig:
     ``max_train_rows``: uniform row subsample (seeded).  Rows of one station-hour are highly
       redundant; 400k of the ~1.5M half-year rows gave the same backtest WAPE at a quarter of the time.
     ``valid_days``: newest target days held out for early stopping / search / interval calibration.
-    ``detrend``: divide training labels by the week's network-wide drift (see module docstring).
+    ``weather_horizon``: target-day weather only for horizons up to it (Contract 3; 7 = the
+      flattering variant the accuracy bench reports once).
     ``fit_time_limit_s``: wall-clock cap of one CatBoost fit (a callback stops it).
     """
 
@@ -97,7 +99,7 @@ class TrainConfig:
     max_train_rows: int | None = 400_000
     valid_days: int = 14
     early_stopping_rounds: int = 50
-    detrend: bool = True
+    weather_horizon: int = WEATHER_MAX_HORIZON
     calibrate: bool = True
     fit_time_limit_s: float | None = None
 
@@ -135,24 +137,19 @@ class _TimeLimit:
 
 
 def _base(features: pl.DataFrame) -> np.ndarray:
-    """The per-row anchor of the target: the profile, falling back to coarser profiles, plus one."""
-    base = features.select(
-        pl.coalesce("prof_kind", "prof_type", "prof_weekday", "last_kind", pl.lit(0.0)).clip(lower_bound=0.0)
-        + 1.0
-    ).to_series()
-    return base.to_numpy().astype(np.float64)
+    """The per-row anchor of the target: the 3-week same-kind mean (from the ``log_base`` feature, so
+    a frame of ``FEATURE_COLUMNS`` alone -- the service's /predict -- decodes too) plus one."""
+    log_base = features["log_base"].fill_null(0.0).clip(lower_bound=0.0).to_numpy().astype(np.float64)
+    return np.expm1(log_base) + 1.0
 
 
-def _encode_target(
-    y: np.ndarray, base: np.ndarray, target: Target, drift: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """(label, weight) anchored at the profile: 0 means "the profile".  ``drift`` divides the count."""
-    d = np.ones_like(y) if drift is None else drift
+def _encode_target(y: np.ndarray, base: np.ndarray, target: Target) -> tuple[np.ndarray, np.ndarray | None]:
+    """(label, weight) anchored at the base: 0 means "the base"."""
     if target == "ratio":
-        return y / (base * d) - 1.0, base * d
+        return y / base - 1.0, base
     if target == "log1p":
-        return np.log1p(y / d) - np.log1p(base), None
-    return y / d - base, None
+        return np.log1p(y) - np.log1p(base), None
+    return y - base, None
 
 
 def _decode(pred: np.ndarray, base: np.ndarray, target: Target) -> np.ndarray:
@@ -197,22 +194,6 @@ def interval_scale(y: np.ndarray, q: np.ndarray, coverage: float = COVERAGE_TARG
     above = np.maximum(q[:, -1] - mid, 1e-9)
     need = np.where(y < mid, (mid - y) / below, (y - mid) / above)
     return float(np.quantile(need, coverage))
-
-
-def weekly_drift(frame: pl.DataFrame) -> np.ndarray:
-    """Per row: the network-wide ``sum y / sum profile`` of its ISO week over working days (1 if none).
-
-    Computed on training rows only (it transforms labels; it is never a feature).
-    """
-    wk = pl.col("date").dt.truncate("1w")
-    tagged = frame.select(wk.alias("_wk"), "day_type", "y").with_columns(_b=pl.Series(_base(frame)))
-    drift = (
-        tagged.filter(pl.col("day_type") == 0)
-        .group_by("_wk")
-        .agg((pl.col("y").sum() / pl.col("_b").sum()).alias("_g"))
-    )
-    g = tagged.join(drift, on="_wk", how="left", maintain_order="left")["_g"].fill_null(1.0).fill_nan(1.0)
-    return g.to_numpy().astype(np.float64)
 
 
 def predict_features(
@@ -271,7 +252,14 @@ class CatBoostForecaster:
             raise ValueError("no history: pass history= (needed for the profile/lag features)")
         target: Target = self.metadata.get("target", self.config.target)
         lag = int(self.metadata.get("lag_days", self.config.lag_days))
-        feats = build_features(hist.ridership, hist.weather, targets.select(TARGET_COLUMNS), lag_days=lag)
+        weather_h = int(self.metadata.get("weather_horizon", self.config.weather_horizon))
+        feats = build_features(
+            hist.ridership,
+            hist.weather,
+            targets.select(TARGET_COLUMNS),
+            lag_days=lag,
+            weather_horizon=weather_h,
+        )
         lo, yhat, hi = predict_features(
             self.model,
             feats,
@@ -307,7 +295,9 @@ def training_frame(history: History, as_of: dt.date, config: TrainConfig) -> pl.
         targets = targets.sample(config.max_train_rows, seed=config.seed).sort("date", "station_code")
     if targets.is_empty():
         raise ValueError(f"no training targets between {first} and {cutoff}")
-    return build_features(rid, history.weather, targets, lag_days=config.lag_days)
+    return build_features(
+        rid, history.weather, targets, lag_days=config.lag_days, weather_horizon=config.weather_horizon
+    )
 
 
 def _fit_one(
@@ -318,8 +308,7 @@ def _fit_one(
     time_limit_s: float | None,
 ) -> tuple[CatBoostRegressor, dict[str, Any]]:
     y = train["y"].to_numpy().astype(np.float64)
-    drift = weekly_drift(train) if config.detrend else None
-    label, weight = _encode_target(y, _base(train), config.target, drift)
+    label, weight = _encode_target(y, _base(train), config.target)
     pool = _pool(train, label, weight)
     eval_pool = None
     if valid is not None and valid.height:
@@ -411,6 +400,7 @@ def _train(
         "as_of": as_of.isoformat(),
         "cutoff": cutoff.isoformat(),
         "lag_days": config.lag_days,
+        "weather_horizon": config.weather_horizon,
         "max_horizon": MAX_HORIZON,
         "target": config.target,
         "loss": LOSS,

@@ -10,7 +10,16 @@ import polars as pl
 import pytest
 
 from tasks.baselines import ProfileMean, SeasonalNaive
-from tasks.evaluate import Forecaster, backtest, backtest_predictions, rolling_origins, score
+from tasks.evaluate import (
+    Forecaster,
+    backtest,
+    backtest_predictions,
+    backtest_sums,
+    report,
+    rolling_origins,
+    score,
+    spread_origins,
+)
 from tasks.features import KEYS, History, cutoff_for
 from tasks.train import CatBoostForecaster, TrainConfig
 
@@ -35,7 +44,7 @@ def _scored() -> pl.DataFrame:
 
 def test_wape_mae_coverage_by_hand() -> None:
     m = score(_scored())
-    assert m.columns == ["model", "scope", "horizon", "wape", "mae", "coverage", "n"]
+    assert m.columns == ["model", "scope", "horizon", "wape", "mae", "bias", "coverage", "n"]
     row = m.filter(pl.col("model") == "m", pl.col("scope") == "all", pl.col("horizon") == 0).row(
         0, named=True
     )
@@ -44,6 +53,7 @@ def test_wape_mae_coverage_by_hand() -> None:
     assert row["mae"] == pytest.approx(40 / 4)
     assert row["coverage"] == pytest.approx(2 / 4)  # 100 in [90,120]; 200 > 190; 50 < 60; 50 in [30,60]
     assert row["n"] == 4
+    assert row["bias"] == pytest.approx((110 + 180 + 50 + 40) / 400 - 1)
     h1 = m.filter(pl.col("model") == "m", pl.col("scope") == "all", pl.col("horizon") == 1).row(0, named=True)
     assert h1["wape"] == pytest.approx(10 / 150) and h1["n"] == 2
     s = m.filter(pl.col("model") == "m", pl.col("scope") == "211", pl.col("horizon") == 0).row(0, named=True)
@@ -75,8 +85,8 @@ class _Spy:
         self.inner.fit(history, as_of)
         return self
 
-    def predict(self, targets: pl.DataFrame) -> pl.DataFrame:
-        return self.inner.predict(targets)
+    def predict(self, targets: pl.DataFrame, history: History | None = None) -> pl.DataFrame:
+        return self.inner.predict(targets, history=history)
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +134,29 @@ def test_the_model_runs_through_the_same_path(history: History) -> None:
         0, named=True
     )
     assert 0 < row["wape"] < 0.5 and row["coverage"] is not None
+
+
+def test_blocks_of_origins_give_the_same_baseline_numbers(history: History) -> None:
+    """Answering four origins in one call (history cut at the newest) equals four separate calls:
+    every baseline cuts by each row's own as_of."""
+    from tasks.baselines import baselines
+
+    origins = rolling_origins(dt.date(2023, 6, 30), 4)
+    one, _ = backtest_sums(baselines(), history, origins, refit_every=1)
+    four, _ = backtest_sums(baselines(), history, origins, refit_every=4)
+    keys = ["model", "scope", "horizon"]
+    a = report(one, keys).sort(keys)
+    b = report(four, keys).sort(keys)
+    assert a.height == b.height > 0
+    assert (a["wape"] - b["wape"]).abs().max() < 1e-12
+    assert set(one["day_class"].unique().to_list()) >= {"weekday", "saturday", "sunday", "holiday"}
+
+
+def test_spread_origins_tile_the_whole_history() -> None:
+    o = spread_origins(dt.date(2023, 1, 1), dt.date(2023, 6, 30))
+    assert (
+        o[-1] == dt.date(2023, 6, 23)
+        and o[0] >= dt.date(2023, 1, 1)
+        and o[0] - dt.timedelta(days=7) < dt.date(2023, 1, 1)
+    )
+    assert all((b - a).days == 7 for a, b in itertools.pairwise(o))

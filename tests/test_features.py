@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import polars as pl
@@ -10,12 +11,12 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from tasks.features import (
+    BASE_WEEKS,
     FEATURE_COLUMNS,
     KEYS,
     MAX_HORIZON,
-    PROFILE_WEEKS,
-    PUBLICATION_LAG_DAYS,
     TARGET_COLUMNS,
+    WEATHER_MAX_HORIZON,
     History,
     build_features,
     calendar_features,
@@ -98,7 +99,7 @@ def test_leakage_poisoned_future_does_not_change_forecast_features(history: Hist
     later = build_features(
         _poison_after(history.ridership, cutoff - dt.timedelta(days=1)), history.weather, targets
     )
-    assert (later["prof_kind"] > clean["prof_kind"] * 10).any()
+    assert (later["base"] > clean["base"] * 10).any()
 
 
 def test_leakage_mixed_as_ofs_each_row_sees_only_its_own_cutoff(history: History) -> None:
@@ -116,7 +117,7 @@ def test_leakage_mixed_as_ofs_each_row_sees_only_its_own_cutoff(history: History
         assert_frame_equal(alone.sort(KEYS), expected)
 
 
-def test_profile_and_lags_use_only_rows_up_to_the_cutoff(history: History) -> None:
+def test_base_and_profiles_use_only_rows_up_to_the_cutoff(history: History) -> None:
     targets = forecast_targets([211], AS_OF).filter(pl.col("hour") == 8, pl.col("direction") == "alight")
     f = build_features(history.ridership, history.weather, targets)
     cutoff = cutoff_for(AS_OF)
@@ -133,23 +134,59 @@ def test_profile_and_lags_use_only_rows_up_to_the_cutoff(history: History) -> No
     )
     rid = rid.join(cal, on="date")
     for row in f.iter_rows(named=True):
-        window = rid.filter(
-            pl.col("date") <= cutoff,
-            pl.col("date") > cutoff - dt.timedelta(days=7 * PROFILE_WEEKS),
-            pl.col("day_kind") == row["day_kind"],
-        )
-        assert row["prof_kind"] == pytest.approx(window["count"].cast(pl.Float64).mean())
-        assert row["last_kind"] == window.sort("date")["count"][-1]
-        lag7_date = row["date"] - dt.timedelta(days=7)
-        if row["horizon"] <= 7 - PUBLICATION_LAG_DAYS:
-            assert lag7_date <= cutoff
-            assert row["lag7"] == rid.filter(pl.col("date") == lag7_date)["count"][0]
-        else:
-            assert row["lag7"] is None
-        assert row["lag14"] == rid.filter(pl.col("date") == row["date"] - dt.timedelta(days=14))["count"][0]
-    # holidays are profiled with Sundays: the Saturday holiday's profile is far below a weekday's
+
+        def mean_over(weeks: int, kind: int = row["day_kind"]) -> float:
+            window = rid.filter(
+                pl.col("date") <= cutoff,
+                pl.col("date") > cutoff - dt.timedelta(days=7 * weeks),
+                pl.col("day_kind") == kind,
+            )
+            return float(window["count"].cast(pl.Float64).mean())  # type: ignore[arg-type]
+
+        assert row["base"] == pytest.approx(mean_over(BASE_WEEKS))
+        assert row["log_base"] == pytest.approx(math.log1p(row["base"]))
+        # the other profiles are log-ratios to the base
+        assert row["prof_8w"] == pytest.approx(math.log1p(mean_over(8)) - row["log_base"])
+        newest = rid.filter(pl.col("date") <= cutoff, pl.col("day_kind") == row["day_kind"]).sort("date")
+        assert row["last_kind"] == pytest.approx(math.log1p(newest["count"][-1]) - row["log_base"])
+    # holidays are profiled with Sundays: the Saturday holiday's base is far below a weekday's
     sat_holiday = f.filter(pl.col("date") == dt.date(2023, 5, 27)).row(0, named=True)
-    assert sat_holiday["day_kind"] == 6 and sat_holiday["prof_kind"] < 0.5 * sat_holiday["prof_weekday"]
+    assert sat_holiday["day_kind"] == 6 and sat_holiday["prof_weekday"] > math.log(2)
+
+
+def test_recent_residuals_see_a_level_shift_of_the_last_week(history: History) -> None:
+    """211's last published week 30 % busier than its profile: its recent_sd says so, 222's does not."""
+    cutoff = cutoff_for(AS_OF)
+    last_week = pl.col("date").is_between(cutoff - dt.timedelta(days=6), cutoff)
+    shifted = history.ridership.with_columns(
+        pl.when(last_week & (pl.col("station_code") == 211))
+        .then((pl.col("count") * 1.3).cast(pl.Int32))
+        .otherwise(pl.col("count"))
+        .alias("count")
+    )
+    targets = forecast_targets([211, 222], AS_OF).filter(pl.col("hour") == 8)
+    clean = build_features(history.ridership, history.weather, targets)
+    moved = build_features(shifted, history.weather, targets)
+    diff = moved.select("station_code", (pl.col("recent_sd") - clean["recent_sd"]).alias("d"))
+    assert diff.filter(pl.col("station_code") == 211)["d"].min() > 0.2  # log(1.3) = 0.26
+    assert diff.filter(pl.col("station_code") == 222)["d"].abs().max() < 1e-9
+    assert (moved["recent_net"] > clean["recent_net"]).all()  # the network saw 211's jump too
+
+
+def test_year_features_read_the_same_weekday_a_year_earlier(history: History) -> None:
+    """A copy of the history 52 weeks earlier with one day doubled: only targets 364 days later move."""
+    year_ago = history.ridership.with_columns(pl.col("date") - pl.duration(days=364))
+    bump = dt.date(2023, 5, 30) - dt.timedelta(days=364)
+    doubled = year_ago.with_columns(
+        pl.when(pl.col("date") == bump).then(pl.col("count") * 2).otherwise(pl.col("count")).alias("count")
+    )
+    recent = history.ridership.filter(pl.col("date") > year_ago["date"].max())
+    targets = forecast_targets(list(STATIONS), AS_OF)
+    plain = build_features(pl.concat([year_ago, recent]).unique(KEYS), history.weather, targets)
+    bumped = build_features(pl.concat([doubled, recent]).unique(KEYS), history.weather, targets)
+    moved = plain.select("date", (bumped["year_sd"] - pl.col("year_sd")).abs().alias("d"))
+    assert moved.filter(pl.col("date") == dt.date(2023, 5, 30))["d"].min() > 0.5
+    assert moved.filter(pl.col("date") != dt.date(2023, 5, 30))["d"].max() < 1e-9
 
 
 def test_feature_frame_shape_order_and_weather(history: History) -> None:
@@ -164,3 +201,8 @@ def test_feature_frame_shape_order_and_weather(history: History) -> None:
     obs = w.filter(pl.col("ts") == dt.datetime(2023, 5, 29, 0, 0)).row(0, named=True)
     assert row["temp_c"] == obs["temp_c"] and row["precip_mm"] == obs["precip_mm"]
     assert f["horizon"].min() == 1 and f["horizon"].max() == MAX_HORIZON
+    # Contract 3: no target-day weather beyond the short-range forecast's reach
+    far = f.filter(pl.col("horizon") > WEATHER_MAX_HORIZON)
+    assert far["temp_c"].null_count() == far.height and far["precip_day_mm"].null_count() == far.height
+    flattering = build_features(history.ridership, history.weather, targets, weather_horizon=MAX_HORIZON)
+    assert flattering.filter(pl.col("horizon") > WEATHER_MAX_HORIZON)["temp_c"].null_count() == 0

@@ -85,3 +85,103 @@ def test_check_constraints_back_up_validation(migrated: str) -> None:
             "insert into ridership_hourly (date, hour, station_code, direction, count) "
             "values ('2023-01-03', 8, 211, 'board', -5)"
         )
+
+
+API_VIEWS = (
+    "api_stations",
+    "api_ridership_hourly",
+    "api_forecasts",
+    "api_monitoring",
+    "api_models",
+    "api_ingest_runs",
+)
+
+
+def test_views_run_with_the_callers_rights(migrated: str) -> None:
+    """Supabase linter rule 0010 (security_definer_view): no view in `public` without security_invoker."""
+    with psycopg.connect(migrated) as conn:
+        flagged = conn.execute(
+            "select c.relname from pg_class c where c.relnamespace = 'public'::regnamespace and c.relkind = 'v' "
+            "and not (lower(coalesce(array_to_string(c.reloptions, ','), '')) similar to "
+            "'%security_invoker=(on|true|yes|1)%')"
+        ).fetchall()
+        views = {r[0] for r in conn.execute("select viewname from pg_views where schemaname = 'public'")}
+        policies = {
+            (r[0], tuple(sorted(r[1])))
+            for r in conn.execute(
+                "select tablename, roles::text[] from pg_policies where schemaname = 'public' and cmd = 'SELECT'"
+            )
+        }
+    assert flagged == []
+    assert views == set(API_VIEWS)
+    for table in ("stations", "ridership_hourly", "forecasts", "monitoring", "models", "ingest_runs"):
+        assert (table, ("anon", "authenticated")) in policies, table
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+def test_public_roles_see_only_the_view_columns(migrated: str, role: str) -> None:
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        conn.execute(f"set role {role}")
+        for view in API_VIEWS:
+            conn.execute(f"select * from {view} limit 1")  # every view readable
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("select source, ingested_at from ridership_hourly")
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("select * from pipeline_state")
+
+
+def test_instants_are_timestamptz_and_round_trip_as_naive_utc(postgres_url: str) -> None:
+    import datetime as dt
+
+    import polars as pl
+
+    from tasks.warehouse.schema import INGEST_RUNS, conform
+
+    wh = open_warehouse(postgres_url)
+    try:
+        wh.migrate()
+        with psycopg.connect(postgres_url) as conn:
+            types = dict(
+                conn.execute(
+                    "select table_name || '.' || column_name, data_type from information_schema.columns "
+                    "where table_schema = 'public' and data_type like 'timestamp%'"
+                ).fetchall()
+            )
+        assert types["weather_hourly.ts"] == "timestamp without time zone"  # KST wall-clock hours
+        instants = {k: v for k, v in types.items() if k.split(".")[1] not in ("ts", "base_ts", "fcst_ts")}
+        assert instants and set(instants.values()) == {"timestamp with time zone"}, instants
+
+        started = dt.datetime(2023, 6, 1, 23, 30, 15, 123456)  # naive UTC, the code's convention
+        row = {
+            "run_id": "r1",
+            "dataset": "stations",
+            "source": "snapshot",
+            "started_at": started,
+            "status": "ok",
+        }
+        wh.execute("set time zone 'Asia/Seoul'")  # whatever the session's zone, UTC in and out
+        wh.upsert(INGEST_RUNS, conform(pl.DataFrame([row]), INGEST_RUNS))
+        assert wh.read_table(INGEST_RUNS)["started_at"].to_list() == [started]
+        assert wh.read("select started_at from ingest_runs")["started_at"].to_list() == [started]
+        with psycopg.connect(postgres_url) as conn:
+            conn.execute("set time zone 'UTC'")
+            [(stored,)] = conn.execute("select started_at::text from ingest_runs").fetchall()
+        assert stored.startswith("2023-06-01 23:30:15.123456")
+    finally:
+        wh.close()
+
+
+def test_supabase_cli_config_sits_beside_the_migrations() -> None:
+    """`supabase ... --workdir infra` reads infra/supabase/config.toml and infra/supabase/migrations."""
+    import tomllib
+
+    from tasks.settings import get_settings
+    from tasks.warehouse.migrations import MIGRATIONS_DIR
+
+    config_path = MIGRATIONS_DIR.parent / "config.toml"
+    config = tomllib.loads(config_path.read_text())
+    assert config_path.parent.name == "supabase" and config_path.parent.parent.name == "infra"
+    assert config["project_id"] and config["db"]["migrations"]["enabled"]
+    assert "public" in config["api"]["schemas"]  # where the api_* views live
+    bucket = config["storage"]["buckets"][get_settings().raw_bucket]
+    assert bucket["public"] is False  # the raw zone is never public

@@ -190,10 +190,15 @@ def warehouse_url(package: Path, tmp_path_factory: pytest.TempPathFactory) -> st
 
 @pytest.fixture(scope="module")
 def prefect_runs(prefect_server: str) -> dict[str, str]:
-    """A deployed ``daily-pipeline`` with a completed run and an ad hoc ``monitor`` run that failed."""
+    """A deployed ``daily-pipeline`` (06:30 KST, its next run scheduled) with a completed run, and an
+    ad hoc ``monitor`` run that failed."""
     with httpx.Client(base_url=prefect_server, timeout=10) as api:
         flow = api.post("/flows/", json={"name": "daily-pipeline"}).json()["id"]
-        dep = api.post("/deployments/", json={"name": "local", "flow_id": flow}).json()["id"]
+        schedule = {"schedule": {"cron": "30 6 * * *", "timezone": "Asia/Seoul"}, "active": True}
+        dep = api.post(
+            "/deployments/", json={"name": "local", "flow_id": flow, "schedules": [schedule]}
+        ).json()["id"]
+        api.post(f"/deployments/{dep}/schedule", json={"max_runs": 1}).raise_for_status()
         monitor = api.post("/flows/", json={"name": "monitor"}).json()["id"]
 
         def run(flow_id: str, name: str, final: str, deployment: str | None = None) -> str:
@@ -299,6 +304,10 @@ def test_everything_up(config: SpaceConfig, prefect_runs: dict[str, str]) -> Non
     assert out["status"].count("✅") == 3 and "⚠️" not in out["status"]
     runs_md, freshness, model_md = out["pipeline"]
     assert "daily-pipeline/local" in runs_md and "Completed" in runs_md and "Failed" in runs_md
+    [listed] = [
+        line for line in runs_md.splitlines() if "daily-pipeline/local" in line and "(Asia/Seoul)" in line
+    ]
+    assert "30 6 * * * (Asia/Seoul)" in listed and "KST" in listed, "the schedule and its next run"
     assert f"/runs/flow-run/{prefect_runs['pipeline']}" in runs_md
     fresh = {r["테이블 Table"]: r for r in rows(freshness)}
     assert fresh["ridership_hourly"]["최신 날짜 Newest"] == DAY.isoformat()

@@ -134,3 +134,98 @@ def test_feature_importance_frame(home: Home) -> None:
     importance = feature_importance(forecaster)
     assert importance.columns == ["feature", "importance"] and importance.height > 10
     assert importance["importance"].sum() == pytest.approx(100.0, rel=1e-3)
+
+
+class _SdkRun:
+    """The W&B run as the SDK exposes it online: records what the tracker asks of it."""
+
+    def __init__(self, fail_link: bool = False) -> None:
+        self.calls: list[tuple[str, object, object]] = []
+        self.fail_link = fail_link
+
+    def log_artifact(self, artifact: object, aliases: list[str]) -> _SdkRun:
+        self.calls.append(("log_artifact", getattr(artifact, "name", None), aliases))
+        return self
+
+    def wait(self) -> None:  # the logged artifact's upload
+        self.calls.append(("wait", None, None))
+
+    def link_artifact(self, artifact: object, target_path: str, aliases: list[str]) -> None:
+        if self.fail_link:
+            raise RuntimeError("registry not found")
+        self.calls.append(("link_artifact", target_path, aliases))
+
+
+def _package(tmp_path: Path) -> Path:
+    (tmp_path / "package" / "model").mkdir(parents=True)
+    (tmp_path / "package" / "model" / "model.cbm").write_bytes(b"fake model")
+    return tmp_path / "package"
+
+
+@pytest.mark.parametrize("promoted", [True, False])
+def test_online_promotion_links_the_model_into_the_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, promoted: bool
+) -> None:
+    from tasks.settings import get_settings
+    from tasks.tracking import registry_path
+
+    monkeypatch.setenv("SEONGSU_WANDB_REGISTRY_COLLECTION", "crowding-test")
+    run = _SdkRun()
+    tracker = Tracker(run, "online", tmp_path, registry_path=registry_path(get_settings()))
+    tracker.log_model(_package(tmp_path), version="v7", metadata={}, promoted=promoted)
+    assert tracker.errors == []
+    log, wait, *links = run.calls
+    assert log == (
+        "log_artifact",
+        MODEL_ARTIFACT,
+        ["candidate", "v-v7"] + (["production"] if promoted else []),
+    )
+    assert wait[0] == "wait"
+    expected = [("link_artifact", "wandb-registry-model/crowding-test", ["production"])] if promoted else []
+    assert links == expected
+
+
+def test_offline_runs_link_nothing_and_a_failed_link_is_not_fatal(tmp_path: Path) -> None:
+    offline = _SdkRun()
+    Tracker(offline, "offline", tmp_path, registry_path="wandb-registry-model/x").log_model(
+        _package(tmp_path), version="v1", metadata={}, promoted=True
+    )
+    assert [c[0] for c in offline.calls] == ["log_artifact"]
+    broken = Tracker(_SdkRun(fail_link=True), "online", tmp_path, registry_path="wandb-registry-model/x")
+    broken.log_model(tmp_path / "package", version="v2", metadata={}, promoted=True)
+    assert any("registry not found" in e for e in broken.errors)
+
+
+def test_online_rollback_moves_production_in_the_project_and_the_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import wandb
+
+    from tasks.settings import get_settings
+    from tasks.tracking import move_production_alias
+
+    calls: list[tuple[str, object]] = []
+
+    class Artifact:
+        def __init__(self) -> None:
+            self.aliases = ["candidate", "v-v3"]
+
+        def save(self) -> None:
+            calls.append(("save", list(self.aliases)))
+
+        def link(self, target_path: str, aliases: list[str]) -> None:
+            calls.append(("link", (target_path, aliases)))
+
+    class Api:
+        def artifact(self, name: str) -> Artifact:
+            calls.append(("artifact", name))
+            return Artifact()
+
+    monkeypatch.setattr(wandb, "Api", Api)
+    monkeypatch.setenv("WANDB_MODE", "online")
+    assert move_production_alias(get_settings(), "v3")
+    assert calls == [
+        ("artifact", f"daily-seongsu/{MODEL_ARTIFACT}:v-v3"),
+        ("save", ["candidate", "v-v3", "production"]),
+        ("link", ("wandb-registry-model/seongsu-crowding", ["production"])),
+    ]

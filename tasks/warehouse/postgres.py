@@ -4,6 +4,10 @@ Loads stream the frame as CSV through ``COPY`` into a temporary stage table, the
 ``INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE IS DISTINCT FROM`` upsert: bulk, set-based,
 and a re-run of the same data changes nothing.  Large reads come back through ``COPY ... TO STDOUT``
 straight into polars.
+
+Time: the code's datetimes are naive UTC; audit columns are ``timestamptz``.  Writes say ``+00``
+explicitly and reads convert to UTC and drop the zone, so nothing depends on the session's TimeZone
+(a ``timestamp`` column ignores the suffix: the weather's KST wall-clock hours stay as they are).
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 import psycopg
 from psycopg import sql as pgsql
+from psycopg.types.datetime import TimestamptzLoader
 
 from tasks.warehouse.base import UpsertResult, WarehouseError, check_unique_keys, redact_url
 from tasks.warehouse.migrations import list_migrations
@@ -29,6 +35,13 @@ create table if not exists supabase_migrations.schema_migrations (
 """
 
 
+class NaiveUtcLoader(TimestamptzLoader):
+    """``timestamptz`` values as the naive UTC datetimes the rest of the code uses."""
+
+    def load(self, data: Any) -> datetime:
+        return super().load(data).astimezone(UTC).replace(tzinfo=None)
+
+
 class PostgresWarehouse:
     backend = "postgres"
 
@@ -36,6 +49,7 @@ class PostgresWarehouse:
         self._url = url.replace("postgres://", "postgresql://", 1)
         try:
             self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+            self._conn.adapters.register_loader("timestamptz", NaiveUtcLoader)
         except psycopg.OperationalError as exc:
             raise WarehouseError(f"cannot connect to {self.display_url}: {exc}".strip()) from None
 
@@ -104,7 +118,7 @@ class PostgresWarehouse:
         else:
             action = pgsql.Composed([pgsql.SQL("do nothing")])
         buffer = io.BytesIO()
-        frame.select(cols).write_csv(buffer, datetime_format="%Y-%m-%d %H:%M:%S%.6f")
+        frame.select(cols).write_csv(buffer, datetime_format="%Y-%m-%d %H:%M:%S%.6f+00")
         with self.transaction(), self._conn.cursor() as cur:
             cur.execute(
                 pgsql.SQL("create temp table if not exists {} (like {} including defaults)").format(
@@ -165,7 +179,10 @@ class PostgresWarehouse:
             if dtype == pl.Date:
                 exprs.append(pl.col(name).str.to_date("%Y-%m-%d"))
             elif isinstance(dtype, pl.Datetime):
-                exprs.append(pl.col(name).str.to_datetime(time_unit="us"))
+                # timestamptz comes back with an offset: to UTC, then naive like everything else
+                exprs.append(
+                    pl.col(name).str.to_datetime(time_unit="us", time_zone="UTC").dt.replace_time_zone(None)
+                )
             else:
                 exprs.append(pl.col(name))
         return raw.select(exprs)
