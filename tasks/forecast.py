@@ -33,7 +33,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks import forecasters
 from tasks.features import MAX_HORIZON, PUBLICATION_LAG_DAYS, History, cutoff_for, forecast_targets
 from tasks.forecasters import PackagedForecaster
-from tasks.history import CONTEXT_DAYS, LoadedHistory
+from tasks.history import CONTEXT_DAYS, LoadedHistory, in_context
 from tasks.package import ModelPackage, PackageMetadata, build_package
 from tasks.settings import Settings
 from tasks.warehouse.base import UpsertResult, Warehouse
@@ -258,10 +258,11 @@ def write_forecasts(
 
 
 def context_history(loaded: LoadedHistory, context_days: int = CONTEXT_DAYS) -> History:
-    """The newest ``context_days`` of ridership (and the weather from then on) for a package."""
+    """The newest ``context_days`` of ridership and the year-ago window (and the weather from the
+    newest part on) for a package."""
     since = loaded.as_of - dt.timedelta(days=context_days)
     h = loaded.history
-    ridership = h.ridership.filter(pl.col("date") >= since)
+    ridership = h.ridership.filter(in_context(loaded.as_of, context_days))
     weather = h.weather.filter(pl.col("ts") >= dt.datetime.combine(since, dt.time()))
     return History(ridership, weather, h.stations)
 

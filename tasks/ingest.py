@@ -31,7 +31,7 @@ Progress = Callable[[str, int, int], None]  # (step description, done, total)
 
 SOURCES = ("snapshot", "api", "file")
 RIDERSHIP_DATASETS = ("stations", "ridership_hourly", "ridership_daily")
-WEATHER_DATASETS = ("weather_hourly",)
+WEATHER_DATASETS = ("weather_hourly", "weather_daily")
 
 
 @dataclass(frozen=True)

@@ -115,8 +115,10 @@ def snapshot_slice(
     stations: Sequence[int] = SLICE_STATIONS, start: dt.date = SLICE_START, end: dt.date = SLICE_END
 ) -> dict[str, pl.DataFrame]:
     """Real ridership of ``stations`` in [start, end], their station rows and all of 2023's weather."""
-    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
-        pl.col("station_code").is_in(list(stations)), pl.col("date").is_between(start, end)
+    ridership = (
+        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
+        .filter(pl.col("station_code").is_in(list(stations)), pl.col("date").is_between(start, end))
+        .collect()
     )
     station_rows = pl.read_parquet(SNAPSHOT / "stations.parquet").filter(
         pl.col("station_code").is_in(list(stations))

@@ -130,8 +130,10 @@ def warehouse_url(package: Path, tmp_path_factory: pytest.TempPathFactory) -> st
     now = datetime.now(UTC).replace(tzinfo=None)
     codes = list(DEFAULT_STATIONS)
     stations = pl.read_parquet(SNAPSHOT / "stations.parquet").filter(pl.col("station_code").is_in(codes))
-    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
-        pl.col("station_code").is_in(codes) & pl.col("date").is_between(dt.date(2023, 4, 1), DAY)
+    ridership = (
+        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
+        .filter(pl.col("station_code").is_in(codes) & pl.col("date").is_between(dt.date(2023, 4, 1), DAY))
+        .collect()
     )
     weather = pl.read_parquet(SNAPSHOT / "weather_hourly.parquet").filter(
         pl.col("ts") < datetime.combine(EVALUATED_ON, dt.time())

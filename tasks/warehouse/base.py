@@ -62,8 +62,15 @@ class Warehouse(Protocol):
         """Run a parameterised query (``%s`` placeholders on both backends)."""
         ...
 
-    def read_table(self, table: Table, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
-        """Rows of ``table`` typed by its schema; ``where`` is a parameterised SQL condition."""
+    def read_table(
+        self,
+        table: Table,
+        where: str = "",
+        params: Sequence[Any] = (),
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Rows of ``table`` typed by its schema; ``where`` is a parameterised SQL condition;
+        ``columns`` (default: all) in the table's order."""
         ...
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...

@@ -27,6 +27,9 @@ from tasks.warehouse.base import UpsertResult, WarehouseError, check_unique_keys
 from tasks.warehouse.migrations import list_migrations
 from tasks.warehouse.schema import Table
 
+COPY_CHUNK_ROWS = 500_000
+_PG_DATETIME = "%Y-%m-%d %H:%M:%S%.6f+00"  # naive UTC instants (audit columns are timestamptz)
+
 _MIGRATIONS_DDL = """
 create schema if not exists supabase_migrations;
 create table if not exists supabase_migrations.schema_migrations (
@@ -117,8 +120,6 @@ class PostgresWarehouse:
             action = pgsql.SQL("do update set {} where ({}) is distinct from ({})").format(assign, old, new)
         else:
             action = pgsql.Composed([pgsql.SQL("do nothing")])
-        buffer = io.BytesIO()
-        frame.select(cols).write_csv(buffer, datetime_format="%Y-%m-%d %H:%M:%S%.6f+00")
         with self.transaction(), self._conn.cursor() as cur:
             cur.execute(
                 pgsql.SQL("create temp table if not exists {} (like {} including defaults)").format(
@@ -126,11 +127,11 @@ class PostgresWarehouse:
                 )
             )
             cur.execute(pgsql.SQL("truncate {}").format(stage))
-            copy_sql = pgsql.SQL("copy {} ({}) from stdin with (format csv, header true)").format(
-                stage, col_list
-            )
+            copy_sql = pgsql.SQL("copy {} ({}) from stdin with (format csv)").format(stage, col_list)
             with cur.copy(copy_sql) as copy:
-                copy.write(buffer.getvalue())
+                # CSV chunk by chunk: a 13M-row history never sits in memory as one text blob
+                for chunk in frame.select(cols).iter_slices(COPY_CHUNK_ROWS):
+                    copy.write(chunk.write_csv(include_header=False, datetime_format=_PG_DATETIME))
             cur.execute(
                 pgsql.SQL(
                     "with up as (insert into {t} ({c}) select {c} from {s} on conflict ({pk}) {action} "
@@ -154,9 +155,16 @@ class PostgresWarehouse:
             raise WarehouseError(f"query failed: {exc}") from exc
         return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
 
-    def read_table(self, table: Table, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
+    def read_table(
+        self,
+        table: Table,
+        where: str = "",
+        params: Sequence[Any] = (),
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        names = list(columns or table.columns)
         query = pgsql.SQL("select {} from {}").format(
-            pgsql.SQL(", ").join(map(pgsql.Identifier, table.columns)), pgsql.Identifier(table.name)
+            pgsql.SQL(", ").join(map(pgsql.Identifier, names)), pgsql.Identifier(table.name)
         )
         if where:
             query = pgsql.SQL("{} where {}").format(query, pgsql.SQL(where))
@@ -168,6 +176,7 @@ class PostgresWarehouse:
         raw_schema = {
             c: (pl.String if (d == pl.Date or isinstance(d, pl.Datetime)) else d)
             for c, d in table.columns.items()
+            if c in names
         }
         raw = (
             pl.read_csv(buffer.getvalue(), schema=raw_schema)
@@ -175,7 +184,8 @@ class PostgresWarehouse:
             else pl.DataFrame(schema=raw_schema)
         )
         exprs = []
-        for name, dtype in table.columns.items():
+        for name in raw_schema:
+            dtype = table.columns[name]
             if dtype == pl.Date:
                 exprs.append(pl.col(name).str.to_date("%Y-%m-%d"))
             elif isinstance(dtype, pl.Datetime):
