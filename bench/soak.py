@@ -219,13 +219,13 @@ def main() -> None:
         f"{args.clients} clients x {args.seconds:g} s on POST /forecast {body.decode()}; attack: {args.attack}\n"
     )
     print(
-        f"{'phase':<9} | {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} | {'max fds':>7} {'max RSS MB':>10}"
+        f"{'phase':<9} | {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} | {'max fds':>7} {'max RSS MB':>10} {'server CPU':>10}"
     )
-    print("-" * 68)
+    print("-" * 80)
     for name, r in runs.items():
         print(
             f"{name:<9} | {r['rps']:7.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['errors']:6d} | "
-            f"{r['max_fds']:7d} {r['max_rss_mb']:10.0f}"
+            f"{r['max_fds']:7d} {r['max_rss_mb']:10.0f} {100 * r['server_cpu']:9.0f}%"
         )
     drop = 1 - attacked["rps"] / base["rps"]
     print(f"\nthroughput drop under attack: {100 * drop:.1f} % (target <= 20 %)")
