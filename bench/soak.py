@@ -128,6 +128,8 @@ class TreeSampler(threading.Thread):
         self.stop = threading.Event()
         self.max_fds = 0
         self.max_rss_mb = 0.0
+        self.cpu_s = 0.0  # CPU seconds the server tree used while sampled
+        self._cpu: dict[int, float] = {}
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
@@ -136,8 +138,12 @@ class TreeSampler(threading.Thread):
                 try:
                     fds += proc.num_fds()
                     rss += proc.memory_info().rss
+                    times = proc.cpu_times()
+                    used = times.user + times.system
                 except psutil.Error:
                     continue
+                self.cpu_s += used - self._cpu.get(proc.pid, used)
+                self._cpu[proc.pid] = used
             self.max_fds = max(self.max_fds, fds)
             self.max_rss_mb = max(self.max_rss_mb, rss / 2**20)
 
@@ -166,7 +172,9 @@ def phase(pid: int, port: int, body: bytes, args: argparse.Namespace, hostile: b
         result["hostile"] = json.loads(out)
     sampler.stop.set()
     sampler.join()
-    result.update(max_fds=sampler.max_fds, max_rss_mb=sampler.max_rss_mb)
+    result.update(
+        max_fds=sampler.max_fds, max_rss_mb=sampler.max_rss_mb, server_cpu=sampler.cpu_s / args.seconds
+    )
     return result
 
 
