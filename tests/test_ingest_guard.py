@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tasks.feeds.base import FeedFormatError, RawPayload
+from tasks.feeds.base import FeedFormatError, FeedUnavailableError, RawPayload
 from tasks.feeds.metro_file import FileFeed
 from tasks.ingest import run_ingest, summary_markdown
 from tasks.raw_zone import LocalRawZone
@@ -214,3 +214,32 @@ def test_a_warehouse_that_stays_away_is_one_line_and_a_failed_run(
     runs = wh.read_table(INGEST_RUNS)
     assert runs["status"].to_list() == ["failed"] and "lost the connection" in runs["message"][0]
     wh.close()
+
+
+def test_an_unreachable_storage_is_retried_then_one_line(tmp_path: Path) -> None:
+    import httpx
+
+    from tasks.raw_zone import SupabaseRawZone
+
+    calls: list[str] = []
+
+    class Bucket:
+        def upload(self, key: str, content: bytes, options: dict[str, str]) -> None:
+            calls.append(key)
+            if len(calls) < 3:
+                raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    class Client:
+        class storage:
+            @staticmethod
+            def from_(bucket: str) -> Bucket:
+                return Bucket()
+
+    payload = RawPayload("file", "ridership_hourly", "x.csv", b"a,b\n", "text/csv")
+    assert SupabaseRawZone(Client(), "raw").archive(payload).startswith("supabase://raw/")
+    assert len(calls) == 3  # two refusals, then it went through
+
+    calls.clear()
+    with pytest.raises(FeedUnavailableError) as info:
+        SupabaseRawZone(Client(), "raw", attempts=2).archive(payload)
+    assert len(calls) == 2 and "\n" not in str(info.value) and "unreachable" in str(info.value)
