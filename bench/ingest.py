@@ -24,7 +24,7 @@ from tasks.raw_zone import LocalRawZone
 from tasks.settings import get_settings
 from tasks.warehouse.base import open_warehouse
 
-DATASETS = ("stations", "ridership_hourly", "ridership_daily", "weather_hourly")
+DATASETS = ("stations", "ridership_hourly", "ridership_daily", "weather_hourly", "weather_daily")
 
 
 def bench_backend(url: str, raw_root: Path) -> list[tuple[str, str, int, float]]:

@@ -31,7 +31,7 @@ RIDERSHIP_DATASETS: dict[str, tuple[str, ...]] = {
     "api": ("ridership_daily",),
 }
 WEATHER_DATASETS: dict[str, tuple[str, ...]] = {
-    "snapshot": ("weather_hourly",),
+    "snapshot": ("weather_hourly", "weather_daily"),
     "api": ("weather_hourly", "weather_forecast"),
 }
 
@@ -74,7 +74,8 @@ def ingest_weather(
     end: date | None = None,
     as_of: date | None = None,
 ) -> list[IngestSummary]:
-    """Weather: KMA ASOS hourly observations (+ the short-term forecast from the live API)."""
+    """Weather: KMA ASOS hourly observations, daily weather of the older years (snapshot), and the
+    short-term forecast (live API)."""
     if source not in WEATHER_DATASETS:
         raise ValueError(f"weather comes from {' or '.join(WEATHER_DATASETS)}, not {source!r}")
     if source == "snapshot" and as_of is None:

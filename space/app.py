@@ -656,9 +656,9 @@ class SpaceApp:
             advanced = advance.click(busy, outputs=[clock_result, advance], **private).then(
                 self.advance_clock,
                 outputs=clock_result,
-                api_name="advance_clock",
                 concurrency_limit=1,
                 show_progress="minimal",  # keep the "running ..." message readable
+                **private,  # the clock runs the whole pipeline: no API for Gradio clients
             )
 
             load = demo.load(on_load, outputs=[tabs, station, day], **private)

@@ -120,8 +120,9 @@ class SpaceConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> SpaceConfig:
         """Read the Space secrets / local environment.
 
-        Local mode (``SEONGSU_SPACE_LOCAL=1``, or no Supabase configured and this project importable)
-        enables the local warehouse, the default local Bento URL and the replay-clock control.
+        Without Supabase the Space reads the local warehouse and defaults to the local Bento URL.
+        The replay-clock control (it runs the whole pipeline) needs explicit local mode,
+        ``SEONGSU_SPACE_LOCAL=1`` (what ``seongsu up`` sets): never inferred.
         """
         env = os.environ if env is None else env
 
@@ -140,8 +141,9 @@ class SpaceConfig:
                     warehouse_url = get_settings().resolved_warehouse_url
                 except Exception:  # invalid settings: the data source reports itself unavailable
                     warehouse_url = None
-        local = _truthy(get("SEONGSU_SPACE_LOCAL")) or (not supabase and warehouse_url is not None)
-        bento_url = get("SEONGSU_BENTO_URL") or (LOCAL_BENTO_URL if local else None)
+        local = _truthy(get("SEONGSU_SPACE_LOCAL"))
+        on_this_machine = local or (not supabase and warehouse_url is not None)
+        bento_url = get("SEONGSU_BENTO_URL") or (LOCAL_BENTO_URL if on_this_machine else None)
         return cls(
             bento_url=bento_url,
             bento_api_key=get("SEONGSU_BENTO_API_KEY"),

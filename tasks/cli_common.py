@@ -14,7 +14,9 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 from datetime import date
 from typing import Annotated, Any
 
@@ -117,8 +119,17 @@ def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
+def interrupt(signum: int, frame: object) -> None:
+    """SIGTERM behaves like Ctrl-C: the run in progress is marked crashed by Prefect's engine and
+    the process exits normally, so ``atexit`` stops Prefect's temporary API server (the default
+    SIGTERM action killed the CLI and left that server running)."""
+    raise KeyboardInterrupt
+
+
 def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     """Run the CLI: usage errors and failures as one ``error:`` line, tracebacks only with ``--debug``."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
     from typer._click.exceptions import ClickException
     from typer.exceptions import Abort
 

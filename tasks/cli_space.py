@@ -3,8 +3,9 @@
 The environment is prepared first (``tasks.runtime``: tool homes in ``SEONGSU_HOME``, analytics off,
 the local Prefect server's URL when ``seongsu up`` started one), then ``space.app`` is imported, so
 Gradio never phones home and the Space finds the same warehouse and Prefect API as the other
-commands.  Without Supabase keys the Space reads the local warehouse and offers the replay-clock
-control; ``SEONGSU_BENTO_URL`` defaults to the local ``seongsu serve`` (http://127.0.0.1:3000).
+commands.  Without Supabase keys the Space reads the local warehouse; the replay-clock control
+needs explicit local mode (``SEONGSU_SPACE_LOCAL=1``, set by ``seongsu up``); ``SEONGSU_BENTO_URL``
+defaults to the local ``seongsu serve`` (http://127.0.0.1:3000).
 """
 
 from __future__ import annotations

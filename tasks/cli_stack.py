@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tasks.cli_common import day_option, out_console, print_json, quiet_run_logs
+from tasks.cli_common import day_option, interrupt, out_console, print_json, quiet_run_logs
 
 
 def up(
@@ -62,7 +62,7 @@ def up(
     if detach:
         return
     out_console().print("[bold]Ctrl-C stops everything.[/bold]")
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         while all(m.process is None or m.process.poll() is None for m in stack.processes):
             time.sleep(1)
@@ -85,11 +85,6 @@ def _stop(stack: Any) -> None:
         with contextlib.suppress(Exception):  # best effort: the server may already be gone
             APILogHandler().flush()
     stack.stop()
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM stops the stack the same way Ctrl-C does."""
-    raise KeyboardInterrupt
 
 
 def _print_urls(prefect: str, bento: str, space: str, did: dict[str, Any], seconds: float) -> None:

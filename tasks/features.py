@@ -34,7 +34,7 @@ import polars as pl
 
 from tasks.calendar import HOLIDAY_KIND, calendar_features
 from tasks.trailing import YEAR_DAYS, attach, attach_residuals, prepare_history, trailing_stats
-from tasks.warehouse.schema import DIRECTIONS, HOUR_BANDS
+from tasks.warehouse.schema import DIRECTIONS, HOUR_BANDS, single_hour_bands
 
 PUBLICATION_LAG_DAYS: Final = 3
 """Days between a service date and the day its ridership is published (the feeds' lag)."""
@@ -114,16 +114,27 @@ class History:
 
     ``ridership`` holds the ``ridership_hourly`` columns (extra columns are ignored), ``weather`` the
     ``weather_hourly`` columns.  Weather may extend past the ridership: for target days it plays the
-    part of the weather forecast.
+    part of the weather forecast.  ``weather_daily`` (optional) holds ``weather_daily`` rows: daily
+    weather for the years without hourly KMA observations.  Rows of a merged late band
+    (``span_hours`` != 1, 2020-2022) are dropped on construction: see ``single_hour_bands``.
     """
 
     ridership: pl.DataFrame
     weather: pl.DataFrame
     stations: pl.DataFrame | None = None
+    weather_daily: pl.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        ridership = single_hour_bands(self.ridership)
+        if "span_hours" not in ridership.columns:  # frames from before the column: one-hour bands
+            ridership = ridership.with_columns(span_hours=pl.lit(1, dtype=pl.Int16))
+        object.__setattr__(self, "ridership", ridership)
 
     def until(self, cutoff: dt.date) -> History:
         """The history as it was known when ridership up to ``cutoff`` had been published."""
-        return History(self.ridership.filter(pl.col("date") <= cutoff), self.weather, self.stations)
+        return History(
+            self.ridership.filter(pl.col("date") <= cutoff), self.weather, self.stations, self.weather_daily
+        )
 
 
 def cutoff_for(as_of: dt.date, lag_days: int = PUBLICATION_LAG_DAYS) -> dt.date:

@@ -14,6 +14,9 @@ What "known on as_of" means here:
   stands in for the weather forecast (the snapshot has no archived forecasts).  When the warehouse
   holds KMA short-range forecasts issued on ``as_of`` (``weather_forecast``), those replace the
   observations for the target hours they cover and ``weather_source`` says ``kma_forecast``;
+* **daily weather** (``weather_daily``: KMA daily observations, Open-Meteo reanalysis) dated up to the
+  last target day, like the hourly observations: which of it a feature may use for a target day is
+  the feature code's rule (observed weather stands in for a forecast only at short horizons);
 * **stations** the whole table (not dated).
 
 ``data_hash`` fingerprints the ridership a model was trained on; it is backend-independent (typed
@@ -35,12 +38,31 @@ from prefect.cache_policies import NO_CACHE
 from tasks.features import DEFAULT_WEATHER_STATION, MAX_HORIZON, PUBLICATION_LAG_DAYS, History
 from tasks.retry import retry_on
 from tasks.warehouse.base import Warehouse, WarehouseError, open_warehouse
-from tasks.warehouse.schema import RIDERSHIP_HOURLY, STATIONS, WEATHER_FORECAST, WEATHER_HOURLY
+from tasks.warehouse.schema import (
+    RIDERSHIP_HOURLY,
+    STATIONS,
+    WEATHER_DAILY,
+    WEATHER_FORECAST,
+    WEATHER_HOURLY,
+)
 
 WeatherSource = Literal["observed", "kma_forecast", "none"]
 
 CONTEXT_DAYS: Final = 70
 """Ridership days a forecast needs behind its cutoff: the 8-week profiles + lags, with slack."""
+YEAR_AGO_DAYS: Final = 364
+YEAR_AGO_CONTEXT: Final = (YEAR_AGO_DAYS + 35, YEAR_AGO_DAYS - 8)
+"""Days before as_of of the year-ago window a forecast also reads (``tasks.trailing``'s ``year_*``
+features: the target weeks 52 weeks earlier and the 3-week profiles before them)."""
+
+
+def in_context(as_of: dt.date, context_days: int) -> pl.Expr:
+    """Ridership rows a forecast issued on ``as_of`` reads: the newest ``context_days`` and the
+    year-ago window (a package and the forecast CLI keep only these)."""
+    first, last = (as_of - dt.timedelta(days=d) for d in YEAR_AGO_CONTEXT)
+    date = pl.col("date")
+    return (date >= as_of - dt.timedelta(days=context_days)) | date.is_between(first, last)
+
 
 OBSERVED_WEATHER_NOTE: Final = "observed weather stands in for the KMA forecast"
 FORECAST_WEATHER_NOTE: Final = "KMA short-range forecast issued on the as-of date"
@@ -88,7 +110,7 @@ def load_ridership(
     if since is not None:
         where.append("date >= %s")
         params.append(since)
-    frame = warehouse.read_table(RIDERSHIP_HOURLY, " AND ".join(where), params).select(_RIDERSHIP_COLUMNS)
+    frame = warehouse.read_table(RIDERSHIP_HOURLY, " AND ".join(where), params, columns=_RIDERSHIP_COLUMNS)
     if stations is not None:
         frame = frame.filter(pl.col("station_code").is_in(stations))
     return frame.sort("date", "hour", "station_code", "direction")
@@ -156,6 +178,20 @@ def _issued_forecast(
     )
 
 
+def load_weather_daily(
+    warehouse: Warehouse, as_of: dt.date, *, horizon_days: int = MAX_HORIZON, since: dt.date | None = None
+) -> pl.DataFrame:
+    """``weather_daily`` rows (every provider) dated ``[since, as_of + horizon_days]``, sorted."""
+    if "weather_daily" not in warehouse.table_names():
+        return pl.DataFrame(schema={c: WEATHER_DAILY.columns[c] for c in WEATHER_DAILY.data_columns})
+    where, params = ["date <= %s"], [as_of + dt.timedelta(days=horizon_days)]
+    if since is not None:
+        where.append("date >= %s")
+        params.append(since)
+    frame = warehouse.read_table(WEATHER_DAILY, " AND ".join(where), params)
+    return frame.select(WEATHER_DAILY.data_columns).sort("provider", "date")
+
+
 def load_stations(warehouse: Warehouse) -> pl.DataFrame:
     return (
         warehouse.read_table(STATIONS)
@@ -174,16 +210,21 @@ def load_history(
 ) -> LoadedHistory:
     """Everything known on ``as_of``: ridership ``<= as_of``, weather through the horizon, stations.
 
-    ``context_days`` keeps only the newest ridership days (what a forecast needs; training wants all
-    of it).  ``stations`` restricts ridership to those codes (tests, experiments).
+    ``context_days`` keeps only the newest ridership days and the year-ago window (``in_context``:
+    what a forecast needs; training wants all of it).  ``stations`` restricts ridership to those codes (tests, experiments).
     """
     since = None if context_days is None else as_of - dt.timedelta(days=context_days)
     ridership = load_ridership(warehouse, as_of, since=since, stations=stations)
+    if since is not None:
+        first, last = (as_of - dt.timedelta(days=d) for d in YEAR_AGO_CONTEXT)
+        year_ago = load_ridership(warehouse, last, since=first, stations=stations)
+        ridership = pl.concat([year_ago.filter(pl.col("date") < since), ridership])
     weather, source = load_weather(warehouse, as_of, horizon_days=horizon_days, since=since)
+    weather_daily = load_weather_daily(warehouse, as_of, horizon_days=horizon_days, since=since)
     station_table = load_stations(warehouse)
     if stations is not None:
         station_table = station_table.filter(pl.col("station_code").is_in(stations))
-    return LoadedHistory(History(ridership, weather, station_table), as_of, source)
+    return LoadedHistory(History(ridership, weather, station_table, weather_daily), as_of, source)
 
 
 def latest_ridership_date(warehouse: Warehouse, on_or_before: dt.date | None = None) -> dt.date | None:

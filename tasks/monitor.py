@@ -542,7 +542,7 @@ def load_inputs(warehouse: Warehouse, windows: Windows) -> MonitorInputs:
     forecasts = warehouse.read_table(
         FORECASTS, '"date" between %s and %s', [windows.recent_start.isoformat(), hi]
     )
-    ridership = warehouse.read_table(RIDERSHIP_HOURLY, '"date" between %s and %s', [lo, hi])
+    ridership = warehouse.read_table(RIDERSHIP_HOURLY, "date between %s and %s and span_hours = 1", [lo, hi])
     weather = warehouse.read_table(
         WEATHER_HOURLY,
         "station_id = %s and ts >= %s and ts < %s",

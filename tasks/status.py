@@ -46,7 +46,14 @@ def last_ingests(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
 
 def freshness(warehouse: Warehouse) -> dict[str, str | None]:
     tables = table_status(warehouse)
-    keep = ("ridership_hourly", "ridership_daily", "weather_hourly", "weather_forecast", "forecasts")
+    keep = (
+        "ridership_hourly",
+        "ridership_daily",
+        "weather_hourly",
+        "weather_daily",
+        "weather_forecast",
+        "forecasts",
+    )
     return {name: tables[name]["max"] for name in keep if name in tables}
 
 

@@ -23,6 +23,7 @@ from typing import Final
 import polars as pl
 
 from tasks.calendar import HOLIDAY_KIND, calendar_features
+from tasks.warehouse.schema import single_hour_bands
 
 RESIDUAL_WEEKS: Final = 3
 RECENT_DAYS: Final = 7
@@ -142,8 +143,9 @@ def prepare_history(ridership: pl.DataFrame, max_date: dt.date | None = None) ->
     ``day_kind`` is 6), but past holidays -- busier than Sundays, emptier than weekdays -- would
     inflate the Sunday profile (measured: +1-2 % WAPE on Sundays after a holiday) or deflate a
     weekday's.  ``max_date`` drops everything newer -- a global guard on top of the per-row cutoffs.
+    Merged late-band rows (``span_hours`` 2, 2020-2022) are left out: ``single_hour_bands``.
     """
-    hist = ridership.select(
+    hist = single_hour_bands(ridership).select(
         pl.col("date"),
         pl.col("hour").cast(pl.Int16),
         pl.col("station_code").cast(pl.Int32),

@@ -22,7 +22,7 @@ import pandera.polars as pa
 import polars as pl
 
 from tasks.feeds.metro_file import parse_int_text
-from tasks.warehouse.schema import DIRECTIONS, QUARANTINE, TABLES, Table
+from tasks.warehouse.schema import DIRECTIONS, MERGED_LATE_BAND, QUARANTINE, TABLES, WEATHER_PROVIDERS, Table
 
 MAX_HOURLY_COUNT = 100_000  # no Seoul Metro station has moved 100k people through its gates in one hour
 MAX_DAILY_COUNT = 1_000_000
@@ -41,6 +41,7 @@ def _checks(table: str) -> dict[str, pa.Column]:
             "station_code": pa.Column(pl.Int32, pa.Check.gt(0), nullable=False),
             "direction": pa.Column(pl.String, pa.Check.isin(list(DIRECTIONS)), nullable=False),
             "count": pa.Column(pl.Int32, [*count_ok, pa.Check.le(MAX_HOURLY_COUNT)], nullable=False),
+            "span_hours": pa.Column(pl.Int16, pa.Check.isin([1, 2]), nullable=False),
         },
         "ridership_daily": {
             "date": pa.Column(pl.Date, nullable=False),
@@ -62,6 +63,15 @@ def _checks(table: str) -> dict[str, pa.Column]:
             "wind_ms": pa.Column(pl.Float64, pa.Check.in_range(0, 80), nullable=True),
             "humidity_pct": pa.Column(pl.Float64, pa.Check.in_range(0, 100), nullable=True),
             "snow_cm": pa.Column(pl.Float64, pa.Check.in_range(0, 300), nullable=True),
+        },
+        "weather_daily": {
+            "provider": pa.Column(pl.String, pa.Check.isin(list(WEATHER_PROVIDERS)), nullable=False),
+            "date": pa.Column(pl.Date, nullable=False),
+            "temp_mean_c": pa.Column(pl.Float64, pa.Check.in_range(-40, 50), nullable=True),
+            "temp_min_c": pa.Column(pl.Float64, pa.Check.in_range(-40, 50), nullable=True),
+            "temp_max_c": pa.Column(pl.Float64, pa.Check.in_range(-40, 50), nullable=True),
+            "precip_mm": pa.Column(pl.Float64, pa.Check.in_range(0, 1000), nullable=True),
+            "humidity_pct": pa.Column(pl.Float64, pa.Check.in_range(0, 100), nullable=True),
         },
         "weather_forecast": {
             "base_ts": pa.Column(pl.Datetime("us"), nullable=False),
@@ -119,14 +129,19 @@ def _cast(col: str, dtype: pl.DataType) -> pl.Expr:
 
 def _prepare(frame: pl.DataFrame, table: Table) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(typed frame with row ids, per-row type failures)."""
-    missing = [c for c in table.columns if c not in frame.columns and c not in table.audit_columns]
+    defaults = table.default_values
+    missing = [
+        c
+        for c in table.columns
+        if c not in frame.columns and c not in table.audit_columns and c not in defaults
+    ]
     if missing:
         raise ValueError(f"{table.name}: the parsed frame lacks columns {missing}")
     raw = frame.with_row_index(_ROW)
     typed_exprs = []
     for name, dtype in table.columns.items():
         if name not in frame.columns:
-            typed_exprs.append(pl.lit(None, dtype=dtype).alias(name))
+            typed_exprs.append(pl.lit(defaults.get(name), dtype=dtype).alias(name))
         elif frame.schema[name] == dtype:
             typed_exprs.append(pl.col(name))
         else:
@@ -182,17 +197,38 @@ def _rule_failures(typed: pl.DataFrame, table: Table) -> pl.DataFrame:
     return empty
 
 
-def _cross_failures(frame: pl.DataFrame) -> pl.DataFrame:
-    """Checks across fields that the parser flagged (e.g. publisher total != sum of bands)."""
-    if "total_mismatch" not in frame.columns:
-        return pl.DataFrame(schema={_ROW: pl.UInt32, "reason": pl.String})
-    return (
-        frame.with_row_index(_ROW)
-        .filter(pl.col("total_mismatch").fill_null(False))
-        .select(
-            pl.col(_ROW), pl.lit("daily total (합계) differs from the sum of its hour bands").alias("reason")
+def _cross_failures(frame: pl.DataFrame, typed: pl.DataFrame) -> pl.DataFrame:
+    """Checks across fields and rows: the parser's total check, and the merged late band's rules."""
+    parts = [pl.DataFrame(schema={_ROW: pl.UInt32, "reason": pl.String})]
+    if "total_mismatch" in frame.columns:
+        parts.append(
+            frame.with_row_index(_ROW)
+            .filter(pl.col("total_mismatch").fill_null(False))
+            .select(
+                pl.col(_ROW),
+                pl.lit("daily total (합계) differs from the sum of its hour bands").alias("reason"),
+            )
         )
+    if "span_hours" in frame.columns and {"hour", "date", "station_code", "direction"} <= set(typed.columns):
+        parts.append(_late_band_failures(typed))
+    return pl.concat(parts)
+
+
+def _late_band_failures(typed: pl.DataFrame) -> pl.DataFrame:
+    """A two-hour band exists only as hour 23 ("23시 이후"), and a day that has it has no hour 24."""
+    merged = (pl.col("span_hours") == 2) & (pl.col("hour") == MERGED_LATE_BAND)
+    misplaced = typed.filter((pl.col("span_hours") != 1) & ~merged).select(
+        pl.col(_ROW), pl.lit("span_hours: only the 23시 이후 band (hour 23) spans two hours").alias("reason")
     )
+    day = ["date", "station_code", "direction"]
+    merged_days = typed.filter(merged).select(day).unique()
+    overlap = typed.filter(pl.col("hour") == 24).join(merged_days, on=day, how="semi")
+    if overlap.height:  # both the 24 row and the merged row are suspect: neither is loaded
+        overlap = typed.join(overlap.select(day), on=day, how="semi").filter((pl.col("hour") == 24) | merged)
+    clash = overlap.select(
+        pl.col(_ROW), pl.lit("hour 24 on a day whose 23시 이후 band already covers it").alias("reason")
+    )
+    return pl.concat([misplaced, clash])
 
 
 def _duplicate_failures(typed: pl.DataFrame, table: Table, already_bad: pl.Series) -> pl.DataFrame:
@@ -225,7 +261,9 @@ def validate(
     """Split ``frame`` into rows ready to load (typed as ``table``) and quarantine rows."""
     typed, type_fail = _prepare(frame, table)
     ok_for_rules = typed.filter(~pl.col(_ROW).is_in(type_fail[_ROW].implode()))
-    failures = pl.concat([type_fail, _rule_failures(ok_for_rules, table), _cross_failures(frame)])
+    failures = pl.concat(
+        [type_fail, _rule_failures(ok_for_rules, table), _cross_failures(frame, ok_for_rules)]
+    )
     failures = pl.concat([failures, _duplicate_failures(typed, table, failures[_ROW])])
     reasons = failures.group_by(_ROW).agg(
         pl.col("reason").fill_null(UNEXPLAINED).unique().sort().str.join("; ")

@@ -51,8 +51,10 @@ atexit.register(shutil.rmtree, _TMP, True)
 
 def snapshot_history(stations: Sequence[int] = DEFAULT_STATIONS) -> History:
     """Ridership of ``stations`` since ``HISTORY_START`` and all of the weather, from the snapshot."""
-    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
-        pl.col("station_code").is_in(list(stations)) & (pl.col("date") >= HISTORY_START)
+    ridership = (
+        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
+        .filter(pl.col("station_code").is_in(list(stations)) & (pl.col("date") >= HISTORY_START))
+        .collect()
     )
     weather = pl.read_parquet(SNAPSHOT / "weather_hourly.parquet")
     stations_frame = pl.read_parquet(SNAPSHOT / "stations.parquet").filter(

@@ -25,8 +25,10 @@ AS_OF = dt.date(2023, 6, 2)  # targets 06-03 .. 06-09, incl. the 06-06 (Tuesday)
 
 @pytest.fixture(scope="module")
 def history() -> History:
-    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
-        pl.col("station_code").is_in([211, 222]), pl.col("date") >= dt.date(2023, 3, 1)
+    ridership = (
+        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
+        .filter(pl.col("station_code").is_in([211, 222]), pl.col("date") >= dt.date(2023, 3, 1))
+        .collect()
     )
     return History(ridership, pl.read_parquet(SNAPSHOT / "weather_hourly.parquet"))
 

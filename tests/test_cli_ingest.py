@@ -39,17 +39,25 @@ def test_bad_arguments_exit_2_with_a_message(fresh_home: Path, args: list[str], 
     assert "Traceback" not in result.output
 
 
-def test_file_ingest_then_status_json(fresh_home: Path, prefect_server: str) -> None:
-    result = runner.invoke(
-        app, ["ingest", "--source", "file", "--path", str(FILES / "metro_202301_sample_utf8.csv")]
-    )
+@pytest.mark.parametrize(
+    ("name", "rows", "days"),
+    [
+        ("metro_202301_sample_utf8.csv", 12 * 20, ("2023-01-01", "2023-01-02")),
+        # the 2022 publisher layout: 06시-07시 headers, 연번, no total, one band from 23:00 (19 bands)
+        ("metro_202205_sample.xlsx", 12 * 19, ("2022-05-01", "2022-05-02")),
+    ],
+)
+def test_file_ingest_then_status_json(
+    fresh_home: Path, prefect_server: str, name: str, rows: int, days: tuple[str, str]
+) -> None:
+    result = runner.invoke(app, ["ingest", "--source", "file", "--path", str(FILES / name)])
     assert result.exit_code == 0, result.output
     assert "ridership_hourly" in result.output
     status = runner.invoke(app, ["db", "status", "--json"])
     assert status.exit_code == 0, status.output
     info = json.loads(status.output)
     assert info["backend"] == "sqlite"
-    assert info["tables"]["ridership_hourly"] == {"rows": 240, "min": "2023-01-01", "max": "2023-01-02"}
+    assert info["tables"]["ridership_hourly"] == {"rows": rows, "min": days[0], "max": days[1]}
     assert info["tables"]["stations"]["rows"] == 3
     assert info["last_ingest"]["ridership_hourly"]["status"] == "ok"
 

@@ -91,8 +91,10 @@ class _Spy:
 
 @pytest.fixture(scope="module")
 def history() -> History:
-    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
-        pl.col("station_code").is_in([211, 222]), pl.col("date") >= dt.date(2023, 3, 1)
+    ridership = (
+        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
+        .filter(pl.col("station_code").is_in([211, 222]), pl.col("date") >= dt.date(2023, 3, 1))
+        .collect()
     )
     return History(ridership, pl.read_parquet(SNAPSHOT / "weather_hourly.parquet"))
 

@@ -2,11 +2,13 @@
 
 Fixtures (tests/fixtures/files, cut from the real January 2023 workbook by make_fixtures.py): the
 workbook itself cut to 12 rows (xlsx), and the same rows as UTF-8, UTF-8-BOM and CP949 CSV with the
-header spellings of the publisher's other files.
+header spellings of the publisher's other files; and the May 2022 publisher file (the 2020-2022 layout
+with one late band) cut to 12 rows.
 """
 
 from __future__ import annotations
 
+import io
 from datetime import date
 from pathlib import Path
 
@@ -14,10 +16,11 @@ import polars as pl
 import pytest
 
 from tasks.feeds.base import FeedFormatError
-from tasks.feeds.metro_file import FileFeed, parse_metro_bytes, romanize_name
+from tasks.feeds.metro_file import FileFeed, parse_metro_bytes, read_metro_wide, romanize_name
 
 FIXTURES = Path(__file__).parent / "fixtures" / "files"
-RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"
+REPO = Path(__file__).resolve().parents[1]
+RAW = REPO.parent / "shared" / "data" / "raw"
 LAYOUTS = (
     "metro_202301_sample.xlsx",
     "metro_202301_sample_utf8.csv",
@@ -192,3 +195,80 @@ def test_real_january_workbook() -> None:
     seongsu = parsed.hourly.filter(pl.col("station_code") == 211)
     assert seongsu.height == 31 * 2 * 20
     assert _count(parsed.hourly, date(2023, 1, 1), 211, "board", 5) == "152"
+
+
+# --- the 2020-2022 layout: one late band "23시 이후", older header spelling -------------------------
+
+OLD_LAYOUT = "metro_202205_sample.xlsx"  # cut from subway_202205.xlsx (May 2022 publisher file)
+
+
+def test_old_layout_keeps_the_merged_late_band_as_published() -> None:
+    hourly = _parse(OLD_LAYOUT)
+    assert hourly.height == 12 * 19  # 연번 ignored, 06시 이전 .. 22시-23시 + 23시 이후
+    assert set(hourly["hour"]) == set(range(5, 24))  # no hour 24
+    late = hourly.filter(pl.col("hour") == 23)
+    assert set(late["span_hours"]) == {2}
+    assert set(hourly.filter(pl.col("hour") < 23)["span_hours"]) == {1}
+    assert hourly["total_mismatch"].null_count() == hourly.height  # the file has no total column
+    assert _count(hourly, date(2022, 5, 1), 150, "board", 5) == "184"  # 06시 이전
+    assert _count(hourly, date(2022, 5, 1), 150, "board", 23) == "669"  # 23시 이후
+    stations = parse_metro_bytes((FIXTURES / OLD_LAYOUT).read_bytes(), OLD_LAYOUT).stations
+    assert set(stations["line"]) == {"1호선", "2호선"}  # the file writes 1 / 2
+
+
+def test_old_layout_agrees_with_the_shipped_history() -> None:
+    """The May 2022 workbook and the 2020-2022 history in the snapshot are the same numbers."""
+    parsed = _parse(OLD_LAYOUT).select(
+        "date", "hour", "station_code", "direction", pl.col("count").cast(pl.Int32), "span_hours"
+    )
+    keys = ["date", "hour", "station_code", "direction"]
+    shipped = (
+        pl.scan_parquet(REPO / "data" / "snapshot" / "ridership_hourly.parquet")
+        .filter(pl.col("date").is_in([date(2022, 5, 1), date(2022, 5, 2)]))
+        .collect()
+        .join(parsed.select(keys), on=keys, how="semi")
+    )
+    assert shipped.sort(keys).equals(parsed.sort(keys))
+
+
+def _old_layout_csv(total: bool) -> pl.DataFrame:
+    wide = read_metro_wide((FIXTURES / OLD_LAYOUT).read_bytes(), OLD_LAYOUT)
+    if total:
+        bands = [c for c in wide.columns if "시" in c]
+        wide = wide.with_columns(합계=pl.sum_horizontal(pl.col(bands).cast(pl.Int64)).cast(pl.String))
+    return wide
+
+
+def test_nineteen_bands_add_up_to_the_total() -> None:
+    wide = _old_layout_csv(total=True)
+    assert parse_metro_bytes(wide.write_csv().encode(), "yearly.csv").hourly["total_mismatch"].sum() == 0
+    off = wide.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("1")).otherwise(pl.col("합계")).alias("합계")
+    )
+    flagged = parse_metro_bytes(off.write_csv().encode(), "yearly.csv").hourly.filter("total_mismatch")
+    assert flagged.height == 19
+
+
+def test_history_parquet_in_the_publishers_layout_parses_like_the_workbook() -> None:
+    wide = _old_layout_csv(total=True)  # headers as the history table spells them (23시이후, 합계)
+    buf = io.BytesIO()
+    wide.write_parquet(buf)
+    from_parquet = parse_metro_bytes(buf.getvalue(), "history.parquet").hourly.drop("total_mismatch")
+    assert from_parquet.equals(_parse(OLD_LAYOUT).drop("total_mismatch"))
+
+
+def test_both_late_layouts_in_one_header_is_fatal() -> None:
+    wide = _old_layout_csv(total=False).with_columns(pl.lit("1").alias("24시 이후"))
+    with pytest.raises(FeedFormatError, match="overlap"):
+        parse_metro_bytes(wide.write_csv().encode(), "mixed.csv")
+    with pytest.raises(FeedFormatError, match=r"missing hour band.*\[22\]"):
+        parse_metro_bytes(wide.drop("22시-23시", "24시 이후").write_csv().encode(), "short.csv")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not RAW.is_dir(), reason="shared/data/raw not present")
+def test_real_may_2022_file() -> None:
+    name = "subway_202205.xlsx"
+    parsed = parse_metro_bytes((RAW / name).read_bytes(), name)
+    assert parsed.hourly.height == 16_912 * 19
+    assert parsed.stations.height == 275

@@ -85,6 +85,21 @@ def test_check_constraints_back_up_validation(migrated: str) -> None:
             "insert into ridership_hourly (date, hour, station_code, direction, count) "
             "values ('2023-01-03', 8, 211, 'board', -5)"
         )
+    with psycopg.connect(migrated, autocommit=True) as conn, pytest.raises(errors.CheckViolation):
+        conn.execute(  # only the 23:00-onward band may span two hours
+            "insert into ridership_hourly (date, hour, station_code, direction, count, span_hours) "
+            "values ('2022-01-03', 22, 211, 'board', 5, 2)"
+        )
+
+
+def test_public_view_shows_one_hour_bands_only(migrated: str) -> None:
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        conn.execute(
+            "insert into ridership_hourly (date, hour, station_code, direction, count, span_hours) "
+            "values ('2022-01-03', 23, 211, 'board', 777, 2)"
+        )
+        conn.execute("set role anon")
+        assert conn.execute("select count from api_ridership_hourly").fetchall() == [(1234,)]
 
 
 API_VIEWS = (

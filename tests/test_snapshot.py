@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from tasks.feeds.base import FeedFormatError, RawPayload
-from tasks.feeds.snapshot import PARQUET_MEDIA_TYPE, PUBLICATION_LAG_DAYS, SnapshotFeed
+from tasks.feeds.snapshot import PARQUET_MEDIA_TYPE, PROVIDER_LAG_DAYS, PUBLICATION_LAG_DAYS, SnapshotFeed
 from tasks.warehouse.schema import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +27,13 @@ def _value_schema(dataset: str) -> dict[str, pl.DataType]:
 
 
 def test_lags_are_the_documented_ones() -> None:
-    assert PUBLICATION_LAG_DAYS == {"ridership_daily": 3, "ridership_hourly": 3, "weather_hourly": 1}
+    assert PUBLICATION_LAG_DAYS == {
+        "ridership_daily": 3,
+        "ridership_hourly": 3,
+        "weather_hourly": 1,
+        "weather_daily": 1,
+    }
+    assert PROVIDER_LAG_DAYS == {"kma_asos": 1, "open_meteo": 5}
 
 
 def test_as_of_hides_what_is_not_published_yet() -> None:
@@ -36,7 +42,7 @@ def test_as_of_hides_what_is_not_published_yet() -> None:
     assert feed.latest_visible_date("ridership_daily") == date(2023, 3, 7)
     assert feed.latest_visible_date("weather_hourly") == date(2023, 3, 9)
 
-    hourly = feed.fetch("ridership_hourly", *WIDE)
+    hourly = feed.fetch("ridership_hourly", date(2023, 1, 1), WIDE[1])
     assert [p.name for p in hourly] == [
         "ridership_hourly_2023-01-01_2023-01-31.parquet",
         "ridership_hourly_2023-02-01_2023-02-28.parquet",
@@ -63,24 +69,48 @@ def test_window_inside_the_visible_range() -> None:
 
 
 def test_nothing_published_yet() -> None:
-    feed = SnapshotFeed(SNAPSHOT, as_of=date(2023, 1, 2))
+    feed = SnapshotFeed(SNAPSHOT, as_of=date(2020, 1, 2))
     assert feed.latest_visible_date("ridership_hourly") is None
     assert feed.fetch("ridership_hourly", *WIDE) == []
-    assert feed.latest_visible_date("weather_hourly") == date(2023, 1, 1)
+    assert feed.latest_visible_date("weather_hourly") is None  # hourly KMA weather starts in 2023
+
+
+def test_daily_weather_follows_each_providers_lag() -> None:
+    feed = SnapshotFeed(SNAPSHOT, as_of=date(2022, 6, 10))
+    (payload,) = feed.fetch("weather_daily", date(2022, 6, 1), WIDE[1])
+    newest = dict(feed.parse(payload).group_by("provider").agg(pl.col("date").max()).iter_rows())
+    assert newest == {"kma_asos": date(2022, 6, 9), "open_meteo": date(2022, 6, 5)}
+    everything = SnapshotFeed(SNAPSHOT).fetch("weather_daily", *WIDE)
+    frame = pl.concat([feed.parse(p) for p in everything])
+    assert frame.filter(pl.col("provider") == "kma_asos")["date"].dt.year().unique().to_list() == [2022]
+    assert frame.filter(pl.col("provider") == "open_meteo")["date"].min() == date(2016, 1, 1)
+
+
+def test_history_keeps_the_merged_late_band_as_published() -> None:
+    """2020-2022: one band from 23:00 (hour 23, span 2) and no hour 24; 2023: two one-hour bands."""
+    feed = SnapshotFeed(SNAPSHOT)
+    days = {date(2022, 5, 2): {23: 2}, date(2023, 5, 1): {23: 1, 24: 1}}
+    for day, late in days.items():
+        (payload,) = feed.fetch("ridership_hourly", day, day)
+        seongsu = feed.parse(payload).filter(pl.col("station_code") == 211, pl.col("direction") == "board")
+        assert dict(seongsu.filter(pl.col("hour") >= 23).select("hour", "span_hours").iter_rows()) == late
+        assert seongsu["hour"].min() == 5 and seongsu.height == 18 + len(late)
 
 
 def test_as_of_none_serves_everything() -> None:
     feed = SnapshotFeed(SNAPSHOT, as_of=None)
-    assert feed.coverage("ridership_hourly") == (date(2023, 1, 1), date(2023, 6, 30))
+    assert feed.coverage("ridership_hourly") == (date(2020, 1, 1), date(2023, 6, 30))
     assert feed.coverage("weather_hourly") == (date(2023, 1, 1), date(2023, 12, 31))
     assert feed.coverage("ridership_daily") == (date(2022, 11, 29), date(2023, 6, 30))
     assert feed.latest_visible_date("ridership_hourly") == date(2023, 6, 30)
-    assert len(feed.fetch("ridership_hourly", *WIDE)) == 6
+    assert len(feed.fetch("ridership_hourly", date(2023, 1, 1), WIDE[1])) == 6
     (stations,) = feed.fetch("stations", *WIDE)
     assert feed.parse(stations).filter(pl.col("station_code") == 211)["name_en"].item() == "Seongsu"
 
 
-@pytest.mark.parametrize("dataset", ["stations", "ridership_hourly", "ridership_daily", "weather_hourly"])
+@pytest.mark.parametrize(
+    "dataset", ["stations", "ridership_hourly", "ridership_daily", "weather_hourly", "weather_daily"]
+)
 def test_payload_round_trip(dataset: str) -> None:
     feed = SnapshotFeed(SNAPSHOT, as_of=date(2023, 2, 15))
     payloads = feed.fetch(dataset, date(2023, 2, 1), date(2023, 2, 28))
@@ -127,9 +157,10 @@ def test_manifest_matches_the_files() -> None:
         assert pl.scan_parquet(SNAPSHOT / name).select(pl.len()).collect().item() == info["rows"]
         for source in info["sources"]:
             assert source in manifest["raw_sources"]
-    assert manifest["files"]["ridership_hourly.parquet"]["rows"] == 1_975_520
+    # every station-day-direction row of the publisher's files x its bands (19 until 2022, then 20)
+    assert manifest["files"]["ridership_hourly.parquet"]["rows"] == 593_913 * 19 + 98_776 * 20
     total = sum(p.stat().st_size for p in SNAPSHOT.iterdir())
-    assert total < 8_000_000
+    assert total < 20_000_000
 
 
 @pytest.mark.slow

@@ -130,8 +130,10 @@ def warehouse_url(package: Path, tmp_path_factory: pytest.TempPathFactory) -> st
     now = datetime.now(UTC).replace(tzinfo=None)
     codes = list(DEFAULT_STATIONS)
     stations = pl.read_parquet(SNAPSHOT / "stations.parquet").filter(pl.col("station_code").is_in(codes))
-    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
-        pl.col("station_code").is_in(codes) & pl.col("date").is_between(dt.date(2023, 4, 1), DAY)
+    ridership = (
+        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
+        .filter(pl.col("station_code").is_in(codes) & pl.col("date").is_between(dt.date(2023, 4, 1), DAY))
+        .collect()
     )
     weather = pl.read_parquet(SNAPSHOT / "weather_hourly.parquet").filter(
         pl.col("ts") < datetime.combine(EVALUATED_ON, dt.time())
@@ -422,7 +424,8 @@ def test_config_from_env_and_secrets_stay_out_of_repr() -> None:
     assert prefect_ui_base(env["PREFECT_API_URL"]) == "https://app.prefect.cloud/account/a1/workspace/w2"
     assert prefect_ui_base("http://127.0.0.1:4200/api") == "http://127.0.0.1:4200"
     local = SpaceConfig.from_env({"SEONGSU_HOME": "/tmp/x"})
-    assert local.local and local.bento_url == "http://127.0.0.1:3000" and local.warehouse_url
+    assert local.bento_url == "http://127.0.0.1:3000" and local.warehouse_url
+    assert not local.local  # the replay clock needs explicit SEONGSU_SPACE_LOCAL=1 (test_space_clock.py)
 
 
 def test_http_failures_become_plain_sentences() -> None:

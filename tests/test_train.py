@@ -31,9 +31,13 @@ TINY = {"depth": 4, "learning_rate": 0.2, "iterations": 30}
 
 @pytest.fixture(scope="module")
 def history() -> History:
-    ridership = pl.read_parquet(SNAPSHOT / "ridership_hourly.parquet").filter(
-        pl.col("station_code").is_in([211, 222, 150]),
-        pl.col("date").is_between(dt.date(2023, 2, 1), dt.date(2023, 6, 2)),
+    ridership = (
+        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
+        .filter(
+            pl.col("station_code").is_in([211, 222, 150]),
+            pl.col("date").is_between(dt.date(2023, 2, 1), dt.date(2023, 6, 2)),
+        )
+        .collect()
     )
     return History(ridership, pl.read_parquet(SNAPSHOT / "weather_hourly.parquet"))
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, datetime
 
 import polars as pl
+import psycopg
 import pytest
 
 from tasks.registry import get_model
@@ -38,6 +40,57 @@ def test_migrate_creates_every_table_once(warehouse_url: str) -> None:
     assert set(TABLES) <= set(wh.table_names())
     assert wh.migrate() == []  # second run: nothing pending
     assert wh.applied_migrations() == [m.version for m in list_migrations()]
+    assert len(wh.applied_migrations()) >= 2
+    wh.close()
+
+
+def _first_schema_store(url: str) -> None:
+    """A store as the first release left it: only the initial migration, one ridership row."""
+    first = list_migrations()[0]
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as conn:
+            conn.execute(
+                "CREATE TABLE ridership_hourly (date TEXT, hour INTEGER, station_code INTEGER, "
+                "direction TEXT, count INTEGER, source TEXT, ingested_at TEXT, "
+                "PRIMARY KEY (date, hour, station_code, direction))"
+            )
+            conn.execute(
+                "CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, name TEXT, applied_at TEXT)"
+            )
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01')", (first.version, first.name)
+            )
+            conn.execute("INSERT INTO ridership_hourly VALUES ('2023-01-02', 23, 211, 'board', 7, 't', NULL)")
+        return
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(first.sql.encode())
+        conn.execute(
+            "create schema supabase_migrations; create table supabase_migrations.schema_migrations "
+            "(version text primary key, statements text[], name text)"
+        )
+        conn.execute(
+            "insert into supabase_migrations.schema_migrations (version, name) values (%s, %s)",
+            (first.version, first.name),
+        )
+        conn.execute("insert into ridership_hourly values ('2023-01-02', 23, 211, 'board', 7, 't', null)")
+
+
+def test_existing_store_gains_span_hours_and_daily_weather(warehouse_url: str) -> None:
+    _first_schema_store(warehouse_url)
+    wh = open_warehouse(warehouse_url)
+    assert len(wh.migrate()) == len(list_migrations()) - 1
+    old = wh.read_table(RIDERSHIP_HOURLY)
+    assert old["span_hours"].to_list() == [1]  # rows published before the column mean one hour
+    merged = conform(
+        pl.DataFrame(
+            {"date": [date(2022, 5, 2)], "hour": [23], "station_code": [211], "direction": ["board"]}
+        ).with_columns(count=pl.lit(900), span_hours=pl.lit(2)),
+        RIDERSHIP_HOURLY,
+    )
+    assert wh.upsert(RIDERSHIP_HOURLY, merged).inserted == 1
+    assert wh.read_table(RIDERSHIP_HOURLY, "date = %s", [date(2022, 5, 2)])["span_hours"].to_list() == [2]
+    assert "weather_daily" in wh.table_names()
     wh.close()
 
 
@@ -156,6 +209,18 @@ def test_datetime_parameters_compare_like_stored_values(warehouse_url: str) -> N
     assert wh.read("select count(*) as n from weather_hourly where ts > %s", [at_five])["n"][0] == 1
     got = wh.read_table(WEATHER_HOURLY, "ts = %s", [at_five])
     assert got["temp_c"].to_list() == [2.0]
+    wh.close()
+
+
+def test_read_table_returns_the_asked_columns_typed(warehouse_url: str) -> None:
+    wh = open_warehouse(warehouse_url)
+    wh.migrate()
+    wh.upsert(RIDERSHIP_HOURLY, _hourly(n_days=2))
+    got = wh.read_table(
+        RIDERSHIP_HOURLY, "date = %s", [date(2023, 1, 2)], columns=["date", "count", "span_hours"]
+    )
+    assert got.schema == pl.Schema({"date": pl.Date(), "count": pl.Int32(), "span_hours": pl.Int16()})
+    assert got.height == 20 * 2 * 2 and set(got["span_hours"]) == {1}  # the default of the new column
     wh.close()
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import polars as pl
 
 from tasks.feeds.base import FeedFormatError, RawPayload
-from tasks.feeds.metro_file import CSV_MEDIA_TYPE, read_publisher_csv
+from tasks.feeds.metro_file import CSV_MEDIA_TYPE, decode_publisher_text, read_publisher_csv
 
 # weather_hourly column -> ASOS header (the part before the unit in parentheses)
 COLUMNS: dict[str, str] = {
@@ -103,3 +103,56 @@ class KmaFileFeed:
 
     def parse(self, payload: RawPayload) -> pl.DataFrame:
         return parse_asos_bytes(payload.content, payload.name)
+
+
+# --------------------------------------------------------------------------------------------------
+# KMA ASOS daily observations (the portal's daily CSV, e.g. kma-seoul108-daily-2022.csv)
+
+# weather_daily column -> header of the portal's daily file (before the unit)
+DAILY_COLUMNS: dict[str, str] = {
+    "date": "날짜",
+    "temp_mean_c": "평균기온",
+    "temp_min_c": "최저기온",
+    "temp_max_c": "최고기온",
+    "precip_mm": "강수량",
+}
+DAILY_TEMPS = ("temp_mean_c", "temp_min_c", "temp_max_c")
+KMA_DAILY_PROVIDER = "kma_asos"
+
+
+def parse_kma_daily_bytes(
+    content: bytes, filename: str = "kma_daily.csv", station_id: int = 108
+) -> pl.DataFrame:
+    """weather_daily's non-audit columns (provider ``kma_asos``) from the portal's daily CSV.
+
+    The portal writes its search conditions above the table (7 lines in the 2022 download) and
+    prefixes each date with a tab; the header row is the one that starts with ``날짜``.  An empty
+    강수량 means no precipitation was recorded (the portal's convention, as in the hourly file): 0.0.
+    Only ``station_id``'s rows are kept (a download can hold several stations).
+    """
+    lines = decode_publisher_text(content, filename).splitlines()
+    start = next((i for i, line in enumerate(lines) if line.lstrip('"').startswith("날짜")), None)
+    if start is None:
+        raise FeedFormatError(f"{filename}: no header row starting with 날짜 (not a KMA daily file)")
+    raw = read_publisher_csv("\n".join(lines[start:]).encode("utf-8"), filename)
+    by_base = {_base_name(c): c for c in raw.columns}
+    missing = [h for h in (*DAILY_COLUMNS.values(), "지점") if h not in by_base]
+    if missing:
+        raise FeedFormatError(f"{filename}: missing KMA daily column(s) {missing}; header was {raw.columns}")
+
+    def text(header: str) -> pl.Expr:
+        return pl.col(by_base[header]).str.strip_chars()
+
+    precip = text(DAILY_COLUMNS["precip_mm"])
+    temps = [text(DAILY_COLUMNS[c]).cast(pl.Float64, strict=False).alias(c) for c in DAILY_TEMPS]
+    return raw.filter(text("지점").cast(pl.Int32, strict=False) == station_id).select(
+        pl.lit(KMA_DAILY_PROVIDER).alias("provider"),
+        text(DAILY_COLUMNS["date"]).str.strptime(pl.Date, "%Y-%m-%d", strict=False).alias("date"),
+        *temps,
+        pl.when(precip.fill_null("") == "")
+        .then(0.0)
+        .otherwise(precip.cast(pl.Float64, strict=False))
+        .alias("precip_mm"),
+        pl.lit(None, dtype=pl.Float64).alias("humidity_pct"),
+        pl.lit(None, dtype=pl.Int16).alias("weather_code"),
+    )

@@ -19,7 +19,14 @@ Two rules shape this module:
   The only normalisation is of *formatting*: surrounding whitespace, thousands separators (``1,234``)
   and Excel's ``150.0`` rendering of integers.
 
-Daily-total check: the file's ``합계`` column is the sum of the 20 bands.  Every long row carries
+Two band layouts, both real: from 2023 the publisher splits the late evening into ``23 ~ 24`` and
+``24시 이후`` (20 bands); the 2020-2022 files (yearly CSVs and monthly workbooks such as
+``subway_202205.xlsx``, whose headers read ``06시 이전, 06시-07시, …, 23시 이후`` with a ``연번`` column
+and no total) have ONE late band, ``23시 이후`` = 23:00 onward (19 bands).  That band is kept as
+published: ``hour`` 23 with ``span_hours`` 2 and no hour-24 row (never split into invented values).
+A header mixing the two layouts is fatal.
+
+Daily-total check: the file's ``합계`` column is the sum of its 20 (or 19) bands.  Every long row carries
 ``total_mismatch`` (``pl.Boolean``): ``True`` when the source row's bands do not add up to its total,
 ``False`` when they do, null when it cannot be checked (no total column, or a band/total that is not
 an integer; those rows are quarantined for their bad value anyway).  The column is not part of the
@@ -30,10 +37,14 @@ Output of :func:`parse_metro_bytes` (``MetroFile``):
 * ``hourly``: one row per (date, hour band, station, direction): ``date`` (``pl.Date``, null when the
   date cell cannot be read), ``hour`` (``pl.Int16``: 5 = before 06:00, 6..23 = the clock hour
   ``HH ~ HH+1``, 24 = after midnight), ``station_code`` (``pl.Int32``, from 역번호), ``direction``
-  (``board`` for 승차, ``alight`` for 하차, anything else verbatim), ``count`` (``pl.String``) and
-  ``total_mismatch``.
+  (``board`` for 승차, ``alight`` for 하차, anything else verbatim), ``count`` (``pl.String``),
+  ``span_hours`` (``pl.Int16``: 1, or 2 for the merged ``23시 이후`` band) and ``total_mismatch``.
 * ``stations``: ``station_code, station_name, line, name_en`` with the name as of the last date in the
   file and ``name_en`` romanised with korean_romanizer (Revised Romanization) and title-cased.
+  ``line`` is spelled as in the newer files (``2호선``) even where an old file writes ``2``.
+
+Inputs: xlsx workbooks, CSVs, and the 2020-2022 history as one parquet table in the publisher's
+wide layout (``shared/data/raw/seoul-metro-hourly-2020-2022.parquet``, read as text like the rest).
 """
 
 from __future__ import annotations
@@ -64,11 +75,14 @@ _ID_ALIASES: dict[str, tuple[str, ...]] = {
 _TOTAL_ALIASES = ("합계",)
 _BEFORE_6 = re.compile(r"^0?6시이전(시간대)?$")
 _AFTER_24 = re.compile(r"^24시이후(시간대)?$")
+_AFTER_23 = re.compile(r"^23시이후(시간대)?$")  # 2020-2022: one band from 23:00 onward
 _BAND = re.compile(r"^(\d{1,2})시?[~\-－～](\d{1,2})시?(시간대)?$")
 _WS = re.compile(r"[\s\u00a0\ufeff]+")
 
 DIRECTION_MAP = {"승차": "board", "하차": "alight"}
 HOURS = tuple(range(5, 25))
+MERGED_HOURS = tuple(range(5, 24))  # the 19-band layout: 23 is "23시 이후", there is no 24
+PARQUET_MAGIC = b"PAR1"
 
 
 @dataclass(frozen=True)
@@ -152,24 +166,39 @@ def parse_int_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 # header recognition
 
 
-def _band_hour(name: str) -> int | None:
-    """Hour band of a (whitespace-free) column name, or None if it is not a band header."""
+def _band_hour(name: str) -> tuple[int, int] | None:
+    """(hour band, hours spanned) of a whitespace-free column name, or None if it is not a band."""
     if _BEFORE_6.match(name):
-        return 5
+        return 5, 1
     if _AFTER_24.match(name):
-        return 24
+        return 24, 1
+    if _AFTER_23.match(name):
+        return 23, 2
     m = _BAND.match(name)
     if m:
         start, end = int(m.group(1)), int(m.group(2))
         if 6 <= start <= 23 and end == start + 1:
-            return start
+            return start, 1
     return None
 
 
-def _map_columns(columns: list[str], filename: str) -> tuple[dict[str, str], dict[int, str], str | None]:
-    """(canonical id -> column, hour -> column, total column) or FeedFormatError naming the problem."""
+@dataclass(frozen=True)
+class _Header:
+    ids: dict[str, str]  # canonical id -> column
+    hours: dict[int, str]  # hour band -> column
+    total: str | None
+    merged_late: bool  # the 19-band layout ("23시 이후")
+
+    @property
+    def band_hours(self) -> tuple[int, ...]:
+        return MERGED_HOURS if self.merged_late else HOURS
+
+
+def _map_columns(columns: list[str], filename: str) -> _Header:
+    """The header's meaning, or FeedFormatError naming the problem."""
     ids: dict[str, str] = {}
     hours: dict[int, str] = {}
+    spans: dict[int, int] = {}
     total: str | None = None
     unknown_bands: list[str] = []
     for col in columns:
@@ -182,13 +211,14 @@ def _map_columns(columns: list[str], filename: str) -> tuple[dict[str, str], dic
         if col in _TOTAL_ALIASES:
             total = col
             continue
-        hour = _band_hour(col)
-        if hour is not None:
+        band = _band_hour(col)
+        if band is not None:
+            hour, span = band
             if hour in hours:
                 raise FeedFormatError(
                     f"{filename}: two columns for hour band {hour}: {hours[hour]!r}, {col!r}"
                 )
-            hours[hour] = col
+            hours[hour], spans[hour] = col, span
         elif any(ch.isdigit() for ch in col):
             unknown_bands.append(col)
         # anything else (연번, 비고, ...) is not ours and is ignored
@@ -198,14 +228,32 @@ def _map_columns(columns: list[str], filename: str) -> tuple[dict[str, str], dic
     if missing_ids:
         wanted = ", ".join("/".join(_ID_ALIASES[k]) for k in missing_ids)
         raise FeedFormatError(f"{filename}: missing column(s) {wanted}; header was {columns}")
-    missing_hours = [h for h in HOURS if h not in hours]
+    merged = spans.get(23) == 2
+    if merged and 24 in hours:
+        raise FeedFormatError(
+            f"{filename}: both {hours[23]!r} (23:00 onward) and {hours[24]!r}: the bands overlap"
+        )
+    header = _Header(ids, hours, total, merged)
+    missing_hours = [h for h in header.band_hours if h not in hours]
     if missing_hours:
         raise FeedFormatError(f"{filename}: missing hour band column(s) for hour(s) {missing_hours}")
-    return ids, hours, total
+    return header
 
 
 # --------------------------------------------------------------------------------------------------
 # parsing
+
+
+def _is_parquet(content: bytes) -> bool:
+    return content[:4] == PARQUET_MAGIC and content[-4:] == PARQUET_MAGIC
+
+
+def _read_parquet(content: bytes, filename: str) -> pl.DataFrame:
+    try:
+        frame = pl.read_parquet(io.BytesIO(content))
+    except Exception as exc:  # polars/arrow raise various types for corrupt parquet
+        raise FeedFormatError(f"{filename}: unreadable parquet ({exc})") from exc
+    return _clean_headers(frame.select(pl.all().cast(pl.String)), filename)
 
 
 def _is_xlsx(content: bytes, filename: str) -> bool:
@@ -223,26 +271,27 @@ def _read_xlsx(content: bytes, filename: str) -> pl.DataFrame:
 
 def read_metro_wide(content: bytes, filename: str) -> pl.DataFrame:
     """The file as published (one row per date x station x 승차/하차), all cells text, headers cleaned."""
-    return (
-        _read_xlsx(content, filename)
-        if _is_xlsx(content, filename)
-        else read_publisher_csv(content, filename)
-    )
+    if _is_parquet(content):
+        return _read_parquet(content, filename)
+    if _is_xlsx(content, filename):
+        return _read_xlsx(content, filename)
+    return read_publisher_csv(content, filename)
 
 
 def parse_metro_bytes(content: bytes, filename: str) -> MetroFile:
     """Parse one Seoul Metro hourly file (xlsx, or CSV in UTF-8 / UTF-8-BOM / CP949)."""
     wide = read_metro_wide(content, filename)
-    ids, hours, total = _map_columns(wide.columns, filename)
+    header = _map_columns(wide.columns, filename)
+    ids, hours, total, band_hours = header.ids, header.hours, header.total, header.band_hours
 
-    band_cols = [hours[h] for h in HOURS]
-    band_ints = [parse_int_text(pl.col(c), pl.Int64()) for c in band_cols]
+    band_ints = [parse_int_text(pl.col(hours[h]), pl.Int64()) for h in band_hours]
     if total is None:
         mismatch = pl.lit(None, dtype=pl.Boolean)
     else:
         band_sum = pl.sum_horizontal(band_ints, ignore_nulls=False)
         mismatch = band_sum != parse_int_text(pl.col(total), pl.Int64())
     direction_raw = pl.col(ids["direction"]).str.strip_chars()
+    line = pl.col(ids["line"]).str.strip_chars()
 
     keyed = wide.select(
         parse_date_text(pl.col(ids["date"])).alias("date"),
@@ -250,19 +299,21 @@ def parse_metro_bytes(content: bytes, filename: str) -> MetroFile:
         direction_raw.replace(DIRECTION_MAP).alias("direction"),
         mismatch.alias("total_mismatch"),
         pl.col(ids["station_name"]).str.strip_chars().alias("station_name"),
-        pl.col(ids["line"]).str.strip_chars().alias("line"),
-        *[clean_number_text(pl.col(hours[h])).alias(str(h)) for h in HOURS],
+        pl.when(line.str.contains(r"^\d+$")).then(line + "호선").otherwise(line).alias("line"),
+        *[clean_number_text(pl.col(hours[h])).alias(str(h)) for h in band_hours],
     )
 
+    merged_span = 2 if header.merged_late else 1
     hourly = (
         keyed.unpivot(
             index=["date", "station_code", "direction", "total_mismatch"],
-            on=[str(h) for h in HOURS],
+            on=[str(h) for h in band_hours],
             variable_name="hour",
             value_name="count",
         )
         .with_columns(pl.col("hour").cast(pl.Int16))
-        .select("date", "hour", "station_code", "direction", "count", "total_mismatch")
+        .with_columns(span_hours=pl.when(pl.col("hour") == 23).then(merged_span).otherwise(1).cast(pl.Int16))
+        .select("date", "hour", "station_code", "direction", "count", "span_hours", "total_mismatch")
     )
     return MetroFile(hourly=hourly, stations=stations_frame(keyed))
 

@@ -41,11 +41,27 @@ PUBLICATION_LAG_DAYS: dict[str, int] = {
     # KMA ASOS hourly observations: the data portal / ASOS hourly API serve observations up to the
     # previous day (전날 자료까지), so day d is complete on d+1.
     "weather_hourly": 1,
+    # Daily weather: the fastest of its providers (KMA daily, next day); each provider's own lag is
+    # applied row by row (PROVIDER_LAG_DAYS).
+    "weather_daily": 1,
 }
 """Days between the day of use/observation and the day the publisher makes it available."""
 
-DATASETS = ("stations", "ridership_hourly", "ridership_daily", "weather_hourly")
-_DATE_COLUMN = {"ridership_hourly": "date", "ridership_daily": "date", "weather_hourly": "ts"}
+PROVIDER_LAG_DAYS: dict[str, int] = {
+    # KMA ASOS daily statistics: like the hourly observations, served up to the previous day.
+    "kma_asos": 1,
+    # Open-Meteo's historical (ERA5-based reanalysis) archive trails real time by about five days.
+    "open_meteo": 5,
+}
+"""Per-provider lags of ``weather_daily`` (a row of day d is visible on ``as_of >= d + lag``)."""
+
+DATASETS = ("stations", "ridership_hourly", "ridership_daily", "weather_hourly", "weather_daily")
+_DATE_COLUMN = {
+    "ridership_hourly": "date",
+    "ridership_daily": "date",
+    "weather_hourly": "ts",
+    "weather_daily": "date",
+}
 _MONTHLY = ("ridership_hourly",)
 
 
@@ -132,9 +148,19 @@ class SnapshotFeed:
         day = pl.col(_DATE_COLUMN[dataset]).cast(pl.Date)
         payloads = []
         for chunk_start, chunk_end in chunks:
-            frame = pl.scan_parquet(path).filter(day.is_between(chunk_start, chunk_end)).collect()
+            scan = pl.scan_parquet(path).filter(day.is_between(chunk_start, chunk_end))
+            frame = self._published(dataset, scan).collect()
+            if frame.is_empty():
+                continue
             payloads.append(self._payload(dataset, f"{dataset}_{chunk_start}_{chunk_end}.parquet", frame))
         return payloads
+
+    def _published(self, dataset: str, scan: pl.LazyFrame) -> pl.LazyFrame:
+        """Rows whose provider had published them by ``as_of`` (per-provider lags, weather_daily)."""
+        if dataset != "weather_daily" or self.as_of is None:
+            return scan
+        lag = pl.col("provider").replace_strict(PROVIDER_LAG_DAYS, return_dtype=pl.Int32)
+        return scan.filter(pl.col("date") <= pl.lit(self.as_of) - pl.duration(days=lag))
 
     def _payload(self, dataset: str, name: str, frame: pl.DataFrame) -> RawPayload:
         buf = io.BytesIO()
@@ -150,7 +176,13 @@ class SnapshotFeed:
         except Exception as exc:  # polars/arrow raise various types for corrupt parquet
             raise FeedFormatError(f"{payload.name}: not a readable parquet file ({exc})") from exc
         columns = _value_columns(payload.dataset)
-        missing = [c for c in columns if c not in frame.columns]
+        defaults = TABLES[payload.dataset].default_values  # payloads archived before a column existed
+        missing = [c for c in columns if c not in frame.columns and c not in defaults]
         if missing:
             raise FeedFormatError(f"{payload.name}: missing column(s) {missing}")
-        return frame.select([pl.col(c).cast(t) for c, t in columns.items()])
+        return frame.select(
+            [
+                (pl.col(c) if c in frame.columns else pl.lit(defaults[c])).cast(t).alias(c)
+                for c, t in columns.items()
+            ]
+        )

@@ -49,11 +49,23 @@ _SQLITE_TYPES: dict[type[pl.DataType], str] = {
 }
 
 
+SQLITE_CLUSTERED = frozenset({"ridership_hourly"})
+"""Tables stored WITHOUT ROWID in new embedded stores: the rows live in the primary-key B-tree, one
+tree to maintain instead of two (the 13M-row fact table loads ~25 % faster).  Existing stores keep
+their layout; both behave the same."""
+
+
 def sqlite_ddl(table: Table) -> str:
     """CREATE TABLE for the embedded store, derived from the table declaration."""
-    cols = [f'"{name}" {_SQLITE_TYPES[type(dtype)]}' for name, dtype in table.columns.items()]
+    defaults = table.default_values
+    cols = [
+        f'"{name}" {_SQLITE_TYPES[type(dtype)]}'
+        + (f" NOT NULL DEFAULT {defaults[name]}" if name in defaults else "")
+        for name, dtype in table.columns.items()
+    ]
     pk = ", ".join(f'"{c}"' for c in table.primary_key)
-    return f'CREATE TABLE IF NOT EXISTS "{table.name}" ({", ".join(cols)}, PRIMARY KEY ({pk}))'
+    layout = " WITHOUT ROWID" if table.name in SQLITE_CLUSTERED else ""
+    return f'CREATE TABLE IF NOT EXISTS "{table.name}" ({", ".join(cols)}, PRIMARY KEY ({pk})){layout}'
 
 
 def sqlite_add_columns(existing: Mapping[str, Collection[str]]) -> list[str]:
@@ -61,19 +73,22 @@ def sqlite_add_columns(existing: Mapping[str, Collection[str]]) -> list[str]:
 
     ``CREATE TABLE IF NOT EXISTS`` leaves an older table as it was, so a migration that adds a
     column (Postgres: its SQL file) needs this on SQLite.  ``existing``: table -> its columns now.
+    A column with a declared default (``Table.defaults``) gets it, so old rows take that value.
     """
     stmts = []
     for name, columns in existing.items():
         table = TABLES[name]
+        defaults = table.default_values
         for col, dtype in table.columns.items():
             if col not in columns:
-                stmts.append(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {_SQLITE_TYPES[type(dtype)]}')
+                default = f" NOT NULL DEFAULT {defaults[col]}" if col in defaults else ""
+                stmts.append(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {_SQLITE_TYPES[type(dtype)]}{default}')
     return stmts
 
 
 def sqlite_statements() -> list[str]:
     stmts = [sqlite_ddl(t) for t in TABLES.values()]
-    stmts.append(
-        'CREATE INDEX IF NOT EXISTS ridership_hourly_station_date ON "ridership_hourly" (station_code, date)'
-    )
+    # Reads filter ridership by date (the primary key's first column) and then by station, so the
+    # (station_code, date) index only slowed every load down (measured ~1/3 of the upsert time).
+    stmts.append("DROP INDEX IF EXISTS ridership_hourly_station_date")
     return stmts

@@ -12,6 +12,7 @@ explicitly and reads convert to UTC and drop the zone, so nothing depends on the
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,9 +24,18 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.types.datetime import TimestamptzLoader
 
-from tasks.warehouse.base import UpsertResult, WarehouseError, check_unique_keys, redact_url
+from tasks.warehouse.base import (
+    UpsertResult,
+    WarehouseError,
+    WarehouseUnavailable,
+    check_unique_keys,
+    redact_url,
+)
 from tasks.warehouse.migrations import list_migrations
 from tasks.warehouse.schema import Table
+
+COPY_CHUNK_ROWS = 500_000
+_PG_DATETIME = "%Y-%m-%d %H:%M:%S%.6f+00"  # naive UTC instants (audit columns are timestamptz)
 
 _MIGRATIONS_DDL = """
 create schema if not exists supabase_migrations;
@@ -47,11 +57,20 @@ class PostgresWarehouse:
 
     def __init__(self, url: str) -> None:
         self._url = url.replace("postgres://", "postgresql://", 1)
+        self._conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
         try:
-            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
-            self._conn.adapters.register_loader("timestamptz", NaiveUtcLoader)
+            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:
-            raise WarehouseError(f"cannot connect to {self.display_url}: {exc}".strip()) from None
+            raise WarehouseUnavailable(f"cannot connect to {self.display_url}: {exc}".strip()) from None
+        conn.adapters.register_loader("timestamptz", NaiveUtcLoader)
+        return conn
+
+    def reconnect(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+        self._conn = self._connect()
 
     @property
     def display_url(self) -> str:
@@ -93,8 +112,12 @@ class PostgresWarehouse:
     # --- transactions -----------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._conn.transaction():
-            yield
+        try:
+            with self._conn.transaction():
+                yield
+        except psycopg.OperationalError as exc:  # the server went away: rolled back, retryable
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WarehouseUnavailable(f"lost the connection to {self.display_url}: {detail}") from None
 
     # --- loading ----------------------------------------------------------------------------------
     def upsert(self, table: Table, frame: pl.DataFrame) -> UpsertResult:
@@ -117,8 +140,6 @@ class PostgresWarehouse:
             action = pgsql.SQL("do update set {} where ({}) is distinct from ({})").format(assign, old, new)
         else:
             action = pgsql.Composed([pgsql.SQL("do nothing")])
-        buffer = io.BytesIO()
-        frame.select(cols).write_csv(buffer, datetime_format="%Y-%m-%d %H:%M:%S%.6f+00")
         with self.transaction(), self._conn.cursor() as cur:
             cur.execute(
                 pgsql.SQL("create temp table if not exists {} (like {} including defaults)").format(
@@ -126,11 +147,11 @@ class PostgresWarehouse:
                 )
             )
             cur.execute(pgsql.SQL("truncate {}").format(stage))
-            copy_sql = pgsql.SQL("copy {} ({}) from stdin with (format csv, header true)").format(
-                stage, col_list
-            )
+            copy_sql = pgsql.SQL("copy {} ({}) from stdin with (format csv)").format(stage, col_list)
             with cur.copy(copy_sql) as copy:
-                copy.write(buffer.getvalue())
+                # CSV chunk by chunk: a 13M-row history never sits in memory as one text blob
+                for chunk in frame.select(cols).iter_slices(COPY_CHUNK_ROWS):
+                    copy.write(chunk.write_csv(include_header=False, datetime_format=_PG_DATETIME))
             cur.execute(
                 pgsql.SQL(
                     "with up as (insert into {t} ({c}) select {c} from {s} on conflict ({pk}) {action} "
@@ -154,9 +175,16 @@ class PostgresWarehouse:
             raise WarehouseError(f"query failed: {exc}") from exc
         return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
 
-    def read_table(self, table: Table, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
+    def read_table(
+        self,
+        table: Table,
+        where: str = "",
+        params: Sequence[Any] = (),
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        names = list(columns or table.columns)
         query = pgsql.SQL("select {} from {}").format(
-            pgsql.SQL(", ").join(map(pgsql.Identifier, table.columns)), pgsql.Identifier(table.name)
+            pgsql.SQL(", ").join(map(pgsql.Identifier, names)), pgsql.Identifier(table.name)
         )
         if where:
             query = pgsql.SQL("{} where {}").format(query, pgsql.SQL(where))
@@ -168,6 +196,7 @@ class PostgresWarehouse:
         raw_schema = {
             c: (pl.String if (d == pl.Date or isinstance(d, pl.Datetime)) else d)
             for c, d in table.columns.items()
+            if c in names
         }
         raw = (
             pl.read_csv(buffer.getvalue(), schema=raw_schema)
@@ -175,7 +204,8 @@ class PostgresWarehouse:
             else pl.DataFrame(schema=raw_schema)
         )
         exprs = []
-        for name, dtype in table.columns.items():
+        for name in raw_schema:
+            dtype = table.columns[name]
             if dtype == pl.Date:
                 exprs.append(pl.col(name).str.to_date("%Y-%m-%d"))
             elif isinstance(dtype, pl.Datetime):

@@ -9,10 +9,12 @@ RLS and grants); ``tests/test_schema_parity.py`` checks both agree column by col
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import polars as pl
 
 DIRECTIONS = ("board", "alight")
+WEATHER_PROVIDERS = ("kma_asos", "open_meteo")  # weather_daily.provider; open_meteo is NOT KMA
 HOUR_BANDS = tuple(range(5, 25))  # 5 = before 06:00, 6..23 = that clock hour, 24 = after midnight
 
 
@@ -23,6 +25,12 @@ class Table:
     primary_key: tuple[str, ...]
     # columns a loader fills itself (e.g. ingested_at); upserts never compare them for "changed"
     audit_columns: tuple[str, ...] = ()
+    # value a column takes when a frame does not carry it (columns added after the first schema)
+    defaults: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def default_values(self) -> dict[str, int]:
+        return dict(self.defaults)
 
     @property
     def polars_schema(self) -> pl.Schema:
@@ -61,10 +69,17 @@ RIDERSHIP_HOURLY = Table(
         "count": pl.Int32(),
         "source": pl.String(),
         "ingested_at": _TS,
+        # hours the band covers: 1, or 2 for the publisher's merged late band "23시 이후" (2020-2022
+        # files), stored as hour 23 with no hour-24 row that day.  Last because it was added later
+        # (Postgres appends added columns; the parity test compares the order).
+        "span_hours": pl.Int16(),
     },
     ("date", "hour", "station_code", "direction"),
     audit_columns=("source", "ingested_at"),
+    defaults=(("span_hours", 1),),
 )
+MERGED_LATE_BAND: Final = 23
+"""``hour`` of the 2020-2022 files' single late band ("23시 이후" = 23:00 onward, ``span_hours`` 2)."""
 
 RIDERSHIP_DAILY = Table(
     "ridership_daily",
@@ -113,6 +128,26 @@ WEATHER_HOURLY = Table(
         "ingested_at": _TS,
     },
     ("station_id", "ts"),
+    audit_columns=("source", "ingested_at"),
+)
+
+WEATHER_DAILY = Table(
+    "weather_daily",
+    {
+        # kma_asos (KMA ASOS daily observations, station 108) | open_meteo (Open-Meteo reanalysis
+        # for a Seoul city-centre point: NOT a KMA product, NOT an observation)
+        "provider": pl.String(),
+        "date": pl.Date(),  # KST calendar day
+        "temp_mean_c": pl.Float64(),
+        "temp_min_c": pl.Float64(),
+        "temp_max_c": pl.Float64(),
+        "precip_mm": pl.Float64(),
+        "humidity_pct": pl.Float64(),  # open_meteo only (the KMA daily file has none)
+        "weather_code": pl.Int16(),  # open_meteo only: WMO weather code of the day
+        "source": pl.String(),
+        "ingested_at": _TS,
+    },
+    ("provider", "date"),
     audit_columns=("source", "ingested_at"),
 )
 
@@ -241,6 +276,7 @@ TABLES: dict[str, Table] = {
         RIDERSHIP_DAILY,
         RIDERSHIP_MONTHLY_HOURLY,
         WEATHER_HOURLY,
+        WEATHER_DAILY,
         WEATHER_FORECAST,
         QUARANTINE,
         INGEST_RUNS,
@@ -257,6 +293,7 @@ DATE_COLUMNS: dict[str, str] = {
     "ridership_daily": "date",
     "ridership_monthly_hourly": "month",
     "weather_hourly": "ts",
+    "weather_daily": "date",
     "weather_forecast": "fcst_ts",
     "forecasts": "date",
     "monitoring": "evaluated_on",
@@ -267,9 +304,24 @@ DATE_COLUMNS: dict[str, str] = {
 
 
 def conform(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
-    """Select and cast ``frame`` to ``table``'s columns (missing audit/value columns become null)."""
+    """Select and cast ``frame`` to ``table``'s columns (missing ones take their default, else null)."""
+    defaults = table.default_values
     exprs = [
-        (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype, strict=True).alias(name)
+        (pl.col(name) if name in frame.columns else pl.lit(defaults.get(name)))
+        .cast(dtype, strict=True)
+        .alias(name)
         for name, dtype in table.columns.items()
     ]
     return frame.select(exprs)
+
+
+def single_hour_bands(ridership: pl.DataFrame) -> pl.DataFrame:
+    """Ridership rows that cover exactly one hour band (``span_hours`` 1, or no such column).
+
+    The model-facing history uses only these: the 2020-2022 merged late band ("23시 이후", hour 23
+    with ``span_hours`` 2) is kept in the warehouse as published but never split into invented
+    23-24 / after-midnight values, so models and baselines see bands 5..22 for those years.
+    """
+    if "span_hours" not in ridership.columns:
+        return ridership
+    return ridership.filter(pl.col("span_hours").fill_null(1) == 1)

@@ -24,6 +24,9 @@ from tasks.warehouse.migrations import list_migrations, sqlite_add_columns, sqli
 from tasks.warehouse.schema import TABLES, Table
 
 _DATETIME_FMT = "%Y-%m-%d %H:%M:%S%.6f"
+UPSERT_CHUNK_ROWS = 200_000
+READ_CHUNK_ROWS = 500_000
+CACHE_KIB = 262_144  # page cache per connection: big-table upserts thrash SQLite's 2 MB default
 
 
 def _to_sqlite(frame: pl.DataFrame) -> pl.DataFrame:
@@ -42,6 +45,8 @@ def _to_sqlite(frame: pl.DataFrame) -> pl.DataFrame:
 def _from_sqlite(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
     exprs = []
     for name, dtype in table.columns.items():
+        if name not in frame.columns:
+            continue
         col = pl.col(name)
         if dtype == pl.Date:
             exprs.append(col.str.to_date("%Y-%m-%d"))
@@ -72,9 +77,20 @@ class SqliteWarehouse:
     def __init__(self, url: str) -> None:
         self.path = Path(url.removeprefix("sqlite:///"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn = self._connect()
+        self._depth = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        return conn
+
+    def reconnect(self) -> None:
+        self._conn.close()
+        self._conn = self._connect()
         self._depth = 0
 
     @property
@@ -141,41 +157,60 @@ class SqliteWarehouse:
 
     # --- loading ----------------------------------------------------------------------------------
     def upsert(self, table: Table, frame: pl.DataFrame) -> UpsertResult:
+        """Stage ``UPSERT_CHUNK_ROWS`` rows at a time, then one set-based upsert per chunk.
+
+        Chunks bound the Python objects alive at once (a 13M-row history would need gigabytes as
+        tuples); audit columns holding one value for the whole batch are bound once as parameters
+        instead of travelling with every row.  Inserted rows are counted as the staged keys not yet
+        in the table (an index probe per row) rather than by counting the whole table.
+        """
         check_unique_keys(table, frame)
         cols = list(table.columns)
-        quoted = ", ".join(f'"{c}"' for c in cols)
+        constant = {
+            c: frame.get_column(c)[0]
+            for c in table.audit_columns
+            if frame.height and frame.get_column(c).n_unique() == 1
+        }
+        varying = [c for c in cols if c not in constant]
         stage = f"stage_{table.name}"
-        rows = _to_sqlite(frame.select(cols)).rows()
+        target = f'"{table.name}"'
         pk = ", ".join(f'"{c}"' for c in table.primary_key)
         updatable = [c for c in cols if c not in table.primary_key]
         if table.value_columns:
             assign = ", ".join(f'"{c}" = excluded."{c}"' for c in updatable)
-            changed = " OR ".join(f'"{table.name}"."{c}" IS NOT excluded."{c}"' for c in table.value_columns)
+            changed = " OR ".join(f'{target}."{c}" IS NOT excluded."{c}"' for c in table.value_columns)
             action = f"DO UPDATE SET {assign} WHERE {changed}"
         else:
             action = "DO NOTHING"
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        staged = ", ".join(f'"{c}"' for c in varying)
+        selected = ", ".join(f'"{c}"' if c in varying else "?" for c in cols)
+        present = " AND ".join(f'{target}."{c}" = s."{c}"' for c in table.primary_key)
+        inserted = updated = 0
         with self.transaction():
-            self._conn.execute(
-                f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" AS SELECT {quoted} FROM "{table.name}" WHERE 0'
-            )
-            self._conn.execute(f'DELETE FROM "{stage}"')
-            self._conn.executemany(
-                f'INSERT INTO "{stage}" ({quoted}) VALUES ({", ".join("?" * len(cols))})', rows
-            )
-            before = self._count(table.name)
-            changes_before = self._conn.total_changes
-            # SQLite needs "WHERE true" to parse ON CONFLICT after INSERT ... SELECT
-            self._conn.execute(
-                f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{stage}" WHERE true '
-                f"ON CONFLICT ({pk}) {action}"
-            )
-            changes = self._conn.total_changes - changes_before
-            inserted = self._count(table.name) - before
-            self._conn.execute(f'DELETE FROM "{stage}"')
-        return UpsertResult(table.name, frame.height, inserted, changes - inserted)
-
-    def _count(self, name: str) -> int:
-        return int(self._conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])
+            self._conn.execute(f'DROP TABLE IF EXISTS temp."{stage}"')
+            self._conn.execute(f'CREATE TEMP TABLE "{stage}" AS SELECT {staged} FROM {target} WHERE 0')
+            for chunk in frame.iter_slices(UPSERT_CHUNK_ROWS):
+                self._conn.execute(f'DELETE FROM "{stage}"')
+                self._conn.executemany(
+                    f'INSERT INTO "{stage}" ({staged}) VALUES ({", ".join("?" * len(varying))})',
+                    _to_sqlite(chunk.select(varying)).rows(),
+                )
+                known = self._conn.execute(
+                    f'SELECT count(*) FROM "{stage}" s WHERE EXISTS (SELECT 1 FROM {target} WHERE {present})'
+                ).fetchone()[0]
+                changes_before = self._conn.total_changes
+                # SQLite needs "WHERE true" to parse ON CONFLICT after INSERT ... SELECT
+                self._conn.execute(
+                    f"INSERT INTO {target} ({quoted}) "
+                    f'SELECT {selected} FROM "{stage}" WHERE true ON CONFLICT ({pk}) {action}',
+                    _params([constant[c] for c in cols if c in constant]),
+                )
+                changes = self._conn.total_changes - changes_before
+                inserted += chunk.height - int(known)
+                updated += changes - (chunk.height - int(known))
+            self._conn.execute(f'DROP TABLE temp."{stage}"')
+        return UpsertResult(table.name, frame.height, inserted, updated)
 
     # --- reading ----------------------------------------------------------------------------------
     def read(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
@@ -186,15 +221,28 @@ class SqliteWarehouse:
         names = [d[0] for d in cur.description or ()]
         return pl.DataFrame(cur.fetchall(), schema=names, orient="row", infer_schema_length=None)
 
-    def read_table(self, table: Table, where: str = "", params: Sequence[Any] = ()) -> pl.DataFrame:
-        quoted = ", ".join(f'"{c}"' for c in table.columns)
+    def read_table(
+        self,
+        table: Table,
+        where: str = "",
+        params: Sequence[Any] = (),
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Rows fetched ``READ_CHUNK_ROWS`` at a time: a 13M-row history never exists as one list
+        of Python tuples (that alone took several GB)."""
+        names = list(columns or table.columns)
+        quoted = ", ".join(f'"{c}"' for c in names)
         sql = f'SELECT {quoted} FROM "{table.name}"' + (f" WHERE {where}" if where else "")
         cur = self._conn.execute(sql.replace("%s", "?"), _params(params))
         raw_schema = {
             c: (pl.String if (d == pl.Date or isinstance(d, pl.Datetime)) else d)
             for c, d in table.columns.items()
+            if c in names
         }
-        raw = pl.DataFrame(cur.fetchall(), schema=raw_schema, orient="row")
+        parts = []
+        while rows := cur.fetchmany(READ_CHUNK_ROWS):
+            parts.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
+        raw = pl.concat(parts) if parts else pl.DataFrame(schema=raw_schema)
         return _from_sqlite(raw, table)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
