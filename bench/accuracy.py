@@ -71,7 +71,8 @@ def render_overall(sums: pl.DataFrame, best: dict[str, str]) -> list[str]:
         rows = table.filter(pl.col("scope") == scope).sort("wape")
         if rows.is_empty():
             continue
-        out.append(f"\n== {_scope_title(scope)}: n = {rows['n'].max():,} rows per forecaster ==")
+        n = int(rows["n"].max())  # type: ignore[arg-type]
+        out.append(f"\n== {_scope_title(scope)}: n = {n:,} rows per forecaster ==")
         out.append(f"{'forecaster':<22}{'WAPE':>8}{'MAE':>9}{'bias':>8}{'cov80':>8}")
         for r in rows.iter_rows(named=True):
             mark = "  <- best baseline" if r["model"] == best.get(scope) else ""
@@ -118,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-train-rows", type=int, default=TrainConfig().max_train_rows)
     ap.add_argument("--no-model", action="store_true", help="baselines only")
-    ap.add_argument("--skip-folds", action="store_true", help="no out-of-season / weather-honesty folds")
+    ap.add_argument(
+        "--folds",
+        default="main,oos,weather",
+        help="comma list of main (whole history), oos (out of season), weather (weather honesty)",
+    )
     ap.add_argument("--out", type=Path, default=None, help="write the sums table (parquet)")
     args = ap.parse_args(argv)
 
@@ -127,23 +132,27 @@ def main(argv: list[str] | None = None) -> int:
     last: dt.date = history.ridership["date"].max()  # type: ignore[assignment]
     origins = spread_origins(args.first, last, MAX_HORIZON)
     print(
-        f"snapshot: {history.ridership.height:,} rows {history.ridership['date'].min()} .. {last}; "
+        f"snapshot: {history.ridership.height:,} rows {history.ridership['date'].min()!s} .. {last}; "
         f"{len(origins)} weekly origins {origins[0]} .. {origins[-1]}, refit every {args.refit_weeks} weeks"
     )
     names = [b.name for b in baselines()]
     forecasters: list[Forecaster] = list(baselines())
     if not args.no_model:
         forecasters.append(CatBoostForecaster(model_config(args)))
-    main_fold = run_fold(
-        "whole history", forecasters, history, origins, refit_every=args.refit_weeks, log=True
-    )
-    best = best_baselines(main_fold.sums, names)
-    lines = [f"\n######## {main_fold.name} ########", *render_overall(main_fold.sums, best)]
+    folds = set(args.folds.split(","))
+    lines: list[str] = []
+    main_fold = None
+    if "main" in folds:
+        main_fold = run_fold(
+            "whole history", forecasters, history, origins, refit_every=args.refit_weeks, log=True
+        )
+        best = best_baselines(main_fold.sums, names)
+        lines += [f"\n######## {main_fold.name} ########", *render_overall(main_fold.sums, best)]
+        if not args.no_model:
+            for title, by in SLICES.items():
+                lines += render_compare(main_fold.sums, MODEL, best, title, by)
     if not args.no_model:
-        for title, by in SLICES.items():
-            lines += render_compare(main_fold.sums, MODEL, best, title, by)
-    if not args.no_model and not args.skip_folds:
-        oos = out_of_season_origins(last)
+        oos = out_of_season_origins(last) if "oos" in folds else []
         if oos:
             frozen = Frozen(CatBoostForecaster(model_config(args)), fit_as_of_for_out_of_season())
             fold = run_fold("out of season", [*baselines(), frozen], history, oos, refit_every=len(oos))
@@ -155,11 +164,11 @@ def main(argv: list[str] | None = None) -> int:
             lines += render_compare(fold.sums, MODEL, fbest, "horizon", ["horizon"])
         # weather honesty on the origins with hourly weather observations
         w_first = history.weather["ts"].min().date()  # type: ignore[union-attr]
-        w_origins = [o for o in origins if o >= w_first]
+        w_origins = [o for o in origins if o >= w_first] if "weather" in folds else []
         if w_origins:
             honest = CatBoostForecaster(model_config(args))
             observed = CatBoostForecaster(model_config(args, weather_horizon=MAX_HORIZON))
-            observed.name = OBSERVED  # type: ignore[misc]
+            observed.name = OBSERVED
             fold = run_fold("weather", [honest, observed], history, w_origins, refit_every=args.refit_weeks)
             lines += [f"\n######## weather honesty: {w_origins[0]} .. {w_origins[-1]} ########"]
             table = report(fold.sums, ["model", "scope", "horizon"])
@@ -169,11 +178,12 @@ def main(argv: list[str] | None = None) -> int:
                     row = table.filter(pl.col("model") == m, pl.col("scope") == scope).sort("horizon")
                     lines.append(f"  {label:<24}" + "".join(f"{_pct(v):>8}" for v in row["wape"].to_list()))
     print("\n".join(lines))
-    secs = ", ".join(f"{k} {v:.0f}s" for k, v in main_fold.seconds.items())
-    print(f"\nseconds (fit + predict over all origins): {secs}")
+    if main_fold is not None:
+        secs = ", ".join(f"{k} {v:.0f}s" for k, v in main_fold.seconds.items())
+        print(f"\nseconds (fit + predict over all origins): {secs}")
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"total {time.perf_counter() - t_start:.0f}s, peak RSS {peak_gb:.1f} GB")
-    if args.out:
+    if args.out and main_fold is not None:
         main_fold.sums.write_parquet(args.out)
     return 0
 

@@ -97,12 +97,12 @@ async def _slow_headers(port: int, stop_at: float, stats: dict[str, int]) -> Non
         writer.close()
 
 
-async def _hostile(port: int, seconds: float, slow: int) -> dict[str, Any]:
+async def _hostile(port: int, seconds: float, slow: int, names_on: bool) -> dict[str, Any]:
     cpu0 = time.process_time()
     stop_at = time.monotonic() + seconds
     stats: dict[str, int] = {}
     slowloris: set[asyncio.Task[None]] = set()
-    names = asyncio.create_task(_unknown_names(port, stop_at, stats))
+    names = asyncio.create_task(_unknown_names(port, stop_at, stats) if names_on else asyncio.sleep(0))
     while time.monotonic() < stop_at:
         while len(slowloris) < slow and time.monotonic() < stop_at:
             task = asyncio.create_task(_slow_headers(port, stop_at, stats))
@@ -154,7 +154,8 @@ def phase(pid: int, port: int, body: bytes, args: argparse.Namespace, hostile: b
                 "--hostile",
                 str(port),
                 str(args.seconds + 1),
-                str(args.slow_connections),
+                str(args.slow_connections if args.attack in ("both", "slow") else 0),
+                str(int(args.attack in ("both", "names"))),
             ],
             stdout=subprocess.PIPE,
         )
@@ -175,11 +176,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--slow-connections", type=int, default=3000)
-    parser.add_argument("--hostile", nargs=3, metavar=("PORT", "SECONDS", "SLOW"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--attack", choices=("both", "names", "slow"), default="both", help="which attacks run"
+    )
+    parser.add_argument(
+        "--hostile", nargs=4, metavar=("PORT", "SECONDS", "SLOW", "NAMES"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.hostile:
         port, seconds, slow = int(args.hostile[0]), float(args.hostile[1]), int(args.hostile[2])
-        print(json.dumps(asyncio.run(_hostile(port, seconds, slow))))
+        print(json.dumps(asyncio.run(_hostile(port, seconds, slow, args.hostile[3] == "1"))))
         return
 
     t0 = time.perf_counter()
@@ -209,7 +215,9 @@ def main() -> None:
             stop_process_group(proc)
 
     base, attacked = runs["baseline"], runs["hostile"]
-    print(f"{args.clients} clients x {args.seconds:g} s on POST /forecast {body.decode()}\n")
+    print(
+        f"{args.clients} clients x {args.seconds:g} s on POST /forecast {body.decode()}; attack: {args.attack}\n"
+    )
     print(
         f"{'phase':<9} | {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} | {'max fds':>7} {'max RSS MB':>10}"
     )

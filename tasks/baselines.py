@@ -71,10 +71,15 @@ def _source(history: History, t: pl.DataFrame, lookback_days: int) -> pl.DataFra
 
 
 class _CutoffBaseline:
-    """What all baselines share: ``fit`` keeps the history as published at the cutoff."""
+    """What all baselines share: ``fit`` keeps the history as published at the cutoff.
+
+    ``history_days``: how many days behind its cutoff a baseline reads (what a served baseline's
+    package must carry; ``tasks.forecasters.context_days``).
+    """
 
     name: str
     lag_days: int
+    history_days: int
     _history: History | None
 
     def fit(self, history: History, as_of: dt.date) -> Self:
@@ -92,6 +97,7 @@ class SeasonalNaive(_CutoffBaseline):
     """Same hour, same weekday, newest week published at the cutoff."""
 
     name = "seasonal_naive"
+    history_days = 7 * (MAX_WEEKS_BACK + 2)
 
     def __init__(self, lag_days: int = PUBLICATION_LAG_DAYS) -> None:
         self.lag_days = lag_days
@@ -100,9 +106,7 @@ class SeasonalNaive(_CutoffBaseline):
     def predict(self, targets: pl.DataFrame, history: History | None = None) -> pl.DataFrame:
         hist = self._known(history)
         t = _targets(targets, self.lag_days).with_row_index("_row")
-        src = _source(hist, t, 7 * (MAX_WEEKS_BACK + 2)).select(
-            "date", "hour", "station_code", "direction", "count"
-        )
+        src = _source(hist, t, self.history_days).select("date", "hour", "station_code", "direction", "count")
         # candidates one..MAX_WEEKS_BACK weeks back, keep the newest one published at the cutoff
         cands = []
         for k in range(1, MAX_WEEKS_BACK + 1):
@@ -142,6 +146,7 @@ class ProfileMean(_CutoffBaseline):
         self.holiday_aware = holiday_aware
         self.lag_days = lag_days
         self.name = profile_name(weeks, holiday_aware)
+        self.history_days = 7 * weeks + 7
         self._history: History | None = None
 
     def _profile(self, t: pl.DataFrame, src: pl.DataFrame) -> pl.DataFrame:
@@ -156,7 +161,7 @@ class ProfileMean(_CutoffBaseline):
     def predict(self, targets: pl.DataFrame, history: History | None = None) -> pl.DataFrame:
         hist = self._known(history)
         t = _targets(targets, self.lag_days).with_row_index("_row")
-        src = _source(hist, t, 7 * self.weeks + 7)
+        src = _source(hist, t, self.history_days)
         return _with_interval(self._profile(t, src).sort("_row"))
 
 
@@ -177,11 +182,12 @@ class HolidayProfile(ProfileMean):
     def __init__(self, weeks: int = 3, lag_days: int = PUBLICATION_LAG_DAYS) -> None:
         super().__init__(weeks, holiday_aware=True, lag_days=lag_days)
         self.name = f"profile_{weeks}w_holiday"
+        self.history_days = 366 + 7 * weeks
 
     def predict(self, targets: pl.DataFrame, history: History | None = None) -> pl.DataFrame:
         hist = self._known(history)
         t = _targets(targets, self.lag_days).with_row_index("_row")
-        src = _source(hist, t, 366 + 7 * self.weeks)
+        src = _source(hist, t, self.history_days)
         t = self._profile(t, src)
         holidays = calendar_features(t["date"].min(), t["date"].max()).filter(pl.col("is_holiday") == 1)  # type: ignore[arg-type]
         factors = self._factors(src, t["_cutoff"].unique().to_list())
@@ -221,6 +227,7 @@ class LastYear(_CutoffBaseline):
     """Same weekday a year earlier, scaled by the recent working-day level (see module docstring)."""
 
     name = "last_year"
+    history_days = YEAR_DAYS + 7 * 4 + LEVEL_DAYS
 
     def __init__(self, lag_days: int = PUBLICATION_LAG_DAYS) -> None:
         self.lag_days = lag_days
@@ -230,7 +237,7 @@ class LastYear(_CutoffBaseline):
     def predict(self, targets: pl.DataFrame, history: History | None = None) -> pl.DataFrame:
         hist = self._known(history)
         t = _targets(targets, self.lag_days).with_row_index("_row")
-        src = _source(hist, t, YEAR_DAYS + 7 * 4 + LEVEL_DAYS)
+        src = _source(hist, t, self.history_days)
         kinds = calendar_features(t["date"].min(), t["date"].max()).select("date", "day_kind")  # type: ignore[arg-type]
         t = t.join(kinds, on="date", how="left")
         # the year-old value: 52 weeks back, else 51 or 53 when that day was of another kind

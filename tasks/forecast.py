@@ -33,7 +33,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks import forecasters
 from tasks.features import MAX_HORIZON, PUBLICATION_LAG_DAYS, History, cutoff_for, forecast_targets
 from tasks.forecasters import PackagedForecaster
-from tasks.history import CONTEXT_DAYS, LoadedHistory
+from tasks.history import CONTEXT_DAYS, LoadedHistory, in_context
 from tasks.package import ModelPackage, PackageMetadata, build_package
 from tasks.settings import Settings
 from tasks.warehouse.base import UpsertResult, Warehouse
@@ -234,6 +234,12 @@ def load_forecaster(package: ModelPackage) -> PackagedForecaster:
     return forecasters.load_forecaster(package.model_dir)
 
 
+def package_context_days(package: ModelPackage) -> int:
+    """Ridership days a forecast by ``package``'s forecaster reads (``tasks.forecasters``): what to
+    load from the warehouse for it -- a year-over-year baseline needs far more than the model."""
+    return forecasters.context_days(load_forecaster(package))
+
+
 def package_history(package: ModelPackage) -> History:
     """The context a package carries, as a ``History`` (what serving forecasts from)."""
     return History(package.context, package.weather, package.stations)
@@ -252,10 +258,11 @@ def write_forecasts(
 
 
 def context_history(loaded: LoadedHistory, context_days: int = CONTEXT_DAYS) -> History:
-    """The newest ``context_days`` of ridership (and the weather from then on) for a package."""
+    """The newest ``context_days`` of ridership and the year-ago window (and the weather from the
+    newest part on) for a package."""
     since = loaded.as_of - dt.timedelta(days=context_days)
     h = loaded.history
-    ridership = h.ridership.filter(pl.col("date") >= since)
+    ridership = h.ridership.filter(in_context(loaded.as_of, context_days))
     weather = h.weather.filter(pl.col("ts") >= dt.datetime.combine(since, dt.time()))
     return History(ridership, weather, h.stations)
 
@@ -272,7 +279,7 @@ def refresh_package(
     ``forecasts`` (all stations, as_of+1..as_of+7) are computed unless given (the forecast flow has
     them already for the warehouse).
     """
-    context = context_history(loaded)
+    context = context_history(loaded, package_context_days(base))
     if forecasts is None:
         forecasts = forecast(base, context, loaded.as_of, days=MAX_HORIZON, stations="all")
     metadata: PackageMetadata = replace(

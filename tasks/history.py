@@ -50,6 +50,19 @@ WeatherSource = Literal["observed", "kma_forecast", "none"]
 
 CONTEXT_DAYS: Final = 70
 """Ridership days a forecast needs behind its cutoff: the 8-week profiles + lags, with slack."""
+YEAR_AGO_DAYS: Final = 364
+YEAR_AGO_CONTEXT: Final = (YEAR_AGO_DAYS + 35, YEAR_AGO_DAYS - 8)
+"""Days before as_of of the year-ago window a forecast also reads (``tasks.trailing``'s ``year_*``
+features: the target weeks 52 weeks earlier and the 3-week profiles before them)."""
+
+
+def in_context(as_of: dt.date, context_days: int) -> pl.Expr:
+    """Ridership rows a forecast issued on ``as_of`` reads: the newest ``context_days`` and the
+    year-ago window (a package and the forecast CLI keep only these)."""
+    first, last = (as_of - dt.timedelta(days=d) for d in YEAR_AGO_CONTEXT)
+    date = pl.col("date")
+    return (date >= as_of - dt.timedelta(days=context_days)) | date.is_between(first, last)
+
 
 OBSERVED_WEATHER_NOTE: Final = "observed weather stands in for the KMA forecast"
 FORECAST_WEATHER_NOTE: Final = "KMA short-range forecast issued on the as-of date"
@@ -197,11 +210,15 @@ def load_history(
 ) -> LoadedHistory:
     """Everything known on ``as_of``: ridership ``<= as_of``, weather through the horizon, stations.
 
-    ``context_days`` keeps only the newest ridership days (what a forecast needs; training wants all
-    of it).  ``stations`` restricts ridership to those codes (tests, experiments).
+    ``context_days`` keeps only the newest ridership days and the year-ago window (``in_context``:
+    what a forecast needs; training wants all of it).  ``stations`` restricts ridership to those codes (tests, experiments).
     """
     since = None if context_days is None else as_of - dt.timedelta(days=context_days)
     ridership = load_ridership(warehouse, as_of, since=since, stations=stations)
+    if since is not None:
+        first, last = (as_of - dt.timedelta(days=d) for d in YEAR_AGO_CONTEXT)
+        year_ago = load_ridership(warehouse, last, since=first, stations=stations)
+        ridership = pl.concat([year_ago.filter(pl.col("date") < since), ridership])
     weather, source = load_weather(warehouse, as_of, horizon_days=horizon_days, since=since)
     weather_daily = load_weather_daily(warehouse, as_of, horizon_days=horizon_days, since=since)
     station_table = load_stations(warehouse)

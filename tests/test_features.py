@@ -208,3 +208,16 @@ def test_feature_frame_shape_order_and_weather(history: History) -> None:
     assert far["temp_c"].null_count() == far.height and far["precip_day_mm"].null_count() == far.height
     flattering = build_features(history.ridership, history.weather, targets, weather_horizon=MAX_HORIZON)
     assert flattering.filter(pl.col("horizon") > WEATHER_MAX_HORIZON)["temp_c"].null_count() == 0
+
+
+def test_a_forecast_reads_only_the_context_a_package_keeps(history: History) -> None:
+    """Features from the newest CONTEXT_DAYS + the year-ago window equal those from all history."""
+    from tasks.history import CONTEXT_DAYS, in_context
+
+    year_ago = history.ridership.with_columns(pl.col("date") - pl.duration(days=364))
+    full = pl.concat([year_ago, history.ridership]).unique(KEYS, keep="last").sort(KEYS)
+    targets = forecast_targets(list(STATIONS), AS_OF)
+    everything = build_features(full, history.weather, targets)
+    context = build_features(full.filter(in_context(AS_OF, CONTEXT_DAYS)), history.weather, targets)
+    assert everything["year_sd"].null_count() < everything.height  # the year-ago window is used
+    assert_frame_equal(everything, context)

@@ -42,3 +42,51 @@ def test_weather_flow_rejects_a_file_source(fresh_home: Path, prefect_server: st
 
     with pytest.raises(ValueError, match="weather comes from"):
         ingest_weather(source="file")  # type: ignore[arg-type]
+
+
+def test_an_ingest_waits_while_another_holds_the_ingest_slot(fresh_home: Path, prefect_server: str) -> None:
+    """The global concurrency limit `seongsu-ingest` (1 slot): whoever holds it -- another ingest
+    deployment, or the pipeline's in-process ingest subflow -- an ingest flow writes only after it
+    is released."""
+    import datetime as dt
+    import threading
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.concurrency.sync import concurrency
+    from prefect.exceptions import ObjectNotFound
+
+    from flows.ingest import ingest_weather
+    from tasks.orchestration import INGEST_LIMIT
+    from tasks.settings import get_settings
+    from tasks.warehouse.base import open_warehouse
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(INGEST_LIMIT)
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=INGEST_LIMIT, limit=1))
+
+    def weather_rows() -> int:
+        wh = open_warehouse(get_settings().resolved_warehouse_url)
+        try:
+            wh.migrate()
+            return int(wh.read("select count(*) as n from weather_hourly")["n"][0])
+        finally:
+            wh.close()
+
+    day = dt.date(2023, 5, 10)
+    finished = threading.Event()
+
+    def other_ingest() -> None:
+        ingest_weather(source="snapshot", start=day - dt.timedelta(days=2), as_of=day)
+        finished.set()
+
+    with concurrency(INGEST_LIMIT, occupy=1):
+        thread = threading.Thread(target=other_ingest)
+        thread.start()
+        time.sleep(8)  # long enough for the flow to start and reach the slot; it must still wait
+        assert not finished.is_set() and weather_rows() == 0, "an ingest wrote while the slot was held"
+    thread.join(timeout=120)
+    assert finished.is_set() and weather_rows() > 0

@@ -27,7 +27,9 @@ import pytest
 from prefect.client.schemas.objects import FlowRun
 
 from tasks.monitor import windows_for
+from tasks.orchestration import triggered_runs, utc_now
 from tasks.settings import get_settings
+from tasks.stack import retrain_requested
 from tasks.warehouse.base import open_warehouse
 from tasks.warehouse.schema import FORECASTS, MODELS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
 
@@ -156,6 +158,7 @@ def test_accuracy_drop_schedules_a_training_run(train_deployment: Deployed, degr
     # the automation must be loaded by the triggers service before the event arrives
     time.sleep(max(0.0, AUTOMATION_RELOAD_S - (time.monotonic() - train_deployment.at)))
 
+    since = utc_now()
     result = monitor(as_of=EVALUATED_ON)
     EventsWorker.drain_all(timeout=10)
 
@@ -175,6 +178,13 @@ def test_accuracy_drop_schedules_a_training_run(train_deployment: Deployed, degr
     assert run.parameters == {"as_of": EVALUATED_ON.isoformat()}  # the event's payload, via the trigger
     assert run.state is not None and run.state.type.value in ("SCHEDULED", "PENDING")
     assert run.idempotency_key, "created by an automation's run-deployment action"
+    # what `seongsu replay` relies on: the monitor's stored request, and the one run it then waits for
+    wh = open_warehouse(degraded_model)
+    try:
+        assert retrain_requested(wh, EVALUATED_ON)
+    finally:
+        wh.close()
+    assert [r.id for r in triggered_runs("train/local", since)] == [run.id]
 
 
 def test_the_retrain_event_names_the_model(prefect_server: str, train_deployment: Deployed) -> None:
