@@ -97,12 +97,12 @@ async def _slow_headers(port: int, stop_at: float, stats: dict[str, int]) -> Non
         writer.close()
 
 
-async def _hostile(port: int, seconds: float, slow: int) -> dict[str, Any]:
+async def _hostile(port: int, seconds: float, slow: int, names_on: bool) -> dict[str, Any]:
     cpu0 = time.process_time()
     stop_at = time.monotonic() + seconds
     stats: dict[str, int] = {}
     slowloris: set[asyncio.Task[None]] = set()
-    names = asyncio.create_task(_unknown_names(port, stop_at, stats))
+    names = asyncio.create_task(_unknown_names(port, stop_at, stats) if names_on else asyncio.sleep(0))
     while time.monotonic() < stop_at:
         while len(slowloris) < slow and time.monotonic() < stop_at:
             task = asyncio.create_task(_slow_headers(port, stop_at, stats))
@@ -128,6 +128,8 @@ class TreeSampler(threading.Thread):
         self.stop = threading.Event()
         self.max_fds = 0
         self.max_rss_mb = 0.0
+        self.cpu_s = 0.0  # CPU seconds the server tree used while sampled
+        self._cpu: dict[int, float] = {}
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
@@ -136,8 +138,12 @@ class TreeSampler(threading.Thread):
                 try:
                     fds += proc.num_fds()
                     rss += proc.memory_info().rss
+                    times = proc.cpu_times()
+                    used = times.user + times.system
                 except psutil.Error:
                     continue
+                self.cpu_s += used - self._cpu.get(proc.pid, used)
+                self._cpu[proc.pid] = used
             self.max_fds = max(self.max_fds, fds)
             self.max_rss_mb = max(self.max_rss_mb, rss / 2**20)
 
@@ -154,7 +160,8 @@ def phase(pid: int, port: int, body: bytes, args: argparse.Namespace, hostile: b
                 "--hostile",
                 str(port),
                 str(args.seconds + 1),
-                str(args.slow_connections),
+                str(args.slow_connections if args.attack in ("both", "slow") else 0),
+                str(int(args.attack in ("both", "names"))),
             ],
             stdout=subprocess.PIPE,
         )
@@ -165,7 +172,9 @@ def phase(pid: int, port: int, body: bytes, args: argparse.Namespace, hostile: b
         result["hostile"] = json.loads(out)
     sampler.stop.set()
     sampler.join()
-    result.update(max_fds=sampler.max_fds, max_rss_mb=sampler.max_rss_mb)
+    result.update(
+        max_fds=sampler.max_fds, max_rss_mb=sampler.max_rss_mb, server_cpu=sampler.cpu_s / args.seconds
+    )
     return result
 
 
@@ -175,11 +184,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--slow-connections", type=int, default=3000)
-    parser.add_argument("--hostile", nargs=3, metavar=("PORT", "SECONDS", "SLOW"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--attack", choices=("both", "names", "slow"), default="both", help="which attacks run"
+    )
+    parser.add_argument(
+        "--hostile", nargs=4, metavar=("PORT", "SECONDS", "SLOW", "NAMES"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.hostile:
         port, seconds, slow = int(args.hostile[0]), float(args.hostile[1]), int(args.hostile[2])
-        print(json.dumps(asyncio.run(_hostile(port, seconds, slow))))
+        print(json.dumps(asyncio.run(_hostile(port, seconds, slow, args.hostile[3] == "1"))))
         return
 
     t0 = time.perf_counter()
@@ -209,15 +223,17 @@ def main() -> None:
             stop_process_group(proc)
 
     base, attacked = runs["baseline"], runs["hostile"]
-    print(f"{args.clients} clients x {args.seconds:g} s on POST /forecast {body.decode()}\n")
     print(
-        f"{'phase':<9} | {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} | {'max fds':>7} {'max RSS MB':>10}"
+        f"{args.clients} clients x {args.seconds:g} s on POST /forecast {body.decode()}; attack: {args.attack}\n"
     )
-    print("-" * 68)
+    print(
+        f"{'phase':<9} | {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} | {'max fds':>7} {'max RSS MB':>10} {'server CPU':>10}"
+    )
+    print("-" * 80)
     for name, r in runs.items():
         print(
             f"{name:<9} | {r['rps']:7.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['errors']:6d} | "
-            f"{r['max_fds']:7d} {r['max_rss_mb']:10.0f}"
+            f"{r['max_fds']:7d} {r['max_rss_mb']:10.0f} {100 * r['server_cpu']:9.0f}%"
         )
     drop = 1 - attacked["rps"] / base["rps"]
     print(f"\nthroughput drop under attack: {100 * drop:.1f} % (target <= 20 %)")

@@ -18,11 +18,12 @@ from prefect.artifacts import create_markdown_artifact
 from tasks.forecast import (
     forecast_markdown,
     forecast_task,
+    package_context_days,
     production_package_task,
     publish_refresh_task,
     write_forecasts_task,
 )
-from tasks.history import CONTEXT_DAYS, load_history_task
+from tasks.history import load_history_task
 from tasks.model_store import prune_store_task
 from tasks.orchestration import as_of_run_name
 
@@ -33,7 +34,7 @@ REPORT_KEY = "forecast-report"
 def forecast(as_of: date | None = None) -> dict[str, Any]:
     """Issue and store the champion's forecasts for as_of+1..as_of+7 and publish them for serving."""
     package = production_package_task()
-    loaded = load_history_task(as_of, context_days=CONTEXT_DAYS)
+    loaded = load_history_task(as_of, context_days=package_context_days(package))
     frame = forecast_task(package, loaded.history, loaded.as_of)
     version = package.metadata.version
     written = write_forecasts_task(frame, version, loaded.as_of)

@@ -238,4 +238,5 @@ def accuracy_figure(monitoring: pl.DataFrame, scope: str, backtest_wape: float |
     )
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(tickformat=".0%", range=[0, 1.02], row=2, col=1)
+    fig.update_xaxes(type="date", tickformat="%Y-%m-%d", dtick=86_400_000)  # days, even with one point
     return _layout(fig, height=620, title=texts.scope_label(scope))

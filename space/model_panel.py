@@ -66,7 +66,11 @@ def _pooled(rows: Sequence[Mapping[str, Any]], scopes: Sequence[str]) -> dict[st
 
 
 def _model_name(metrics: Mapping[str, Any], pooled_all: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """The trained model's row: the one matching ``backtest_wape`` (baselines are the others)."""
+    """The served forecaster's row: the one the registry names (``forecaster``), else the one
+    matching ``backtest_wape``; every other row is a baseline to compare with."""
+    named = metrics.get("forecaster")
+    if isinstance(named, str) and named in pooled_all:
+        return named
     wape = _num(metrics.get("backtest_wape"))
     if wape is not None:
         for name, row in pooled_all.items():
@@ -143,24 +147,49 @@ def served_metrics(models: pl.DataFrame | None, served: Any = None) -> dict[str,
             except (TypeError, ValueError):
                 parsed = {}
             if isinstance(parsed, dict) and parsed:
-                return parsed
+                return _with_backtest_of(models, parsed)
     metrics = getattr(served, "metrics", None)
     return dict(metrics) if isinstance(metrics, Mapping) else {}
 
 
-def _versus(score: Score) -> str:
+def _with_backtest_of(models: pl.DataFrame, metrics: dict[str, Any]) -> dict[str, Any]:
+    """A served baseline's row names the training run whose backtest chose it (``baseline_of``);
+    the backtest table lives on that run's row, so borrow it (the baseline's own keys win)."""
+    import json
+
+    source = metrics.get("baseline_of")
+    if "backtest" in metrics or not isinstance(source, str):
+        return metrics
+    row = models.filter(pl.col("version") == source)
+    if row.is_empty():
+        return metrics
+    try:
+        other = json.loads(row["metrics_json"][0] or "{}")
+    except (TypeError, ValueError):
+        return metrics
+    if not isinstance(other, dict):
+        return metrics
+    keep = {k: other[k] for k in ("backtest", "origins") if k in other}
+    return {**keep, **metrics}
+
+
+def _versus(score: Score, served_model: bool = True) -> str:
     if score.wape is None:
         return "—"
     text = f"**{texts.percent(score.wape)}**"
     if score.baseline is not None and score.baseline_wape is not None:
-        better = "✓ 더 정확 · better" if score.wape < score.baseline_wape else "✗ 기준선보다 못함 · worse"
-        text += f" vs best baseline `{score.baseline}` {texts.percent(score.baseline_wape)} ({better})"
+        better = "✓ 더 정확 · better" if score.wape < score.baseline_wape else "✗ 더 나쁨 · worse"
+        other = "best baseline" if served_model else "next best"
+        text += f" vs {other} `{score.baseline}` {texts.percent(score.baseline_wape)} ({better})"
     return text
 
 
 def headline_lines(h: Headline) -> list[str]:
     """Markdown bullets, Korean and English; say what is missing and when it will come."""
     window = f" (origins {', '.join(h.origins)})" if h.origins else ""
+    served_model = h.model in (None, DEFAULT_MODEL)
+    if h.model is not None and not served_model:
+        window += f", served forecaster `{h.model}`"
     lines = []
     if h.all_stations.wape is None:
         lines.append(
@@ -170,8 +199,8 @@ def headline_lines(h: Headline) -> list[str]:
     else:
         lines += [
             f"- 백테스트 WAPE · backtest WAPE{window}, lower is better:",
-            f"  - 전체 역 · all stations: {_versus(h.all_stations)}",
-            f"  - 성수 · Seongsu (211): {_versus(h.seongsu)}",
+            f"  - 전체 역 · all stations: {_versus(h.all_stations, served_model)}",
+            f"  - 성수 · Seongsu (211): {_versus(h.seongsu, served_model)}",
         ]
         if h.coverage is not None:
             lines.append(

@@ -192,8 +192,8 @@ def forecast_command(
 def run_forecast(settings: Any, as_of: date, start: date, days: int, stations: str, out: Path) -> str:
     """Forecast from the warehouse + production package; write the CSV and its ``.meta.json``."""
     from tasks.features import cutoff_for
-    from tasks.forecast import check_newest, forecast
-    from tasks.history import CONTEXT_DAYS, latest_ridership_date, load_history
+    from tasks.forecast import check_newest, forecast, package_context_days
+    from tasks.history import latest_ridership_date, load_history
     from tasks.registry import production_package
     from tasks.warehouse.base import open_warehouse
 
@@ -203,7 +203,7 @@ def run_forecast(settings: Any, as_of: date, start: date, days: int, stations: s
         warehouse.migrate()
         package = production_package(settings, warehouse)
         newest = check_newest(latest_ridership_date(warehouse, cutoff_for(as_of)), as_of)
-        loaded = load_history(warehouse, as_of, context_days=CONTEXT_DAYS)
+        loaded = load_history(warehouse, as_of, context_days=package_context_days(package))
     finally:
         warehouse.close()
     frame = forecast(package, loaded.history, as_of, start, days, stations)

@@ -234,6 +234,12 @@ def load_forecaster(package: ModelPackage) -> PackagedForecaster:
     return forecasters.load_forecaster(package.model_dir)
 
 
+def package_context_days(package: ModelPackage) -> int:
+    """Ridership days a forecast by ``package``'s forecaster reads (``tasks.forecasters``): what to
+    load from the warehouse for it -- a year-over-year baseline needs far more than the model."""
+    return forecasters.context_days(load_forecaster(package))
+
+
 def package_history(package: ModelPackage) -> History:
     """The context a package carries, as a ``History`` (what serving forecasts from)."""
     return History(package.context, package.weather, package.stations)
@@ -273,7 +279,7 @@ def refresh_package(
     ``forecasts`` (all stations, as_of+1..as_of+7) are computed unless given (the forecast flow has
     them already for the warehouse).
     """
-    context = context_history(loaded)
+    context = context_history(loaded, package_context_days(base))
     if forecasts is None:
         forecasts = forecast(base, context, loaded.as_of, days=MAX_HORIZON, stations="all")
     metadata: PackageMetadata = replace(

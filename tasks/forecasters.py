@@ -26,6 +26,10 @@ from tasks.features import History
 
 BASELINE_FILE: Final = "baseline.json"
 Kind = Literal["model", "baseline"]
+UNDECLARED_HISTORY_DAYS: Final = 7 * 62
+"""History a baseline that does not declare ``history_days`` is given: 62 weeks, enough for the
+year-over-year rules (same week last year plus a recent level) -- too much is only slower, too little
+would silently degrade the served forecasts."""
 
 
 @runtime_checkable
@@ -54,6 +58,20 @@ def lag_of(forecaster: object) -> int:
     if isinstance(forecaster, CatBoostForecaster):
         return int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
     return int(getattr(forecaster, "lag_days", PUBLICATION_LAG_DAYS))
+
+
+def context_days(forecaster: object) -> int:
+    """Ridership days before ``as_of`` a forecast by ``forecaster`` reads: what its package carries
+    as context and what the daily refresh and ``seongsu forecast`` load.  A baseline declares it as
+    ``history_days`` (days behind its cutoff); the model needs ``tasks.history.CONTEXT_DAYS``."""
+    from tasks.history import CONTEXT_DAYS
+    from tasks.train import CatBoostForecaster
+
+    if isinstance(forecaster, CatBoostForecaster):
+        return CONTEXT_DAYS
+    need = getattr(forecaster, "history_days", None)
+    days = int(need) if isinstance(need, int) else UNDECLARED_HISTORY_DAYS
+    return max(CONTEXT_DAYS, days + lag_of(forecaster))
 
 
 def baseline_by_name(name: str, lag_days: int) -> PackagedForecaster:

@@ -8,6 +8,7 @@ or not, leaves a row in ``ingest_runs``.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -24,7 +25,13 @@ from tasks.raw_zone import RawZone, check_size, open_raw_zone
 from tasks.retry import retry_on
 from tasks.settings import Settings, get_settings
 from tasks.validate import set_aside, validate
-from tasks.warehouse.base import Warehouse, open_warehouse
+from tasks.warehouse.base import (
+    Warehouse,
+    WarehouseError,
+    WarehouseUnavailable,
+    open_warehouse,
+    with_reconnects,
+)
 from tasks.warehouse.schema import INGEST_RUNS, QUARANTINE, STATIONS, TABLES, conform
 
 Progress = Callable[[str, int, int], None]  # (step description, done, total)
@@ -159,36 +166,47 @@ def run_ingest(
         renames = pl.Series([], dtype=pl.String)
     valid = result.valid.with_columns(pl.lit(feed.source).alias("source"), pl.lit(now).alias("ingested_at"))
     valid = conform(valid, table)
-    with warehouse.transaction():
-        loaded = warehouse.upsert(table, valid)
-        if result.quarantined.height:
-            warehouse.upsert(QUARANTINE, result.quarantined)
-        dates = _date_column(result.valid)
-        renamed = renames.drop_nulls()
-        changes = (
-            [f"renamed {renamed.len()} station(s): {'; '.join(renamed.head(5))}"] if renamed.len() else []
-        )
-        if loaded.updated and table is not STATIONS:
-            changes.append(f"overwrote {loaded.updated:,} existing {dataset} rows with different values")
-        summary = IngestSummary(
-            run_id,
-            dataset,
-            feed.source,
-            status="ok",
-            rows_in=frame.height,
-            rows_inserted=loaded.inserted,
-            rows_updated=loaded.updated,
-            rows_quarantined=result.quarantined.height,
-            rows_renamed=renamed.len(),
-            data_min_date=dates.min() if dates is not None and dates.len() else None,  # type: ignore[arg-type]
-            data_max_date=dates.max() if dates is not None and dates.len() else None,  # type: ignore[arg-type]
-            payloads=len(payloads),
-            raw_uris=tuple(uris),
-            top_reasons=tuple(str(r) for r in result.summary["top_reasons"]),  # type: ignore[attr-defined]
-            message="; ".join(changes),
-        )
-        _record_run(warehouse, summary, started)
-    return summary
+
+    def load() -> IngestSummary:
+        with warehouse.transaction():
+            loaded = warehouse.upsert(table, valid)
+            if result.quarantined.height:
+                warehouse.upsert(QUARANTINE, result.quarantined)
+            dates = _date_column(result.valid)
+            renamed = renames.drop_nulls()
+            changes = (
+                [f"renamed {renamed.len()} station(s): {'; '.join(renamed.head(5))}"] if renamed.len() else []
+            )
+            if loaded.updated and table is not STATIONS:
+                changes.append(f"overwrote {loaded.updated:,} existing {dataset} rows with different values")
+            summary = IngestSummary(
+                run_id,
+                dataset,
+                feed.source,
+                status="ok",
+                rows_in=frame.height,
+                rows_inserted=loaded.inserted,
+                rows_updated=loaded.updated,
+                rows_quarantined=result.quarantined.height,
+                rows_renamed=renamed.len(),
+                data_min_date=dates.min() if dates is not None and dates.len() else None,  # type: ignore[arg-type]
+                data_max_date=dates.max() if dates is not None and dates.len() else None,  # type: ignore[arg-type]
+                payloads=len(payloads),
+                raw_uris=tuple(uris),
+                top_reasons=tuple(str(r) for r in result.summary["top_reasons"]),  # type: ignore[attr-defined]
+                message="; ".join(changes),
+            )
+            _record_run(warehouse, summary, started)
+        return summary
+
+    try:
+        return with_reconnects(warehouse, load)
+    except WarehouseUnavailable as exc:
+        failed = IngestSummary(run_id, dataset, feed.source, status="failed", message=str(exc))
+        with contextlib.suppress(WarehouseError):  # recorded if the warehouse is back, else only reported
+            warehouse.reconnect()
+            _record_run(warehouse, failed, started)
+        raise
 
 
 def _station_renames(warehouse: Warehouse, valid: pl.DataFrame) -> pl.Series:

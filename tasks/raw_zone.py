@@ -8,10 +8,14 @@ a re-run of an ingest writes nothing new.  Locally this is a directory in ``SEON
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from tasks.feeds.base import FeedFormatError, RawPayload
+import httpx
+import tenacity
+
+from tasks.feeds.base import FeedFormatError, FeedUnavailableError, RawPayload
 from tasks.settings import Settings
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -61,20 +65,43 @@ class LocalRawZone:
 class SupabaseRawZone:
     """Supabase Storage through the official ``supabase`` client."""
 
-    def __init__(self, client: Any, bucket: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.client, self.bucket, self.max_bytes = client, bucket, max_bytes
+    def __init__(
+        self, client: Any, bucket: str, max_bytes: int = DEFAULT_MAX_BYTES, attempts: int = 3
+    ) -> None:
+        self.client, self.bucket, self.max_bytes, self.attempts = client, bucket, max_bytes, attempts
 
     def archive(self, payload: RawPayload) -> str:
         check_size(payload.name, len(payload.content), self.max_bytes)
         key = object_key(payload)
-        self.client.storage.from_(self.bucket).upload(
-            key, payload.content, {"content-type": payload.media_type, "upsert": "true"}
-        )
+        bucket = self.client.storage.from_(self.bucket)
+        options = {"content-type": payload.media_type, "upsert": "true"}
+        self._call(f"upload {key}", lambda: bucket.upload(key, payload.content, options))
         return f"supabase://{self.bucket}/{key}"
 
     def read(self, uri: str) -> bytes:
         key = uri.removeprefix(f"supabase://{self.bucket}/")
-        return bytes(self.client.storage.from_(self.bucket).download(key))
+        return bytes(
+            self._call(f"download {key}", lambda: self.client.storage.from_(self.bucket).download(key))
+        )
+
+    def _call(self, what: str, operation: Callable[[], Any]) -> Any:
+        """Retry transport failures (safe: uploads are content-addressed upserts, downloads read);
+        a Storage that stays unreachable is one ``FeedUnavailableError`` line, not a traceback."""
+        try:
+            for attempt in tenacity.Retrying(
+                retry=tenacity.retry_if_exception_type(httpx.TransportError),
+                stop=tenacity.stop_after_attempt(self.attempts),
+                wait=tenacity.wait_exponential(multiplier=0.5, max=4),
+                reraise=True,
+            ):
+                with attempt:
+                    return operation()
+        except httpx.TransportError as exc:
+            raise FeedUnavailableError(
+                f"Supabase Storage unreachable ({type(exc).__name__}) for {what} in bucket {self.bucket!r} "
+                f"after {self.attempts} attempts"
+            ) from None
+        raise AssertionError("unreachable: tenacity re-raises the last error")
 
 
 def open_raw_zone(settings: Settings) -> RawZone:

@@ -46,6 +46,7 @@ import polars as pl
 
 from tasks.features import MAX_HORIZON, cutoff_for
 from tasks.forecasters import PackagedForecaster, kind_of, lag_of, save_baseline
+from tasks.forecasters import context_days as forecaster_context_days
 from tasks.history import LoadedHistory, data_hash
 from tasks.package import (
     BENTO_MODEL_NAME,
@@ -368,7 +369,6 @@ def save_candidate(
     ``forecasts`` are the forecaster's forecasts issued on ``loaded.as_of`` (all stations, 7 days).
     """
     from tasks.forecast import context_history
-    from tasks.history import CONTEXT_DAYS
 
     trained_at = datetime.now(UTC).replace(tzinfo=None)
     version = version or new_version()
@@ -412,7 +412,7 @@ def save_candidate(
         kind=kind,
         forecaster=forecaster.name,
     )
-    context = context_history(loaded, context_days or CONTEXT_DAYS)
+    context = context_history(loaded, context_days or forecaster_context_days(forecaster))
     with tempfile.TemporaryDirectory(prefix="seongsu-model-") as tmp:
         if isinstance(forecaster, CatBoostForecaster):
             model_dir = forecaster.save(Path(tmp) / "model")

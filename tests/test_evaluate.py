@@ -162,3 +162,28 @@ def test_spread_origins_tile_the_whole_history() -> None:
         and o[0] - dt.timedelta(days=7) < dt.date(2023, 1, 1)
     )
     assert all((b - a).days == 7 for a, b in itertools.pairwise(o))
+
+
+def test_frozen_forecaster_is_fit_once_on_what_was_known_at_its_date(history: History) -> None:
+    from tasks.accuracy import Frozen
+
+    spy = _Spy()
+    frozen = Frozen(spy, dt.date(2023, 6, 2))
+    origins = rolling_origins(dt.date(2023, 6, 30), 3)
+    backtest([frozen], history, origins)
+    assert spy.seen == [(dt.date(2023, 6, 2), cutoff_for(dt.date(2023, 6, 2)))]
+    with pytest.raises(ValueError, match="before the frozen fit date"):
+        Frozen(_Spy(), dt.date(2023, 6, 30)).fit(history, dt.date(2023, 6, 1))
+
+
+def test_best_baseline_is_the_minimum_per_scope(history: History) -> None:
+    from tasks.accuracy import best_baselines
+    from tasks.baselines import ProfileMean as PM
+
+    origins = rolling_origins(dt.date(2023, 6, 30), 2)
+    sums, _ = backtest_sums([SeasonalNaive(), PM(3, holiday_aware=True)], history, origins)
+    best = best_baselines(sums, ["seasonal_naive", "profile_3w"])
+    table = report(sums, ["model", "scope"])
+    for scope, name in best.items():
+        rows = table.filter(pl.col("scope") == scope)
+        assert rows.filter(pl.col("model") == name)["wape"][0] == rows["wape"].min()

@@ -7,16 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
-from tasks.feeds.base import FeedFormatError, RawPayload
+from tasks.feeds.base import FeedFormatError, FeedUnavailableError, RawPayload
 from tasks.feeds.metro_file import FileFeed
 from tasks.ingest import run_ingest, summary_markdown
 from tasks.raw_zone import LocalRawZone
 from tasks.validate import validate
-from tasks.warehouse.base import Warehouse, open_warehouse
+from tasks.warehouse.base import Warehouse, WarehouseUnavailable, open_warehouse
 from tasks.warehouse.schema import INGEST_RUNS, QUARANTINE, RIDERSHIP_HOURLY, STATIONS
 
 FILES = Path(__file__).parent / "fixtures" / "files"
@@ -161,3 +162,84 @@ def test_an_oversized_file_is_refused_before_it_is_read(
     path.write_bytes(b"x" * 5000)
     with pytest.raises(ValueError, match="5,000 bytes"):
         open_feed("file", get_settings(), path=path)
+
+
+# --- a warehouse that goes away ---------------------------------------------------------------------
+
+
+def _killing_upserts(wh: Warehouse, admin_url: str, times: int) -> list[int]:
+    """Make the first ``times`` upserts lose their connection mid-transaction (the server
+    terminates the backend, as a restart or a network cut would)."""
+    import psycopg
+
+    killed: list[int] = []
+    real = wh.upsert
+
+    def upsert(table: Any, frame: pl.DataFrame) -> Any:
+        if len(killed) < times:
+            pid = wh.read("select pg_backend_pid() as pid")["pid"][0]
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute("select pg_terminate_backend(%s)", [pid])
+            killed.append(pid)
+        return real(table, frame)
+
+    wh.upsert = upsert  # type: ignore[method-assign]
+    return killed
+
+
+def test_a_dropped_connection_mid_load_is_retried(postgres_url: str, raw_zone: LocalRawZone) -> None:
+    wh = open_warehouse(postgres_url)
+    wh.migrate()
+    killed = _killing_upserts(wh, postgres_url, times=1)
+    summary = run_ingest(
+        FileFeed(FILES / "metro_202301_sample_utf8.csv"), "ridership_hourly", *DAY, wh, raw_zone
+    )
+    assert killed and summary.status == "ok" and summary.rows_inserted == 12 * 20
+    assert wh.read_table(RIDERSHIP_HOURLY).height == 12 * 20
+    assert wh.read_table(INGEST_RUNS)["status"].to_list() == ["ok"]
+    wh.close()
+
+
+def test_a_warehouse_that_stays_away_is_one_line_and_a_failed_run(
+    postgres_url: str, raw_zone: LocalRawZone
+) -> None:
+    wh = open_warehouse(postgres_url)
+    wh.migrate()
+    killed = _killing_upserts(wh, postgres_url, times=3)  # every attempt; back for the failure record
+    with pytest.raises(WarehouseUnavailable) as info:
+        run_ingest(FileFeed(FILES / "metro_202301_sample_utf8.csv"), "ridership_hourly", *DAY, wh, raw_zone)
+    message = str(info.value)
+    assert len(killed) == 3 and "\n" not in message and "lost the connection" in message
+    assert wh.read_table(RIDERSHIP_HOURLY).is_empty()  # nothing half-written
+    runs = wh.read_table(INGEST_RUNS)
+    assert runs["status"].to_list() == ["failed"] and "lost the connection" in runs["message"][0]
+    wh.close()
+
+
+def test_an_unreachable_storage_is_retried_then_one_line(tmp_path: Path) -> None:
+    import httpx
+
+    from tasks.raw_zone import SupabaseRawZone
+
+    calls: list[str] = []
+
+    class Bucket:
+        def upload(self, key: str, content: bytes, options: dict[str, str]) -> None:
+            calls.append(key)
+            if len(calls) < 3:
+                raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    class Client:
+        class storage:
+            @staticmethod
+            def from_(bucket: str) -> Bucket:
+                return Bucket()
+
+    payload = RawPayload("file", "ridership_hourly", "x.csv", b"a,b\n", "text/csv")
+    assert SupabaseRawZone(Client(), "raw").archive(payload).startswith("supabase://raw/")
+    assert len(calls) == 3  # two refusals, then it went through
+
+    calls.clear()
+    with pytest.raises(FeedUnavailableError) as info:
+        SupabaseRawZone(Client(), "raw", attempts=2).archive(payload)
+    assert len(calls) == 2 and "\n" not in str(info.value) and "unreachable" in str(info.value)

@@ -1,7 +1,7 @@
 """Champion/challenger on real data: who gets promoted, what the store and the models table say.
 
-One story (each step builds on the previous one, as the registry does in production), on a window
-where the tiny model beats every baseline: first model -> promoted; same recipe again on the same
+One story (each step builds on the previous one, as the registry does in production), against a
+baseline the tiny model beats (``only_seasonal_naive``): first model -> promoted; same recipe again on the same
 data -> tie, rejected; a bad recipe -> rejected.  The gate's rule for every combination of
 challenger, champion and best baseline is checked on ``decide`` directly; the baseline being served,
 and rollback across kinds, are in ``test_gate.py``.
@@ -17,12 +17,13 @@ import polars as pl
 import pytest
 from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fixture)
     BAD,
-    MODEL_WINS_AS_OF,
-    MODEL_WINS_END,
+    SLICE_END,
     SLICE_STATIONS,
     TINY,
+    TRAIN_AS_OF,
     Home,
     home_fixture,
+    only_seasonal_naive,
     plan,
     seed_warehouse,
     train_and_register,
@@ -55,15 +56,18 @@ def test_window_origins_cover_the_newest_known_weeks() -> None:
     assert origins[-1] + dt.timedelta(days=MAX_HORIZON) == dt.date(2023, 5, 31)
 
 
-def test_promotion_needs_a_strictly_better_score_on_the_same_window(home: Home) -> None:
+def test_promotion_needs_a_strictly_better_score_on_the_same_window(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    only_seasonal_naive(monkeypatch)  # a baseline the tiny model beats (the real list: test_gate.py)
     warehouse = home.open()
     try:
-        seed_warehouse(warehouse, end=MODEL_WINS_END)
+        seed_warehouse(warehouse)
     finally:
         warehouse.close()
 
     # 1. no champion, and the model beats every baseline: promoted, published and recorded
-    first = train_and_register(home, plan(TINY), MODEL_WINS_AS_OF)
+    first = train_and_register(home, plan(TINY))
     c = first.decision.comparison
     assert first.decision.promote and first.publication.status == "production", first.decision.reason
     assert c.champion_wape is None and c.best_baseline_wape is not None
@@ -73,8 +77,8 @@ def test_promotion_needs_a_strictly_better_score_on_the_same_window(home: Home) 
     assert _statuses(home) == {first.candidate.version: "production"}
     assert _latest_version(home) == first.candidate.version
     package = read_package(first.candidate.package_path)
-    assert package.metadata.promoted_at is not None and package.metadata.as_of == MODEL_WINS_AS_OF
-    assert package.metadata.data_end == MODEL_WINS_END and package.metadata.kind == "model"
+    assert package.metadata.promoted_at is not None and package.metadata.as_of == TRAIN_AS_OF
+    assert package.metadata.data_end == SLICE_END and package.metadata.kind == "model"
     assert package.forecasts.height == n_targets
 
     warehouse = home.open()
@@ -82,7 +86,7 @@ def test_promotion_needs_a_strictly_better_score_on_the_same_window(home: Home) 
         row = list_models(warehouse).row(0, named=True)
     finally:
         warehouse.close()
-    assert row["data_start"] == dt.date(2023, 3, 1) and row["data_end"] == MODEL_WINS_END
+    assert row["data_start"] == dt.date(2023, 3, 1) and row["data_end"] == SLICE_END
     assert row["promoted_at"] is not None and row["trained_at"] is not None and row["kind"] == "model"
     assert len(row["data_hash"]) == 64 and row["code_version"]
     metrics = json.loads(row["metrics_json"])
@@ -90,9 +94,9 @@ def test_promotion_needs_a_strictly_better_score_on_the_same_window(home: Home) 
     assert metrics["recipe"]["params"]["iterations"] == TINY["iterations"]
 
     # 2. the same recipe on the same data: identical forecasts on the window -> a tie -> rejected
-    second = train_and_register(home, plan(TINY), MODEL_WINS_AS_OF)
+    second = train_and_register(home, plan(TINY))
     assert not second.decision.promote and second.decision.serve == "champion"
-    assert second.decision.comparison.champion_method == {"2023-04-12": "same-recipe"}
+    assert second.decision.comparison.champion_method == {"2023-05-24": "same-recipe"}
     assert second.decision.comparison.challenger_wape == second.decision.comparison.champion_wape
     assert "ties" in second.decision.reason and "keeps serving" in second.decision.reason
     assert _statuses(home)[second.candidate.version] == "rejected"
@@ -100,10 +104,10 @@ def test_promotion_needs_a_strictly_better_score_on_the_same_window(home: Home) 
     assert len(published_models(home.settings)) == 1
 
     # 3. a worse recipe: the champion's recipe is refit on the window, on identical targets
-    worse = train_and_register(home, plan(BAD, target="log1p"), MODEL_WINS_AS_OF)
+    worse = train_and_register(home, plan(BAD, target="log1p"))
     c = worse.decision.comparison
     assert not worse.decision.promote and worse.decision.serve == "champion"
-    assert c.champion_method == {"2023-04-12": "refit"} and c.n_targets == n_targets
+    assert c.champion_method == {"2023-05-24": "refit"} and c.n_targets == n_targets
     assert c.challenger_wape > c.champion_wape  # type: ignore[operator]
     statuses = _statuses(home)
     assert (

@@ -20,7 +20,8 @@ import polars as pl
 import pytest
 from package_fixture import AUTH, TRAIN_AS_OF, build_package, publish, running_service, snapshot_history
 
-from bentos.crowding.lookup import ForecastIndex, InputError, UnknownStation, load_index
+from bentos.crowding.directory import InputError, UnknownStation
+from bentos.crowding.lookup import ForecastIndex, load_index
 from bentos.crowding.schemas import MAX_PREDICT_ROWS, FeatureRow, ForecastResponse, ModelInfo
 from tasks.features import FEATURE_COLUMNS, build_features, cutoff_for, forecast_targets
 from tasks.package import LEVELS, crowding_level, read_package

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from package_fixture import AUTH, TRAIN_AS_OF, build_package, publish, running_service, snapshot_history
 
-from bentos.crowding.lookup import Station, StationDirectory, UnknownStation
+from bentos.crowding.directory import Station, StationDirectory, UnknownStation
 from tasks.features import FEATURE_COLUMNS, build_features, cutoff_for, forecast_targets
 
 HEADER_TIMEOUT_S = 2
@@ -201,3 +201,10 @@ def test_client_errors_are_one_info_line(served: tuple[str, Path], row: dict[str
     assert lines and all(re.search(r"\bINFO\b", line) for line in lines), lines
     assert "Traceback" not in text and "ERROR" not in text
     assert any("401" in line and "/reload" in line for line in text.splitlines())
+
+
+def test_request_bodies_are_required_in_the_document(url: str) -> None:
+    spec = httpx.get(f"{url}/docs.json", timeout=30).json()
+    for path in ("/forecast", "/predict"):
+        assert spec["paths"][path]["post"]["requestBody"]["required"] is True
+        assert httpx.post(f"{url}{path}", headers=AUTH, timeout=30).status_code == 400

@@ -115,6 +115,27 @@ def test_registry_row_of_the_served_version_wins() -> None:
     assert "backtest" in served_metrics(models, None)  # no served model: the production row
 
 
+def test_a_served_baseline_borrows_the_backtest_that_chose_it() -> None:
+    """When the gate serves a baseline, its registry row holds only its WAPE and ``baseline_of``;
+    the panel shows the backtest of the run that chose it, with the baseline as the served row."""
+    table = score(scored())
+    chooser = {**registry_metrics(), "forecaster": "catboost", "kind": "model"}
+    baseline = {"backtest_wape": pooled(table, "profile_weekday", "all"), "forecaster": "profile_weekday"}
+    models = pl.DataFrame(
+        {
+            "version": ["cand", "base"],
+            "status": ["rejected", "production"],
+            "metrics_json": [json.dumps(chooser), json.dumps({**baseline, "baseline_of": "cand"})],
+        }
+    )
+    h = headline(served_metrics(models, None))
+    assert h.model == "profile_weekday"
+    assert h.all_stations.wape == pooled(table, "profile_weekday", "all")
+    assert h.seongsu.wape == pooled(table, "profile_weekday", "211")
+    assert h.all_stations.baseline == "catboost"  # the next best forecaster, here the model
+    assert "served forecaster `profile_weekday`" in "\n".join(headline_lines(h))
+
+
 def test_station_coverage_is_explained() -> None:
     line = coverage_line(272, 282)
     assert line is not None and "272" in line and "282" in line and "28 days" in line

@@ -8,12 +8,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fixture)
-    MODEL_WINS_AS_OF,
-    MODEL_WINS_END,
     TINY,
     Home,
     home_fixture,
     loaded_history,
+    only_seasonal_naive,
     plan,
     seed_warehouse,
     train_and_register,
@@ -82,10 +81,11 @@ def test_wandb_failure_never_loses_the_model(home: Home, monkeypatch: pytest.Mon
     monkeypatch.setenv("WANDB_MODE", "offline")
     warehouse = home.open()
     try:
-        seed_warehouse(warehouse, end=MODEL_WINS_END)
+        seed_warehouse(warehouse)
     finally:
         warehouse.close()
-    trained = train_and_register(home, plan(TINY), MODEL_WINS_AS_OF)  # a window the model wins
+    only_seasonal_naive(monkeypatch)  # so that the model, not a baseline, is promoted
+    trained = train_and_register(home, plan(TINY))
     tracker = Tracker.start(home.settings, job_type="train")
     monkeypatch.setattr(wandb, "Artifact", broken)
     tracker.log_model(

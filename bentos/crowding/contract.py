@@ -70,6 +70,8 @@ def amend_openapi(spec: dict[str, Any], *, everywhere: bool | None = None) -> di
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"] = {str(k): v for k, v in operation["responses"].items()}
+            if "requestBody" in operation:  # every JSON API needs its body: an empty one is a 400
+                operation["requestBody"]["required"] = True
             for status, text in _ANSWERS.get(path, {}).items():
                 responses.setdefault(status, _error(text))
             if not is_public(path, everywhere):

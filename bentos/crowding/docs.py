@@ -37,7 +37,7 @@ Seoul Metro station, from the model package the Daily Seongsu pipeline last prom
 precomputed when a model is promoted, so `POST /forecast` is a lookup; `GET /model` says which model
 and data are being served.
 
-**Crowding levels** (0 quiet … 3 very busy): {LEVEL_DEFINITION}
+**Crowding levels 0–3** (여유 quiet … 매우혼잡 very busy). {LEVEL_DEFINITION}
 
 **Data licence.** Ridership: Seoul Metro (서울교통공사) and the Seoul Metropolitan Government (서울 열린데이터
 광장); weather: Korea Meteorological Administration (기상청).  The portals publish these under
@@ -89,6 +89,11 @@ def index_html() -> str:
     <link rel="icon" type="image/png" href="./static_content/favicon-light-32x32.png" sizes="32x32" />
   </head>
   <body>
+    <header style="max-width:1460px;margin:24px auto 0;padding:0 20px;font-family:sans-serif">
+      <h1 style="margin:0;font-size:28px">{TITLE}</h1>
+      <p style="margin:6px 0 0;color:#555">v{package_version()} · hourly crowding forecasts for every Seoul
+      Metro station · <a href="./docs.json">OpenAPI</a></p>
+    </header>
     <div id="swagger-ui"></div>
     <script src="./static_content/swagger-ui-bundle.js" charset="UTF-8"></script>
     <script src="./static_content/swagger-ui-standalone-preset.js" charset="UTF-8"></script>

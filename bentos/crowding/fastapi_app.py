@@ -25,7 +25,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from bentos.crowding.lookup import InputError, load_index
+from bentos.crowding.directory import InputError
+from bentos.crowding.lookup import load_index
 from bentos.crowding.schemas import LEVEL_DEFINITION, ForecastRequest, ForecastResponse, ModelInfo
 
 Mode = Literal["idiomatic", "bytes"]

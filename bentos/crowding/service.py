@@ -46,9 +46,10 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from bentos.crowding import connections
+from bentos.crowding.directory import InputError
 from bentos.crowding.docs import DocsPage
 from bentos.crowding.guard import FORECAST_BODY_LIMIT, Guard, install_log_filter
-from bentos.crowding.lookup import ForecastIndex, InputError, load_index, package_root
+from bentos.crowding.lookup import ForecastIndex, load_index, package_root
 from bentos.crowding.schemas import (
     ForecastRequest,
     ForecastResponse,

@@ -7,19 +7,28 @@ the same code runs on the embedded store, CI's Postgres and Supabase.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import polars as pl
+import tenacity
 
 from tasks.warehouse.schema import Table
+
+T = TypeVar("T")
 
 
 class WarehouseError(Exception):
     """The warehouse refused an operation (bad URL, duplicate keys in a batch, failed migration...)."""
+
+
+class WarehouseUnavailable(WarehouseError):
+    """The connection to the warehouse broke mid-operation: the transaction rolled back, nothing
+    was half-written, and the operation can be retried after ``reconnect()``."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,10 @@ class Warehouse(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]:
         """All upserts inside commit together or not at all."""
+        ...
+
+    def reconnect(self) -> None:
+        """Drop the connection and open a new one (after ``WarehouseUnavailable``)."""
         ...
 
     def upsert(self, table: Table, frame: pl.DataFrame) -> UpsertResult:
@@ -113,6 +126,26 @@ def open_warehouse(url: str) -> Warehouse:
         f"unsupported warehouse URL {redact_url(url)!r}: use postgresql://user:pass@host:port/db "
         "or sqlite:///path/to/warehouse.sqlite"
     )
+
+
+def with_reconnects(warehouse: Warehouse, operation: Callable[[], T], attempts: int = 3) -> T:
+    """Run ``operation`` (one whole transaction), reconnecting and retrying when the connection
+    broke.  Safe because a broken transaction rolled back and loads are idempotent upserts."""
+
+    def reconnect(_: tenacity.RetryCallState) -> None:
+        with contextlib.suppress(WarehouseError):  # still down: the next attempt fails fast
+            warehouse.reconnect()
+
+    for attempt in tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(WarehouseUnavailable),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_exponential(multiplier=1, max=8),
+        before_sleep=reconnect,
+        reraise=True,
+    ):
+        with attempt:
+            return operation()
+    raise AssertionError("unreachable: tenacity re-raises the last error")
 
 
 def check_unique_keys(table: Table, frame: pl.DataFrame) -> None:

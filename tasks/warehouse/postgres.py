@@ -12,6 +12,7 @@ explicitly and reads convert to UTC and drop the zone, so nothing depends on the
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,13 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.types.datetime import TimestamptzLoader
 
-from tasks.warehouse.base import UpsertResult, WarehouseError, check_unique_keys, redact_url
+from tasks.warehouse.base import (
+    UpsertResult,
+    WarehouseError,
+    WarehouseUnavailable,
+    check_unique_keys,
+    redact_url,
+)
 from tasks.warehouse.migrations import list_migrations
 from tasks.warehouse.schema import Table
 
@@ -50,11 +57,20 @@ class PostgresWarehouse:
 
     def __init__(self, url: str) -> None:
         self._url = url.replace("postgres://", "postgresql://", 1)
+        self._conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
         try:
-            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
-            self._conn.adapters.register_loader("timestamptz", NaiveUtcLoader)
+            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:
-            raise WarehouseError(f"cannot connect to {self.display_url}: {exc}".strip()) from None
+            raise WarehouseUnavailable(f"cannot connect to {self.display_url}: {exc}".strip()) from None
+        conn.adapters.register_loader("timestamptz", NaiveUtcLoader)
+        return conn
+
+    def reconnect(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+        self._conn = self._connect()
 
     @property
     def display_url(self) -> str:
@@ -96,8 +112,12 @@ class PostgresWarehouse:
     # --- transactions -----------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._conn.transaction():
-            yield
+        try:
+            with self._conn.transaction():
+                yield
+        except psycopg.OperationalError as exc:  # the server went away: rolled back, retryable
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WarehouseUnavailable(f"lost the connection to {self.display_url}: {detail}") from None
 
     # --- loading ----------------------------------------------------------------------------------
     def upsert(self, table: Table, frame: pl.DataFrame) -> UpsertResult:

@@ -77,11 +77,20 @@ class SqliteWarehouse:
     def __init__(self, url: str) -> None:
         self.path = Path(url.removeprefix("sqlite:///"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        self._conn.execute("PRAGMA temp_store=MEMORY")
+        self._conn = self._connect()
+        self._depth = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        return conn
+
+    def reconnect(self) -> None:
+        self._conn.close()
+        self._conn = self._connect()
         self._depth = 0
 
     @property
