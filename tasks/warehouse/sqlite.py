@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import tenacity
 
 from tasks.warehouse.base import UpsertResult, WarehouseError, check_unique_keys
 from tasks.warehouse.migrations import list_migrations, sqlite_add_columns, sqlite_statements
@@ -71,6 +72,19 @@ def _params(params: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+@tenacity.retry(
+    retry=tenacity.retry_if_exception(lambda exc: "locked" in str(exc)),
+    wait=tenacity.wait_random(0.01, 0.2),
+    stop=tenacity.stop_after_delay(60),
+    reraise=True,
+)
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch a file to WAL mode.  On a fresh file several processes opening at once race for the
+    switch, and SQLite answers ``database is locked`` at once (its busy handler is not consulted for
+    this lock), so the switch is retried for as long as the connection's own busy timeout."""
+    conn.execute("PRAGMA journal_mode=WAL")
+
+
 class SqliteWarehouse:
     backend = "sqlite"
 
@@ -82,7 +96,7 @@ class SqliteWarehouse:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         conn.execute("PRAGMA temp_store=MEMORY")
