@@ -36,6 +36,7 @@ import polars as pl
 from tasks.evaluate import SEONGSU
 from tasks.features import KEYS, MAX_HORIZON, PUBLICATION_LAG_DAYS, History, cutoff_for, forecast_targets
 from tasks.forecasters import PackagedForecaster, baseline_by_name, lag_of, load_forecaster
+from tasks.metrics import wape
 from tasks.package import read_package
 from tasks.registry import (
     ModelRecord,
@@ -91,7 +92,7 @@ def predict_at(
 
 
 def _wape(actual: np.ndarray, pred: np.ndarray) -> float:
-    return float(np.abs(actual - pred).sum() / max(float(actual.sum()), EPS))
+    return wape(actual, pred)  # tasks.metrics: the one WAPE (refuses NaN forecasts)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tasks.features import FEATURE_COLUMNS, History, forecast_targets
+from tasks.features import FEATURE_COLUMNS, History, build_features, forecast_targets
 from tasks.train import (
     CatBoostForecaster,
     TrainConfig,
@@ -123,3 +123,27 @@ def test_target_encoding_round_trips_and_is_anchored(target: str) -> None:
     assert np.allclose(_decode(label[:, None], base, target)[:, 0], y)  # type: ignore[arg-type]
     zero = _decode(np.zeros((4, 1)), base, target)[:, 0]  # type: ignore[arg-type]
     assert np.allclose(zero, base)  # a model that learned nothing predicts the profile
+
+
+class _Absurd:
+    """A model whose trees answer "40 times the profile" (and "-5 times") for every row."""
+
+    def predict(self, pool: object, thread_count: int = 1) -> np.ndarray:
+        n = pool.num_row()  # type: ignore[attr-defined]
+        return np.tile([-6.0, 39.0, 40.0], (n, 1))
+
+
+def test_guard_keeps_an_absurd_forecast_within_the_training_ratios(fitted: CatBoostForecaster) -> None:
+    lo_r, hi_r = fitted.metadata["ratio_bounds"]
+    assert 0.0 <= lo_r < 1.0 < hi_r < 10.0  # learned from the training labels' ratios
+    targets = forecast_targets([211], AS_OF).filter(pl.col("hour") == 8)
+    hist = fitted._history
+    assert hist is not None
+    base = build_features(hist.ridership, hist.weather, targets)["base"] + 1.0
+    absurd = CatBoostForecaster(fitted.config)
+    absurd.model, absurd.metadata = _Absurd(), fitted.metadata  # type: ignore[assignment]
+    pred = absurd.predict(targets, history=hist)
+    assert np.allclose(pred["yhat"], hi_r * base) and (pred["lo"] >= 0).all()
+    unguarded = CatBoostForecaster(fitted.config)
+    unguarded.model, unguarded.metadata = _Absurd(), {**fitted.metadata, "ratio_bounds": None}  # type: ignore[assignment]
+    assert np.allclose(unguarded.predict(targets, history=hist)["yhat"], 40 * base)
