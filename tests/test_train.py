@@ -141,9 +141,10 @@ def test_guard_keeps_an_absurd_forecast_within_the_training_ratios(fitted: CatBo
     assert hist is not None
     base = build_features(hist.ridership, hist.weather, targets)["base"] + 1.0
     absurd = CatBoostForecaster(fitted.config)
-    absurd.model, absurd.metadata = _Absurd(), fitted.metadata  # type: ignore[assignment]
+    only_model = {**fitted.metadata, "blend_weight": 1.0}  # the model's own output, no baseline mixed in
+    absurd.model, absurd.metadata = _Absurd(), only_model  # type: ignore[assignment]
     pred = absurd.predict(targets, history=hist)
     assert np.allclose(pred["yhat"], hi_r * base) and (pred["lo"] >= 0).all()
     unguarded = CatBoostForecaster(fitted.config)
-    unguarded.model, unguarded.metadata = _Absurd(), {**fitted.metadata, "ratio_bounds": None}  # type: ignore[assignment]
+    unguarded.model, unguarded.metadata = _Absurd(), {**only_model, "ratio_bounds": None}  # type: ignore[assignment]
     assert np.allclose(unguarded.predict(targets, history=hist)["yhat"], 40 * base)
