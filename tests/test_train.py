@@ -18,6 +18,8 @@ from tasks.train import (
     _decode,
     _encode_target,
     _fix_up,
+    blend,
+    blend_weight,
     interval_scale,
     load,
     save,
@@ -148,3 +150,15 @@ def test_guard_keeps_an_absurd_forecast_within_the_training_ratios(fitted: CatBo
     unguarded = CatBoostForecaster(fitted.config)
     unguarded.model, unguarded.metadata = _Absurd(), {**only_model, "ratio_bounds": None}  # type: ignore[assignment]
     assert np.allclose(unguarded.predict(targets, history=hist)["yhat"], 40 * base)
+
+
+def test_blend_trusts_the_model_only_as_far_as_the_holdout_says() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.uniform(100, 1000, 5_000)
+    baseline = y * rng.normal(1.0, 0.05, y.size)  # a decent baseline
+    good = np.column_stack([0.9 * y, y, 1.1 * y])  # a model that nails the holdout
+    bad = np.column_stack([0.9 * y, 1.5 * y, 1.6 * y])  # one 50 % too high
+    assert blend_weight(y, good, baseline) == 1.0
+    assert blend_weight(y, bad, baseline) == 0.0
+    half = blend(good, baseline, 0.5)
+    assert np.allclose(half[:, 1], 0.5 * y + 0.5 * baseline)
