@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tasks.stack import stop_process_group
+from cli.supervisor import stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # package_fixture: build/publish helpers shared with the tests
@@ -316,8 +316,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def _resolve_package(arg: str | None, workdir: Path) -> Path:
     if arg:
         return Path(arg)
-    from tasks.runtime import prepare_environment
-    from tasks.settings import get_settings
+    from tasks.core.runtime import prepare_environment
+    from tasks.core.settings import get_settings
 
     prepare_environment(get_settings())
     try:

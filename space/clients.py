@@ -86,7 +86,7 @@ def _truthy(value: str | None) -> bool:
 def _tasks_available() -> bool:
     """Whether this project's library is importable (locally yes; on Hugging Face no)."""
     try:
-        importlib.import_module("tasks.settings")
+        importlib.import_module("tasks.core.settings")
     except ImportError:
         return False
     return True
@@ -135,7 +135,7 @@ class SpaceConfig:
         if not supabase:
             warehouse_url = get("SEONGSU_WAREHOUSE_URL")
             if warehouse_url is None and _tasks_available():
-                from tasks.settings import get_settings
+                from tasks.core.settings import get_settings
 
                 try:
                     warehouse_url = get_settings().resolved_warehouse_url
@@ -975,7 +975,7 @@ def _merge_runs(tables: list[Freshness], runs: pl.DataFrame) -> list[Freshness]:
 
 
 class WarehouseBackend:
-    """The local warehouse (embedded SQLite or a Postgres URL), through ``tasks.warehouse``.
+    """The local warehouse (embedded SQLite or a Postgres URL), through ``tasks.data.warehouse``.
 
     Only SELECTs are issued.  A missing SQLite file is reported, never created: opening the
     embedded store would otherwise make an empty one.  Imports of ``tasks`` happen here, lazily, so
@@ -996,7 +996,7 @@ class WarehouseBackend:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            from tasks.warehouse.base import redact_url
+            from tasks.data.warehouse.base import redact_url
 
             shown = redact_url(url)
         except ImportError:
@@ -1012,7 +1012,7 @@ class WarehouseBackend:
 
     def _with(self, fn: Callable[[Any], T]) -> T:
         try:
-            from tasks.warehouse.base import WarehouseError, open_warehouse
+            from tasks.data.warehouse.base import WarehouseError, open_warehouse
         except ImportError as exc:
             raise BackendError("the local warehouse needs this project's `tasks` package") from exc
         if self.url.startswith("sqlite:///"):
@@ -1092,7 +1092,7 @@ class WarehouseBackend:
         return typed(frame, INGEST_RUNS_SCHEMA) if frame.height else pl.DataFrame(schema=INGEST_RUNS_SCHEMA)
 
     def freshness(self) -> list[Freshness]:
-        from tasks.status import table_status
+        from tasks.data.status import table_status
 
         status = self._with(table_status)
         runs = self.ingest_runs(100)
@@ -1207,7 +1207,7 @@ class DataClient:
 class ClockControl:
     """Moves the snapshot replay's simulated "today" forward, in local runs only.
 
-    It calls ``tasks.stack.advance_clock(days) -> dict`` (the local stack's own function, which
+    It calls ``flows.replay.advance_clock(days) -> dict`` (the local stack's own function, which
     decides how the day is advanced -- e.g. by triggering the daily-pipeline deployment as of the
     new day).  It is imported when the button is pressed, so a checkout without it shows
     "not available" instead of failing at start-up, and the hosted Space never offers it.
@@ -1227,7 +1227,7 @@ class ClockControl:
 
     @staticmethod
     def _load() -> Callable[..., Any]:
-        module = importlib.import_module("tasks.stack")
+        module = importlib.import_module("flows.replay")
         return cast(Callable[..., Any], module.advance_clock)
 
     def available(self) -> bool:
@@ -1240,7 +1240,7 @@ class ClockControl:
         return True
 
     def current(self) -> dt.date | None:
-        """The replay's simulated today (``tasks.stack.read_clock``), None when unknown or not local."""
+        """The replay's simulated today (``tasks.data.clock.read_clock``), None when unknown or not local."""
         if not self.enabled or not self._warehouse_url:
             return None
         if (
@@ -1249,8 +1249,8 @@ class ClockControl:
         ):
             return None
         try:
-            from tasks.stack import read_clock
-            from tasks.warehouse.base import open_warehouse
+            from tasks.data.clock import read_clock
+            from tasks.data.warehouse.base import open_warehouse
 
             warehouse = open_warehouse(self._warehouse_url)
             try:
@@ -1266,7 +1266,7 @@ class ClockControl:
         try:
             advance_clock = self._loader()
         except (ImportError, AttributeError):
-            return Unavailable(self.service, "this checkout has no tasks.stack.advance_clock yet")
+            return Unavailable(self.service, "this checkout has no flows.replay.advance_clock yet")
         try:
             result = advance_clock(days=days)
         except ValueError as exc:  # the stack's own, written-for-people refusals ("not started yet")

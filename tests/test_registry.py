@@ -29,10 +29,10 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
     train_and_register,
 )
 
-from tasks.champion import Comparison, comparison_origins, decide
-from tasks.features import MAX_HORIZON
-from tasks.package import read_package
-from tasks.registry import latest_published, list_models, published_models
+from tasks.model.features import MAX_HORIZON
+from tasks.model.package import read_package
+from tasks.ops.champion import Comparison, comparison_origins, decide
+from tasks.ops.registry import latest_published, list_models, published_models
 
 
 def _statuses(home: Home) -> dict[str, str]:

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tasks.cli import app
-from tasks.settings import get_settings
-from tasks.stack import Stack, StackError, advance_clock, read_clock, set_clock
-from tasks.warehouse.base import open_warehouse
+from cli import app
+from cli.supervisor import Stack, StackError
+from flows.replay import advance_clock
+from tasks.core.settings import get_settings
+from tasks.data.clock import read_clock, set_clock
+from tasks.data.warehouse.base import open_warehouse
 
 runner = CliRunner(env={"COLUMNS": "200"})
 

@@ -20,9 +20,9 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
 )
 from pydantic import SecretStr
 
-from tasks.challenger import feature_importance
-from tasks.registry import list_models
-from tasks.tracking import MODEL_ARTIFACT, Tracker, scrub
+from tasks.ops.challenger import feature_importance
+from tasks.ops.registry import list_models
+from tasks.ops.tracking import MODEL_ARTIFACT, Tracker, scrub
 
 SENTINEL = "sentinel-s3cret-7f3a9c"
 
@@ -107,7 +107,7 @@ def test_no_secret_reaches_the_run_files(home: Home, monkeypatch: pytest.MonkeyP
         monkeypatch.setenv(key, SENTINEL)
     config = {"depth": 4, "kma_api_key": SENTINEL, "nested": {"token": SENTINEL, "db": SecretStr(SENTINEL)}}
     assert SENTINEL not in str(scrub(config))
-    from tasks.settings import get_settings
+    from tasks.core.settings import get_settings
 
     tracker = Tracker.start(get_settings(), job_type="test", config=config)
     tracker.log_config({"password": SENTINEL, "ok": 1})
@@ -126,7 +126,7 @@ def test_feature_importance_frame(home: Home) -> None:
         seed_warehouse(warehouse)
     finally:
         warehouse.close()
-    from tasks.challenger import train_challenger
+    from tasks.ops.challenger import train_challenger
 
     forecaster = train_challenger(
         loaded_history(home), plan({"depth": 3, "iterations": 5, "learning_rate": 0.3})
@@ -166,8 +166,8 @@ def _package(tmp_path: Path) -> Path:
 def test_online_promotion_links_the_model_into_the_registry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, promoted: bool
 ) -> None:
-    from tasks.settings import get_settings
-    from tasks.tracking import registry_path
+    from tasks.core.settings import get_settings
+    from tasks.ops.tracking import registry_path
 
     monkeypatch.setenv("SEONGSU_WANDB_REGISTRY_COLLECTION", "crowding-test")
     run = _SdkRun()
@@ -201,8 +201,8 @@ def test_online_rollback_moves_production_in_the_project_and_the_registry(
 ) -> None:
     import wandb
 
-    from tasks.settings import get_settings
-    from tasks.tracking import move_production_alias
+    from tasks.core.settings import get_settings
+    from tasks.ops.tracking import move_production_alias
 
     calls: list[tuple[str, object]] = []
 

@@ -22,10 +22,10 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
 )
 from typer.testing import CliRunner
 
-from tasks.baselines import baselines
-from tasks.cli import app
-from tasks.registry import latest_published, list_models
-from tasks.warehouse.schema import PIPELINE_STATE, conform
+from cli import app
+from tasks.core.schema import PIPELINE_STATE, conform
+from tasks.model.baselines import baselines
+from tasks.ops.registry import latest_published, list_models
 
 runner = CliRunner(env={"COLUMNS": "200"})
 

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from tasks.settings import Settings, get_settings
+from tasks.core.settings import Settings, get_settings
 
 logger = logging.getLogger("bentoml.service.crowding")
 

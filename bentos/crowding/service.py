@@ -1,6 +1,6 @@
 """The BentoML crowding service: ``/forecast``, ``/predict``, ``/model``, hot-swapping the promoted package.
 
-Serving reads nothing but the model package (``tasks/package.py``) saved in the BentoML model store
+Serving reads nothing but the model package (``tasks/model/package.py``) saved in the BentoML model store
 as ``seongsu-crowding:<version>``: no warehouse, W&B or Prefect call on the request path, so the
 service keeps answering when all of them are down.
 
@@ -57,9 +57,9 @@ from bentos.crowding.schemas import (
     PredictRequest,
     PredictResponse,
 )
-from tasks.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
-from tasks.package import BENTO_MODEL_NAME
-from tasks.settings import get_settings
+from tasks.core.settings import get_settings
+from tasks.model.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
+from tasks.model.package import BENTO_MODEL_NAME
 
 logger = logging.getLogger("bentoml.service.crowding")
 
@@ -94,7 +94,7 @@ class Served:
 
     tag: str
     index: ForecastIndex
-    forecaster: Any  # tasks.train.CatBoostForecaster (imported lazily: CatBoost is heavy)
+    forecaster: Any  # tasks.model.train.CatBoostForecaster (imported lazily: CatBoost is heavy)
     predict_problem: str | None  # why /predict cannot use this model, if it cannot
 
     @property
@@ -107,7 +107,7 @@ def load_served(model_path: Path, tag: str) -> Served:
 
     A baseline package (the gate serves one when no trained model beats it) answers ``/forecast``
     like any package; ``/predict`` answers 409 for it, see ``baseline_predict_problem``."""
-    from tasks.forecasters import load_forecaster
+    from tasks.model.forecasters import load_forecaster
 
     index = load_index(model_path, tag)
     meta = index.metadata
@@ -141,11 +141,11 @@ def baseline_predict_problem(version: str, name: str) -> str:
 def _predict_rows(forecaster: Any, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
     """yhat/lo/hi for explicit feature rows, with the forecaster's own target decoding.
 
-    Uses ``tasks.train.predict_features``, the model's single decode path, so a client's rows go
+    Uses ``tasks.model.train.predict_features``, the model's single decode path, so a client's rows go
     through exactly the transform (and interval calibration) ``CatBoostForecaster.predict`` applies
     after building features.
     """
-    from tasks import train
+    from tasks.model import train
 
     schema: dict[str, Any] = {c: pl.Float64 for c in FEATURE_COLUMNS}
     schema.update(station_code=pl.Int32, direction=pl.String)
@@ -483,7 +483,7 @@ class Crowding:
 
     @bentoml.api(route="/predict", input_spec=PredictRequest, output_spec=PredictResponse)
     def predict(self, rows: list[Any]) -> Response:
-        """Score explicit feature rows (tasks.features.FEATURE_COLUMNS, all required, numeric ones
+        """Score explicit feature rows (tasks.model.features.FEATURE_COLUMNS, all required, numeric ones
         nullable) with the served CatBoost model: yhat and the 80% interval per row, in order.
         At most 1000 rows per call.  For clients that build their own features (what-if analyses);
         everyone else wants /forecast.  409 while a baseline is served (GET /model says
