@@ -183,3 +183,17 @@ def test_last_year_scales_the_same_weekday_a_year_ago_by_the_level() -> None:
     for row in pred.iter_rows(named=True):
         year_ago = row["date"] - dt.timedelta(days=364)
         assert row["yhat"] == pytest.approx(2 * value(year_ago), rel=0.02)
+
+
+def test_holiday_profile_of_an_hour_empty_on_sundays_is_a_number() -> None:
+    """0 riders on every Sunday and holiday (a commuter-only hour): the holiday factor is 0 / 0 --
+    the forecast must stay the (zero) Sunday profile, not NaN."""
+    off = set(
+        calendar_features(dt.date(2022, 1, 1), dt.date(2023, 6, 30)).filter(pl.col("day_type") == 2)["date"]
+    )
+    history = _synthetic(500, lambda d: 0 if d in off else 900)
+    as_of = dt.date(2023, 6, 2)
+    targets = forecast_targets([211], as_of).filter(pl.col("hour") == 8, pl.col("direction") == "board")
+    pred = HolidayProfile(3).predict(targets, history=history)
+    assert pred["yhat"].is_nan().sum() == 0 and pred["yhat"].null_count() == 0
+    assert pred.filter(pl.col("date") == dt.date(2023, 6, 6))["yhat"][0] == 0.0

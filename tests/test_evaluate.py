@@ -187,3 +187,15 @@ def test_best_baseline_is_the_minimum_per_scope(history: History) -> None:
     for scope, name in best.items():
         rows = table.filter(pl.col("scope") == scope)
         assert rows.filter(pl.col("model") == name)["wape"][0] == rows["wape"].min()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), None, float("inf")])
+def test_a_missing_or_nan_forecast_is_an_error_not_a_dropped_row(bad: float | None) -> None:
+    scored = _scored().with_columns(
+        pl.when(pl.int_range(pl.len()) == 1)
+        .then(pl.lit(bad, pl.Float64))
+        .otherwise(pl.col("yhat"))
+        .alias("yhat")
+    )
+    with pytest.raises(ValueError, match="NaN"):
+        score(scored)

@@ -218,7 +218,9 @@ class HolidayProfile(ProfileMean):
             ratios.join(windows, how="cross")
             .filter(pl.col("date").is_between(pl.col("_cutoff") - pl.duration(days=365), pl.col("_cutoff")))
             .group_by(*grp, "_cutoff")
-            .agg((pl.col("count").sum() / pl.col("s").sum()).alias("_f"))
+            .agg(pl.col("count").sum(), pl.col("s").sum())
+            # an hour with an empty Sunday profile (0 / 0 = NaN) has no factor: the plain profile
+            .select(*grp, "_cutoff", pl.when(pl.col("s") > 0).then(pl.col("count") / pl.col("s")).alias("_f"))
             .with_columns(pl.col("_f").clip(*HOLIDAY_FACTOR_BOUNDS))
         )
 

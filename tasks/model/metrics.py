@@ -28,13 +28,16 @@ METRICS: Final = ("wape", "mae", "bias", "coverage")
 
 def sums(frame: pl.DataFrame | pl.LazyFrame, by: Sequence[str]) -> pl.DataFrame:
     """The additive sums of a frame with ``y, yhat, lo, hi`` per group ``by`` (rows with a null
-    ``y`` are not scored)."""
+    ``y`` are not scored).  A null/NaN/infinite ``yhat`` is an error, never a row that silently
+    drops out of (null) or poisons (NaN) a sum."""
     has_interval = pl.col("lo").is_not_null() & pl.col("hi").is_not_null()
     inside = (pl.col("y") >= pl.col("lo")) & (pl.col("y") <= pl.col("hi"))
     lazy = frame.lazy().filter(pl.col("y").is_not_null())
-    return (
+    yhat = pl.col("yhat").cast(pl.Float64)
+    out = (
         lazy.group_by(list(by))
         .agg(
+            (yhat.is_null() | yhat.is_nan() | yhat.is_infinite()).cast(pl.Int64).sum().alias("_bad"),
             (pl.col("y") - pl.col("yhat")).abs().sum().alias("abs_err"),
             pl.col("y").sum().alias("sum_y"),
             pl.col("yhat").sum().alias("sum_yhat"),
@@ -44,6 +47,10 @@ def sums(frame: pl.DataFrame | pl.LazyFrame, by: Sequence[str]) -> pl.DataFrame:
         )
         .collect()
     )
+    bad = int(out["_bad"].sum())
+    if bad:
+        raise ValueError(f"{bad} forecasts are null, NaN or infinite: a forecaster failed on some rows")
+    return out.drop("_bad")
 
 
 def add(parts: Sequence[pl.DataFrame], by: Sequence[str]) -> pl.DataFrame:
