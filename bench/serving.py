@@ -9,7 +9,7 @@ reported so a saturated client cannot pass for a slow server.
 
 Servers:
   bento           ``bentoml serve bentos.crowding.service:CrowdingService``
-  fastapi         ``bentos/crowding/fastapi_app.py`` idiomatic (response_model serialization)
+  fastapi         ``bench/fastapi_app.py`` idiomatic (response_model serialization)
   fastapi-bytes   the same FastAPI app returning the Bento handler's pre-rendered bytes
 
 Before the load runs, an in-process profile drives each ASGI app directly (no sockets) to show where
@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from asgi_profile import profile  # siblings: this script's directory is on sys.path
+from loadgen import load
+
 from cli.supervisor import stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,183 +46,6 @@ sys.path.insert(0, str(REPO / "tests"))  # package_fixture: build/publish helper
 
 LEVELS_DEFAULT = (1, 8, 32)
 SERVERS = ("bento", "fastapi", "fastapi-bytes")
-
-
-# --------------------------------------------------------------------------------------------------
-# load generator (runs in its own process: ``--loadgen``)
-
-
-async def _client(
-    port: int, request: bytes, warm_until: float, stop_at: float, lat: list[float], errors: list[int]
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while True:
-            t0 = time.perf_counter()
-            if t0 >= stop_at:
-                break
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.split(b"\r\n")
-            status = int(lines[0].split()[1])
-            length, chunked = 0, False
-            for line in lines[1:]:
-                key, _, value = line.partition(b":")
-                key = key.strip().lower()
-                if key == b"content-length":
-                    length = int(value)
-                elif key == b"transfer-encoding" and b"chunked" in value.lower():
-                    chunked = True
-            if chunked:
-                while True:
-                    size = int((await reader.readuntil(b"\r\n")).strip(), 16)
-                    await reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-            else:
-                await reader.readexactly(length)
-            t1 = time.perf_counter()
-            if t0 >= warm_until:
-                lat.append(t1 - t0)
-                if status != 200:
-                    errors.append(status)
-    finally:
-        writer.close()
-
-
-async def _load(port: int, body: bytes, clients: int, seconds: float, warmup: float) -> dict[str, Any]:
-    request = (
-        b"POST /forecast HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    lat: list[float] = []
-    errors: list[int] = []
-    start = time.perf_counter()
-    warm_until = start + warmup
-    stop_at = warm_until + seconds
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    results = await asyncio.gather(
-        *(_client(port, request, warm_until, stop_at, lat, errors) for _ in range(clients)),
-        return_exceptions=True,
-    )
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    failures = [r for r in results if isinstance(r, BaseException)]
-    lat.sort()
-    n = len(lat)
-    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    return {
-        "clients": clients,
-        "requests": n,
-        "rps": n / seconds,
-        "p50_ms": 1e3 * lat[n // 2] if n else None,
-        "p99_ms": 1e3 * lat[min(n - 1, int(n * 0.99))] if n else None,
-        "max_ms": 1e3 * lat[-1] if n else None,
-        "errors": len(errors) + len(failures),
-        "client_failures": [repr(f) for f in failures[:3]],
-        "loadgen_cpu": cpu / (seconds + warmup),
-    }
-
-
-# --------------------------------------------------------------------------------------------------
-# in-process ASGI profile (runs in its own process: ``--profile``)
-
-
-async def _asgi_per_request(app: Any, body: bytes, n: int) -> float:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/forecast",
-        "raw_path": b"/forecast",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"x"), (b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 3000),
-    }
-    statuses: list[int] = []
-
-    async def call() -> None:
-        sent = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await asyncio.sleep(3600)
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                statuses.append(message["status"])
-
-        await app(dict(scope), receive, send)
-
-    lifespan_in: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-    lifespan_out: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-    await lifespan_in.put({"type": "lifespan.startup"})
-    task = asyncio.create_task(
-        app({"type": "lifespan", "asgi": {"version": "3.0"}}, lifespan_in.get, lifespan_out.put)
-    )
-    started = await lifespan_out.get()
-    if started["type"] != "lifespan.startup.complete":
-        raise RuntimeError(f"lifespan failed: {started}")
-    for _ in range(300):
-        await call()
-    statuses.clear()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        await call()
-    per = (time.perf_counter() - t0) / n
-    if set(statuses) != {200}:
-        raise RuntimeError(f"profile got statuses {set(statuses)}")
-    await lifespan_in.put({"type": "lifespan.shutdown"})
-    await lifespan_out.get()
-    task.cancel()
-    return per
-
-
-def profile(kind: str, package: Path, body: bytes) -> dict[str, float]:
-    """Microseconds per request of one piece of the request path, measured in this process."""
-    import timeit
-
-    out: dict[str, float] = {}
-    if kind == "lookup":
-        from bentos.crowding.lookup import load_index
-        from bentos.crowding.schemas import ForecastRequest
-
-        index = load_index(package, "bench")
-        req = ForecastRequest.model_validate_json(body)
-        start, end = req.date_range(index.first_date)
-        n = 20000
-        args = (req.stations, start, end, req.hour_start, req.hour_end)
-        out["forecast_json (bento handler)"] = timeit.timeit(lambda: index.forecast_json(*args), number=n) / n
-        out["forecast_data (python objects)"] = (
-            timeit.timeit(lambda: index.forecast_data(*args), number=2000) / 2000
-        )
-        out["ForecastRequest.model_validate_json"] = (
-            timeit.timeit(lambda: ForecastRequest.model_validate_json(body), number=n) / n
-        )
-    elif kind == "bento":
-        from _bentoml_impl.loader import import_service
-        from bentoml._internal.context import server_context
-
-        svc = import_service("bentos.crowding.service:CrowdingService")
-        server_context.service_name = svc.name
-        server_context.service_type = "entry_service"
-        server_context.worker_index = 1
-        app = svc.to_asgi(is_main=True)
-        out["bento ASGI stack + handler"] = asyncio.run(_asgi_per_request(app, body, 3000))
-    else:
-        from bentos.crowding.fastapi_app import create_app
-
-        app = create_app(package, "bytes" if kind == "fastapi-bytes" else "idiomatic")
-        out[f"{kind} ASGI stack + handler"] = asyncio.run(_asgi_per_request(app, body, 3000))
-    return {k: v * 1e6 for k, v in out.items()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -261,7 +86,7 @@ def _server_cmd(kind: str, port: int, workers: int) -> tuple[list[str], dict[str
             "/readyz",
         )
     mode = "bytes" if kind == "fastapi-bytes" else "idiomatic"
-    cmd = [py, "-m", "uvicorn", "--factory", "bentos.crowding.fastapi_app:create_app_from_env"]
+    cmd = [py, "-m", "uvicorn", "--factory", "bench.fastapi_app:create_app_from_env"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     return [*cmd, "--log-level", "warning", "--no-access-log"], {"SEONGSU_FASTAPI_MODE": mode}, "/healthz"
 
@@ -354,7 +179,7 @@ def main() -> None:
 
     if args.loadgen:
         port, clients, seconds = int(args.loadgen[0]), int(args.loadgen[1]), float(args.loadgen[2])
-        print(json.dumps(asyncio.run(_load(port, sys.stdin.buffer.read(), clients, seconds, warmup=0.5))))
+        print(json.dumps(asyncio.run(load(port, sys.stdin.buffer.read(), clients, seconds, warmup=0.5))))
         return
     if args.profile:
         print(json.dumps(profile(args.profile[0], Path(args.profile[1]), sys.stdin.buffer.read())))

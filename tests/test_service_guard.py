@@ -3,6 +3,7 @@ unbounded names, slow headers, and what ends up in the log (a real ``bentoml ser
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import socket
@@ -13,10 +14,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 import pytest
 from package_fixture import AUTH, TRAIN_AS_OF, build_package, publish, running_service, snapshot_history
 
 from bentos.crowding.directory import Station, StationDirectory, UnknownStation
+from bentos.crowding.guard import FORECAST_BODY_LIMIT, Guard
 from tasks.model.features import FEATURE_COLUMNS, build_features, cutoff_for, forecast_targets
 
 HEADER_TIMEOUT_S = 2
@@ -182,6 +185,109 @@ def test_idle_connections_beyond_the_limit_make_room_for_real_clients(url: str) 
     finally:
         for sock in idle:
             sock.close()
+
+
+# --- the body reader (in process: the cases a real client rarely produces) --------------------------
+
+
+def _post(
+    middleware: Any, headers: list[tuple[bytes, bytes]], messages: list[dict[str, Any]]
+) -> tuple[int, Any, int]:
+    """(status, JSON answer, messages read) of one POST /forecast through ``middleware``."""
+    scope = {"type": "http", "method": "POST", "path": "/forecast", "headers": headers}
+    pending = list(messages)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(middleware(scope, receive, send))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], orjson.loads(body), len(messages) - len(pending)
+
+
+class _App:
+    """The ASGI app behind the middleware: records whether a request reached it."""
+
+    def __init__(self) -> None:
+        self.reached = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.reached = True
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+
+CUT_SHORT = [{"type": "http.request", "body": b'{"station"', "more_body": True}, {"type": "http.disconnect"}]
+
+
+@pytest.mark.parametrize(
+    ("headers", "messages", "status", "fragment"),
+    [
+        ([(b"content-length", b"100")], CUT_SHORT, 400, "ended early"),
+        ([], CUT_SHORT, 400, "ended early"),
+        (
+            [(b"content-length", b"5")],
+            [{"type": "http.request", "body": b'{"a": 1}'}],
+            400,
+            "Content-Length says 5",
+        ),
+        (
+            [(b"content-length", b"12")],
+            [{"type": "http.request", "body": b"{}"}],
+            400,
+            "Content-Length says 12",
+        ),
+        ([(b"content-length", b"ten")], [{"type": "http.request", "body": b"{}"}], 400, "not a number"),
+        ([(b"content-length", b"-1")], [{"type": "http.request", "body": b"{}"}], 400, "not a number"),
+        ([(b"content-length", str(FORECAST_BODY_LIMIT + 1).encode())], [], 413, "over"),
+        ([], [{"type": "http.request", "body": b" " * (FORECAST_BODY_LIMIT + 1)}], 413, "over"),
+    ],
+    ids=[
+        "cut-short",
+        "cut-short-chunked",
+        "longer",
+        "shorter",
+        "not-a-number",
+        "negative",
+        "declared-over",
+        "over",
+    ],
+)
+def test_a_bad_body_is_a_4xx_and_never_reaches_the_app(
+    headers: list[tuple[bytes, bytes]], messages: list[dict[str, Any]], status: int, fragment: str
+) -> None:
+    """Guard (every route) and the /forecast fast path read bodies with the one reader: a body that
+    is cut short, unlike its Content-Length or over the limit is a clear 4xx from both, and what is
+    behind them never sees it."""
+    from bentos.crowding.service import ForecastFastPath
+
+    for middleware in (Guard, ForecastFastPath):
+        app = _App()
+        got, answer, _ = _post(middleware(app), headers, messages)
+        assert (got, app.reached) == (status, False), (middleware.__name__, answer)
+        assert fragment in answer["error"]
+
+
+def test_a_declared_oversize_is_refused_unread() -> None:
+    app = _App()
+    headers = [(b"content-length", str(FORECAST_BODY_LIMIT + 1).encode())]
+    status, _, read = _post(Guard(app), headers, [{"type": "http.request", "body": b"{}"}])
+    assert (status, read, app.reached) == (413, 0, False)
+
+
+def test_a_whole_body_is_handed_on() -> None:
+    app = _App()
+    body = b'{"station": "211"}'
+    messages = [
+        {"type": "http.request", "body": body[:5], "more_body": True},
+        {"type": "http.request", "body": body[5:]},
+    ]
+    status, _, read = _post(Guard(app), [(b"content-length", str(len(body)).encode())], messages)
+    assert (status, read, app.reached) == (200, 2, True)
 
 
 # --- logs ---------------------------------------------------------------------------------------

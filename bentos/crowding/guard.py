@@ -9,8 +9,9 @@ mounted admin app -- ever sees an unauthenticated costly request or an oversized
   ``SEONGSU_BENTO_AUTH_EVERYWHERE=1`` protects those too, except the probes.  With no key configured
   the protected routes are closed (401 says how to open them), never silently open.  The comparison
   is constant-time (``hmac.compare_digest``).
-* **Body limits.**  Every request with a body is read here up to its route's limit and answered 413
-  beyond it -- before a byte is parsed (a declared Content-Length over the limit is refused unread).
+* **Body limits.**  Every request with a body is read here (``body.read_body``) up to its route's
+  limit and answered 413 beyond it -- before a byte is parsed (a declared Content-Length over the
+  limit is refused unread); a body cut short or unlike its Content-Length is a 400.
 * **Logs.**  Client errors (401/413 here, validation errors in BentoML) are one INFO line with the
   reason; BentoML logs them at ERROR with a traceback (``ClientErrorLogFilter``).
 """
@@ -24,6 +25,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from bentos.crowding.body import BodyRefused, header, read_body
 from tasks.core.settings import Settings, get_settings
 
 logger = logging.getLogger("bentoml.service.crowding")
@@ -46,13 +48,6 @@ def is_public(path: str, everywhere: bool) -> bool:
     return not everywhere and (path in PUBLIC or path.startswith(PUBLIC_PREFIXES))
 
 
-def _header(scope: Any, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
-
-
 async def _answer(send: Any, status: int, payload: dict[str, Any], extra: list[tuple[bytes, bytes]]) -> None:
     body = orjson.dumps(payload)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
@@ -71,7 +66,7 @@ class Guard:
         self._everywhere = settings.bento_auth_everywhere
 
     def _authorized(self, scope: Any) -> bool:
-        given = _header(scope, b"authorization") or b""
+        given = header(scope, b"authorization") or b""
         scheme, _, token = given.partition(b" ")
         return (
             self._key is not None
@@ -98,35 +93,12 @@ class Guard:
             )
         if method in ("POST", "PUT", "PATCH", "DELETE"):
             limit = BODY_LIMITS.get(path, DEFAULT_BODY_LIMIT)
-            body = await _read_body(scope, receive, limit)
-            if body is None:
-                logger.info("client error 413 on %s %s: body over %d bytes", method, path, limit)
-                return await _answer(
-                    send, 413, {"error": f"request body over {limit} bytes"}, [(b"connection", b"close")]
-                )
+            body = await read_body(scope, receive, limit)
+            if isinstance(body, BodyRefused):
+                logger.info("client error %d on %s %s: %s", body.status, method, path, body.error)
+                return await _answer(send, body.status, {"error": body.error}, [(b"connection", b"close")])
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
-
-
-async def _read_body(scope: Any, receive: Any, limit: int) -> bytes | None:
-    """The whole body, or None as soon as it is known to be over ``limit`` bytes."""
-    declared = _header(scope, b"content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Any) -> Any:

@@ -28,28 +28,26 @@ worker's heap pause every request for 100-200 ms.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import math
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import bentoml
 import orjson
-import polars as pl
 from fastapi import FastAPI, HTTPException
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from bentos.crowding import connections
+from bentos.crowding.body import BodyRefused, read_body
 from bentos.crowding.directory import InputError
 from bentos.crowding.docs import DocsPage
 from bentos.crowding.guard import FORECAST_BODY_LIMIT, Guard, install_log_filter
-from bentos.crowding.lookup import ForecastIndex, load_index, package_root
+from bentos.crowding.middleware import JsonBody, fix_bentoml_timeout_middleware
 from bentos.crowding.schemas import (
     ForecastRequest,
     ForecastResponse,
@@ -57,8 +55,8 @@ from bentos.crowding.schemas import (
     PredictRequest,
     PredictResponse,
 )
+from bentos.crowding.served import Served, load_served, predict_rows
 from tasks.core.settings import get_settings
-from tasks.model.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
 from tasks.model.package import BENTO_MODEL_NAME
 
 logger = logging.getLogger("bentoml.service.crowding")
@@ -86,77 +84,6 @@ FAST_PATH = os.environ.get("SEONGSU_FORECAST_FAST_PATH", "1").strip().lower() no
 )
 """Answer ``POST /forecast`` in ``ForecastFastPath`` (default) instead of BentoML's API dispatch."""
 MAX_FORECAST_BODY = FORECAST_BODY_LIMIT
-
-
-@dataclass(frozen=True)
-class Served:
-    """Everything one package serves with; replaced as a whole on a swap, never mutated."""
-
-    tag: str
-    index: ForecastIndex
-    forecaster: Any  # tasks.model.train.CatBoostForecaster (imported lazily: CatBoost is heavy)
-    predict_problem: str | None  # why /predict cannot use this model, if it cannot
-
-    @property
-    def version(self) -> str:
-        return self.index.metadata.version
-
-
-def load_served(model_path: Path, tag: str) -> Served:
-    """Read, index and load one package from a model-store directory (slow; never on a request).
-
-    A baseline package (the gate serves one when no trained model beats it) answers ``/forecast``
-    like any package; ``/predict`` answers 409 for it, see ``baseline_predict_problem``."""
-    from tasks.model.forecasters import load_forecaster
-
-    index = load_index(model_path, tag)
-    meta = index.metadata
-    forecaster = load_forecaster(package_root(model_path) / "model")
-    if meta.kind == "baseline":
-        return Served(tag, index, forecaster, baseline_predict_problem(meta.version, meta.forecaster))
-    features = forecaster.metadata.get("features") or {}  # type: ignore[attr-defined]
-    expected = {"numeric": list(NUMERIC_FEATURES), "categorical": list(CATEGORICAL_FEATURES)}
-    problem = None
-    if features and {k: list(v) for k, v in features.items()} != expected:
-        problem = (
-            f"model {index.metadata.version} was trained on other features than this server's "
-            f"FEATURE_COLUMNS; /predict is disabled for it (/forecast is unaffected)"
-        )
-    return Served(tag, index, forecaster, problem)
-
-
-def baseline_predict_problem(version: str, name: str) -> str:
-    """Why ``/predict`` cannot answer while a baseline serves (a 409: the request is fine, the
-    served package cannot score it).  A baseline is a rule over past ridership, not a function of
-    feature rows, so scoring a client's rows "with the baseline" would be a different forecast than
-    the one ``/forecast`` serves; answering with invented numbers would be worse than a clear no."""
-    return (
-        f"the served package {version} is the baseline '{name}' (kind baseline: no trained model beat "
-        "it on the last promotion window, see GET /model); a baseline forecasts from past ridership, "
-        "not from feature rows, so /predict has nothing to score. /forecast serves its forecasts; "
-        "/predict works again once a trained model is promoted"
-    )
-
-
-def _predict_rows(forecaster: Any, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
-    """yhat/lo/hi for explicit feature rows, with the forecaster's own target decoding.
-
-    Uses ``tasks.model.train.predict_features``, the model's single decode path, so a client's rows go
-    through exactly the transform (and interval calibration) ``CatBoostForecaster.predict`` applies
-    after building features.
-    """
-    from tasks.model import train
-
-    schema: dict[str, Any] = {c: pl.Float64 for c in FEATURE_COLUMNS}
-    schema.update(station_code=pl.Int32, direction=pl.String)
-    frame = pl.DataFrame(rows, schema=schema)
-    target = forecaster.metadata.get("target", forecaster.config.target)
-    scale = float(forecaster.metadata.get("interval_scale", 1.0))
-    lo, yhat, hi = train.predict_features(forecaster.model, frame, target, scale)
-    return [
-        {"yhat": round(float(y), 2), "lo": round(float(a), 2), "hi": round(float(b), 2)}
-        for y, a, b in zip(yhat, lo, hi, strict=True)
-    ]
 
 
 def _json(status: int, payload: dict[str, Any]) -> Response:
@@ -200,29 +127,6 @@ def validation_error_body(exc: ValidationError) -> bytes:
     )
 
 
-class JsonBody:
-    """ASGI middleware: the JSON APIs parse their body as JSON whatever the Content-Type says.
-
-    BentoML picks a deserializer from the Content-Type, and sends ``multipart/form-data`` *and*
-    ``application/x-www-form-urlencoded`` (curl's default for ``-d``) to its multipart parser, which
-    answers garbage with a 500 and ``curl -d '{...}'`` with a confusing 400.  These endpoints only
-    speak JSON, so the header is normalised: a JSON body just works and anything else is a 400
-    "Invalid JSON" that says where it failed.
-    """
-
-    def __init__(self, app: Any, paths: tuple[str, ...]) -> None:
-        self.app = app
-        self.paths = frozenset(paths)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] in self.paths:
-            headers = scope["headers"]
-            if not any(k == b"content-type" and v.startswith(b"application/json") for k, v in headers):
-                kept = [(k, v) for k, v in headers if k != b"content-type"]
-                scope = {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
-        await self.app(scope, receive, send)
-
-
 class ForecastFastPath:
     """ASGI middleware answering ``POST /forecast`` before BentoML's routing and API dispatch.
 
@@ -249,23 +153,12 @@ class ForecastFastPath:
             and scope["method"] == "POST"
         ):
             return await self.app(scope, receive, send)
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_FORECAST_BODY:
-                status, payload = 413, orjson.dumps({"error": f"request body over {MAX_FORECAST_BODY} bytes"})
-                break
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        body = await read_body(scope, receive, MAX_FORECAST_BODY)
+        if isinstance(body, BodyRefused):
+            status, payload = body.status, orjson.dumps({"error": body.error})
         else:
             try:
-                request = ForecastRequest.model_validate_json(b"".join(chunks) or b"{}")
+                request = ForecastRequest.model_validate_json(body or b"{}")
             except ValidationError as exc:
                 status, payload = 400, validation_error_body(exc)
             else:
@@ -275,60 +168,7 @@ class ForecastFastPath:
         await send({"type": "http.response.body", "body": payload})
 
 
-def _fix_bentoml_timeout_middleware() -> None:
-    """Make BentoML's per-request timeout cancel its timer when the request is done.
-
-    BentoML 1.4.39's ``TimeoutMiddleware`` calls ``loop.call_later(timeout, ...)`` for every request
-    and never cancels it, so each request leaves a TimerHandle, a Future and a Context alive for
-    ``traffic.timeout`` seconds: ~60,000 objects at 2,000 req/s with a 30 s timeout.  They end up in
-    the oldest GC generation and full collections grew to ~100 ms, which is most of the p99 at 32
-    clients.  This subclass keeps the behaviour (504 when no response has started in time) and
-    cancels the timer in ``finally``; it also stops waiting when the app ends without sending
-    anything.  Installed before the ASGI app is built (BentoML imports the class at that point).
-    """
-    from bentoml._internal.server.http import traffic
-    from starlette.responses import JSONResponse
-
-    base = traffic.TimeoutMiddleware
-    if getattr(base, "cancels_timer", False):
-        return
-
-    class TimeoutMiddleware(base):  # type: ignore[misc, valid-type]
-        cancels_timer = True
-
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] not in ("http", "websocket"):
-                return await self.app(scope, receive, send)
-            loop = asyncio.get_running_loop()
-            waiter = loop.create_future()
-            timer = loop.call_later(self.timeout, self._set_timer_out, waiter)
-
-            async def _send(message: Any) -> None:
-                if not waiter.done():
-                    waiter.set_result(None)
-                await send(message)
-
-            def _finished(_: asyncio.Future[None]) -> None:
-                if not waiter.done():
-                    waiter.set_result(None)
-
-            fut = asyncio.ensure_future(self.app(scope, receive, _send))
-            fut.add_done_callback(_finished)
-            try:
-                await waiter
-            except TimeoutError:
-                if fut.cancel():
-                    body = {"error": f"Not able to process the request in {self.timeout} seconds"}
-                    await JSONResponse(body, status_code=504)(scope, receive, send)
-            else:
-                await fut
-            finally:
-                timer.cancel()
-
-    traffic.TimeoutMiddleware = TimeoutMiddleware  # type: ignore[misc]
-
-
-_fix_bentoml_timeout_middleware()
+fix_bentoml_timeout_middleware()
 connections.install(get_settings().serve_header_timeout_s, get_settings().serve_max_connections)
 
 
@@ -493,7 +333,7 @@ class Crowding:
             return _not_ready()
         if served.predict_problem:
             return _json(409, {"error": served.predict_problem})
-        predictions = _predict_rows(served.forecaster, [r.model_dump() for r in rows])
+        predictions = predict_rows(served.forecaster, [r.model_dump() for r in rows])
         unscored = [i for i, p in enumerate(predictions) if not all(map(math.isfinite, p.values()))]
         if unscored:
             return _json(

@@ -12,7 +12,7 @@ Two flavours, chosen with ``SEONGSU_FASTAPI_MODE``:
 Not a second production server: no hot swap, no ``/predict``; it serves one package directory
 (``SEONGSU_FASTAPI_PACKAGE``) for the whole life of the process.
 
-    SEONGSU_FASTAPI_PACKAGE=/path/to/package uvicorn --factory bentos.crowding.fastapi_app:create_app_from_env
+    SEONGSU_FASTAPI_PACKAGE=/path/to/package uvicorn --factory bench.fastapi_app:create_app_from_env
 """
 
 from __future__ import annotations
