@@ -1,4 +1,4 @@
-"""Accuracy benchmark: every baseline and the model over the whole history (``tasks.accuracy``).
+"""Accuracy benchmark: every baseline and the model over the whole history (``tasks.model.accuracy``).
 
     uv run python bench/accuracy.py                    # full: 2021-01 .. 2023-06, refit every 13 weeks
     uv run python bench/accuracy.py --first 2023-01-01 --refit-weeks 26   # shorter
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.accuracy import (
+from tasks.model.accuracy import (
     FIRST_ORIGIN,
     REFIT_WEEKS,
     SLICES,
@@ -35,10 +35,10 @@ from tasks.accuracy import (
     out_of_season_origins,
     run_fold,
 )
-from tasks.baselines import baselines
-from tasks.evaluate import SEONGSU, Forecaster, report, spread_origins
-from tasks.features import MAX_HORIZON, History
-from tasks.train import CatBoostForecaster, TrainConfig
+from tasks.model.baselines import baselines
+from tasks.model.evaluate import SEONGSU, Forecaster, report, spread_origins
+from tasks.model.features import MAX_HORIZON, History
+from tasks.model.train import CatBoostForecaster, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = CatBoostForecaster.name

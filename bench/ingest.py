@@ -21,11 +21,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from tasks.feeds.snapshot import SnapshotFeed
-from tasks.ingest import run_ingest
-from tasks.raw_zone import LocalRawZone
-from tasks.settings import get_settings
-from tasks.warehouse.base import open_warehouse
+from tasks.core.settings import get_settings
+from tasks.data.feeds.snapshot import SnapshotFeed
+from tasks.data.ingest import run_ingest
+from tasks.data.raw_zone import LocalRawZone
+from tasks.data.warehouse.base import open_warehouse
 
 DATASETS = ("stations", "ridership_hourly", "ridership_daily", "weather_hourly", "weather_daily")
 

@@ -39,7 +39,7 @@ from typing import Any
 from asgi_profile import profile  # siblings: this script's directory is on sys.path
 from loadgen import load
 
-from tasks.stack import stop_process_group
+from cli.supervisor import stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # package_fixture: build/publish helpers shared with the tests
@@ -141,8 +141,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def _resolve_package(arg: str | None, workdir: Path) -> Path:
     if arg:
         return Path(arg)
-    from tasks.runtime import prepare_environment
-    from tasks.settings import get_settings
+    from tasks.core.runtime import prepare_environment
+    from tasks.core.settings import get_settings
 
     prepare_environment(get_settings())
     try:

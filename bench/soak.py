@@ -37,7 +37,7 @@ from typing import Any
 import psutil
 from serving import REPO, _resolve_package, load_once, start_server
 
-from tasks.stack import stop_process_group
+from cli.supervisor import stop_process_group
 
 TRICKLE_S = 5.0
 """Seconds between the header lines a slowloris connection trickles (classic slowloris: 5-15 s)."""

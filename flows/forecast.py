@@ -4,7 +4,7 @@ Table of contents only -- pick the as-of (given, else the replay clock, else the
 -> the production package (``SEONGSU_HOME/models`` or the BentoML store; never W&B) -> what was known
 on that day (recent context only) -> forecast -> ``forecasts`` table -> publish the refreshed package
 (same model, new as-of: no retraining) as ``seongsu-crowding:latest`` -> prune old store versions
-(``tasks.model_store``).  Work in ``tasks.forecast``.
+(``tasks.ops.model_store``).  Work in ``tasks.model.forecast``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from tasks.forecast import (
+from tasks.data.history import load_history_task
+from tasks.model.forecast import (
     forecast_markdown,
     forecast_task,
     package_context_days,
@@ -23,9 +24,8 @@ from tasks.forecast import (
     publish_refresh_task,
     write_forecasts_task,
 )
-from tasks.history import load_history_task
-from tasks.model_store import prune_store_task
-from tasks.orchestration import as_of_run_name
+from tasks.ops.model_store import prune_store_task
+from tasks.ops.orchestration import as_of_run_name
 
 REPORT_KEY = "forecast-report"
 

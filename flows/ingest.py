@@ -2,7 +2,7 @@
 
 Each flow is a table of contents: which datasets a source provides, one task per dataset (written
 while holding the ``seongsu-ingest`` concurrency slot, so two ingests never overlap), one artifact
-summarising the run.  The work itself lives in ``tasks.ingest``.
+summarising the run.  The work itself lives in ``tasks.data.ingest``.
 
 A snapshot ingest without ``as_of`` while a replay is running (``seongsu up``) reads as of the replay
 clock: the scheduled deployments never publish the replay's future.
@@ -16,12 +16,12 @@ from typing import Literal
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from tasks.ingest import IngestSummary, ingest_dataset, summary_markdown
-from tasks.monitor import replay_clock_task
-from tasks.orchestration import as_of_run_name, ingest_slot
-from tasks.settings import get_settings
-from tasks.status import freshness
-from tasks.warehouse.base import open_warehouse
+from tasks.core.settings import get_settings
+from tasks.data.ingest import IngestSummary, ingest_dataset, summary_markdown
+from tasks.data.status import freshness
+from tasks.data.warehouse.base import open_warehouse
+from tasks.ops.monitor import replay_clock_task
+from tasks.ops.orchestration import as_of_run_name, ingest_slot
 
 Source = Literal["snapshot", "api", "file"]
 

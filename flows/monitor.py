@@ -2,7 +2,7 @@
 
 Table of contents only: evaluate (and store in ``monitoring``) -> publish the report artifacts ->
 emit ``seongsu.monitor.retrain-needed`` when a threshold is crossed.  The ``train`` deployment's
-trigger in ``prefect.yaml`` turns that event into a training run; the work is in ``tasks.monitor``.
+trigger in ``prefect.yaml`` turns that event into a training run; the work is in ``tasks.ops.monitor``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from datetime import date
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.monitor import (
+from tasks.ops.monitor import (
     MonitorResult,
     evaluate_task,
     metrics_table,
     report_markdown,
     request_retrain_task,
 )
-from tasks.orchestration import as_of_run_name
+from tasks.ops.orchestration import as_of_run_name
 
 REPORT_KEY = "monitor-report"
 METRICS_KEY = "monitor-metrics"

@@ -10,7 +10,7 @@ deployment's trigger (``prefect.yaml``).
 ``as_of`` is the simulated "today" of the snapshot replay (or the real today for the live APIs).
 When it is omitted the replay clock (``pipeline_state.replay_as_of``) is used if a replay is
 running; otherwise everything published so far is ingested and the rest of the chain runs as of the
-day the newest ridership was published (``tasks.history.default_as_of``), so the three steps always
+day the newest ridership was published (``tasks.data.history.default_as_of``), so the three steps always
 agree on one date.
 """
 
@@ -24,8 +24,8 @@ from prefect import flow
 from flows.forecast import forecast
 from flows.ingest import ingest_ridership, ingest_weather
 from flows.monitor import monitor
-from tasks.monitor import default_as_of_task, replay_clock_task
-from tasks.orchestration import as_of_run_name
+from tasks.ops.monitor import default_as_of_task, replay_clock_task
+from tasks.ops.orchestration import as_of_run_name
 
 INGEST_LOOKBACK_DAYS = 14
 """A daily run re-reads the last two weeks: enough to pick up a missed day or a publisher's late

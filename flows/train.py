@@ -2,12 +2,12 @@
 baseline, then promoted -- or not, and then the champion or the best baseline serves.
 
 Table of contents only -- load what was known on ``as_of`` -> train (bounded search) -> backtest on
-the newest weeks vs the baselines (``tasks.evaluate``) -> register the candidate (its package is on
+the newest weeks vs the baselines (``tasks.model.evaluate``) -> register the candidate (its package is on
 disk before anything else can fail) -> the gate: challenger vs champion vs best baseline on the same
-targets (``tasks.champion``) -> promote (BentoML store, ``models`` table, ``seongsu.model.promoted``
+targets (``tasks.ops.champion``) -> promote (BentoML store, ``models`` table, ``seongsu.model.promoted``
 event) or reject, packaging and serving the best baseline when no model beats it -> W&B (best
-effort) -> artifacts.  The work is in ``tasks.challenger``, ``tasks.champion``, ``tasks.registry``,
-``tasks.decision_report``, ``tasks.forecast`` and ``tasks.tracking``.
+effort) -> artifacts.  The work is in ``tasks.ops.challenger``, ``tasks.ops.champion``, ``tasks.ops.registry``,
+``tasks.ops.decision_report``, ``tasks.model.forecast`` and ``tasks.ops.tracking``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,11 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.challenger import (
+from tasks.core.progress import stage
+from tasks.core.settings import get_settings
+from tasks.data.history import load_history_task
+from tasks.model.forecast import forecast_task, write_forecasts_task
+from tasks.ops.challenger import (
     TrainPlan,
     backtest_metrics,
     backtest_table,
@@ -31,13 +35,9 @@ from tasks.challenger import (
     train_challenger_task,
     window_origins,
 )
-from tasks.decision_report import decision_markdown, serving, track_training
-from tasks.forecast import forecast_task, write_forecasts_task
-from tasks.history import load_history_task
-from tasks.orchestration import as_of_run_name
-from tasks.progress import stage
-from tasks.settings import get_settings
-from tasks.tracking import Tracker
+from tasks.ops.decision_report import decision_markdown, serving, track_training
+from tasks.ops.orchestration import as_of_run_name
+from tasks.ops.tracking import Tracker
 
 DECISION_KEY = "train-decision"
 BACKTEST_KEY = "train-backtest"

@@ -58,11 +58,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # allow `python scripts/build_snapshot.py` without installing
     sys.path.insert(0, str(REPO_ROOT))
 
-from tasks.feeds.card_file import parse_card_bytes  # noqa: E402
-from tasks.feeds.kma_file import parse_asos_bytes, parse_kma_daily_bytes  # noqa: E402
-from tasks.feeds.metro_file import parse_metro_bytes, stations_frame  # noqa: E402
-from tasks.feeds.open_meteo_file import parse_open_meteo_daily_bytes  # noqa: E402
-from tasks.warehouse.schema import (  # noqa: E402
+from tasks.core.schema import (  # noqa: E402
     RIDERSHIP_DAILY,
     RIDERSHIP_HOURLY,
     STATIONS,
@@ -70,6 +66,10 @@ from tasks.warehouse.schema import (  # noqa: E402
     WEATHER_HOURLY,
     Table,
 )
+from tasks.data.feeds.card_file import parse_card_bytes  # noqa: E402
+from tasks.data.feeds.kma_file import parse_asos_bytes, parse_kma_daily_bytes  # noqa: E402
+from tasks.data.feeds.metro_file import parse_metro_bytes, stations_frame  # noqa: E402
+from tasks.data.feeds.open_meteo_file import parse_open_meteo_daily_bytes  # noqa: E402
 
 DEFAULT_RAW = REPO_ROOT.parent / "shared" / "data" / "raw"
 DEFAULT_OUT = REPO_ROOT / "data" / "snapshot"

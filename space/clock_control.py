@@ -17,7 +17,7 @@ except ImportError:  # on Hugging Face the Space root is the working directory
 class ClockControl:
     """Moves the snapshot replay's simulated "today" forward, in local runs only.
 
-    It calls ``tasks.stack.advance_clock(days) -> dict`` (the local stack's own function, which
+    It calls ``flows.replay.advance_clock(days) -> dict`` (the local stack's own function, which
     decides how the day is advanced -- e.g. by triggering the daily-pipeline deployment as of the
     new day).  It is imported when the button is pressed, so a checkout without it shows
     "not available" instead of failing at start-up, and the hosted Space never offers it.
@@ -37,7 +37,7 @@ class ClockControl:
 
     @staticmethod
     def _load() -> Callable[..., Any]:
-        module = importlib.import_module("tasks.stack")
+        module = importlib.import_module("flows.replay")
         return cast(Callable[..., Any], module.advance_clock)
 
     def available(self) -> bool:
@@ -50,7 +50,7 @@ class ClockControl:
         return True
 
     def current(self) -> dt.date | None:
-        """The replay's simulated today (``tasks.stack.read_clock``), None when unknown or not local."""
+        """The replay's simulated today (``tasks.data.clock.read_clock``), None when unknown or not local."""
         if not self.enabled or not self._warehouse_url:
             return None
         if (
@@ -59,8 +59,8 @@ class ClockControl:
         ):
             return None
         try:
-            from tasks.stack import read_clock
-            from tasks.warehouse.base import open_warehouse
+            from tasks.data.clock import read_clock
+            from tasks.data.warehouse.base import open_warehouse
 
             warehouse = open_warehouse(self._warehouse_url)
             try:
@@ -76,7 +76,7 @@ class ClockControl:
         try:
             advance_clock = self._loader()
         except (ImportError, AttributeError):
-            return Unavailable(self.service, "this checkout has no tasks.stack.advance_clock yet")
+            return Unavailable(self.service, "this checkout has no flows.replay.advance_clock yet")
         try:
             result = advance_clock(days=days)
         except ValueError as exc:  # the stack's own, written-for-people refusals ("not started yet")

@@ -1,7 +1,7 @@
 """The production model in numbers: backtest WAPE (all stations, 성수) against the best baseline,
 interval coverage and the live WAPE, from what the registry and the monitor really store.
 
-``metrics_json`` of a ``models`` row (``tasks.challenger.backtest_metrics`` + the decision) holds
+``metrics_json`` of a ``models`` row (``tasks.ops.challenger.backtest_metrics`` + the decision) holds
 ``backtest_wape``, ``backtest_coverage`` and the tidy ``backtest`` table (one row per model x scope x
 horizon, ``horizon = 0`` pooled; scope ``all`` or ``211``); the monitor's rows (``api_monitoring``)
 hold the live scores.  Hyperparameters (``recipe``) are not metrics and are never shown here.

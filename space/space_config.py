@@ -29,7 +29,7 @@ def _truthy(value: str | None) -> bool:
 def _tasks_available() -> bool:
     """Whether this project's library is importable (locally yes; on Hugging Face no)."""
     try:
-        importlib.import_module("tasks.settings")
+        importlib.import_module("tasks.core.settings")
     except ImportError:
         return False
     return True
@@ -78,7 +78,7 @@ class SpaceConfig:
         if not supabase:
             warehouse_url = get("SEONGSU_WAREHOUSE_URL")
             if warehouse_url is None and _tasks_available():
-                from tasks.settings import get_settings
+                from tasks.core.settings import get_settings
 
                 try:
                     warehouse_url = get_settings().resolved_warehouse_url

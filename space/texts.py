@@ -55,7 +55,7 @@ WEEKDAYS_KO: Final = ("월", "화", "수", "목", "금", "토", "일")
 WEEKDAYS_EN: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 LEVELS: Final = (("여유", "Quiet"), ("보통", "Normal"), ("혼잡", "Busy"), ("매우혼잡", "Very busy"))
-"""Same order and words as ``tasks.package.LEVELS`` (copied: the Space must not import ``tasks``)."""
+"""Same order and words as ``tasks.model.package.LEVELS`` (copied: the Space must not import ``tasks``)."""
 LEVEL_COLORS: Final = ("#2e9e6a", "#e3b505", "#ef7d22", "#d43d3d")
 NO_LEVEL_COLOR: Final = "#8c9aa8"
 LEVEL_NOTE: Final = (
@@ -180,7 +180,7 @@ MONITORING_EMPTY_CHART: Final = (
 )
 LOADING: Final = "⏳ 불러오는 중 · Loading…"
 PUBLICATION_LAG_DAYS: Final = 3
-"""Seoul Metro publishes a day's hourly counts about 3 days later (``tasks.features``; the Space
+"""Seoul Metro publishes a day's hourly counts about 3 days later (``tasks.model.features``; the Space
 cannot import the project on Hugging Face, so the number is repeated here)."""
 MONITORING_EMPTY: Final = (
     "아직 평가 기록이 없습니다 · **No scores yet.** 예보는 그날의 실적이 공개된 뒤(약 3일 후) 채점됩니다. "
@@ -189,7 +189,9 @@ MONITORING_EMPTY: Final = (
     "or the Guidebook's button four times). WAPE and 80%-interval coverage per horizon will appear here."
 )
 CLOCK_LOCAL_ONLY: Final = "재생 시계는 로컬 실행에서만 · The replay clock can only be moved in a local run."
-CLOCK_MISSING: Final = "사용할 수 없음 · not available: this checkout has no `tasks.stack.advance_clock` yet."
+CLOCK_MISSING: Final = (
+    "사용할 수 없음 · not available: this checkout has no `flows.replay.advance_clock` yet."
+)
 
 STATE_ICONS: Final = {
     "COMPLETED": "🟢",

@@ -50,7 +50,7 @@ T = TypeVar("T")
 
 
 class WarehouseBackend:
-    """The local warehouse (embedded SQLite or a Postgres URL), through ``tasks.warehouse``.
+    """The local warehouse (embedded SQLite or a Postgres URL), through ``tasks.data.warehouse``.
 
     Only SELECTs are issued.  A missing SQLite file is reported, never created: opening the
     embedded store would otherwise make an empty one.  Imports of ``tasks`` happen here, lazily, so
@@ -71,7 +71,7 @@ class WarehouseBackend:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            from tasks.warehouse.base import redact_url
+            from tasks.data.warehouse.base import redact_url
 
             shown = redact_url(url)
         except ImportError:
@@ -87,7 +87,7 @@ class WarehouseBackend:
 
     def _with(self, fn: Callable[[Any], T]) -> T:
         try:
-            from tasks.warehouse.base import WarehouseError, open_warehouse
+            from tasks.data.warehouse.base import WarehouseError, open_warehouse
         except ImportError as exc:
             raise BackendError("the local warehouse needs this project's `tasks` package") from exc
         if self.url.startswith("sqlite:///"):
@@ -167,7 +167,7 @@ class WarehouseBackend:
         return typed(frame, INGEST_RUNS_SCHEMA) if frame.height else pl.DataFrame(schema=INGEST_RUNS_SCHEMA)
 
     def freshness(self) -> list[Freshness]:
-        from tasks.status import table_status
+        from tasks.data.status import table_status
 
         status = self._with(table_status)
         runs = self.ingest_runs(100)

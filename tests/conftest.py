@@ -45,8 +45,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ.pop("SEONGSU_WAREHOUSE_URL", None)
     for key in ("SEOUL_DATA_API_KEY", "KMA_API_KEY", "SUPABASE_URL", "SUPABASE_KEY", "WANDB_API_KEY"):
         os.environ.pop(key, None)
-    from tasks.runtime import prepare_environment
-    from tasks.settings import get_settings
+    from tasks.core.runtime import prepare_environment
+    from tasks.core.settings import get_settings
 
     prepare_environment(get_settings())
     yield home

@@ -17,7 +17,12 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tasks.challenger import (
+from tasks.core.schema import HOUR_BANDS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
+from tasks.core.settings import Settings, get_settings
+from tasks.data.history import LoadedHistory, load_history
+from tasks.data.warehouse.base import Warehouse, open_warehouse
+from tasks.model.features import PUBLICATION_LAG_DAYS
+from tasks.ops.challenger import (
     TrainPlan,
     backtest_window,
     evaluate_challenger,
@@ -25,13 +30,8 @@ from tasks.challenger import (
     train_challenger,
     window_origins,
 )
-from tasks.champion import Decision
-from tasks.features import PUBLICATION_LAG_DAYS
-from tasks.history import LoadedHistory, load_history
-from tasks.registry import Candidate, Publication, save_candidate
-from tasks.settings import Settings, get_settings
-from tasks.warehouse.base import Warehouse, open_warehouse
-from tasks.warehouse.schema import HOUR_BANDS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
+from tasks.ops.champion import Decision
+from tasks.ops.registry import Candidate, Publication, save_candidate
 
 REPO = Path(__file__).resolve().parent.parent
 SNAPSHOT = REPO / "data" / "snapshot"
@@ -60,14 +60,14 @@ def plan(params: dict[str, Any] | None = None, **overrides: Any) -> TrainPlan:
 
 
 def only_seasonal_naive(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``tasks.baselines.baselines()`` -- the gate's list -- the seasonal naive forecast alone.
+    """Make ``tasks.model.baselines.baselines()`` -- the gate's list -- the seasonal naive forecast alone.
 
     For tests of the registry's *mechanics* that need a trained model to win: on these small real
     slices the tiny model loses to the best of the real baselines at almost every window (measured,
     see NOTES-forecast.md), and the margins move with every change to the model.  The seasonal naive
     forecast is beaten by a factor of two at ``TRAIN_AS_OF`` (0.08 vs 0.17: it misses the 05-29
     substitute holiday).  The gate against the real list is ``test_gate.py``."""
-    from tasks import baselines as module
+    from tasks.model import baselines as module
 
     monkeypatch.setattr(
         module, "baselines", lambda lag_days=PUBLICATION_LAG_DAYS: [module.SeasonalNaive(lag_days)]
@@ -103,7 +103,7 @@ class Home:
 
 @pytest.fixture(name="home")
 def home_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
-    """A fresh SEONGSU_HOME with its own BentoML store (W&B offline, as in tasks.runtime)."""
+    """A fresh SEONGSU_HOME with its own BentoML store (W&B offline, as in tasks.core.runtime)."""
     monkeypatch.setenv("SEONGSU_HOME", str(tmp_path))
     monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -160,7 +160,7 @@ class Trained:
 def train_and_register(home: Home, training_plan: TrainPlan, as_of: dt.date = TRAIN_AS_OF) -> Trained:
     """The train flow's steps as plain functions (no Prefect): train, register, the gate, record (and
     serve the best baseline when the gate says so)."""
-    from tasks.forecast import forecast
+    from tasks.model.forecast import forecast
 
     loaded = loaded_history(home, as_of)
     challenger = train_challenger(loaded, training_plan)

@@ -1,7 +1,7 @@
 """Build a small but REAL model package in a couple of seconds, and publish it to a BentoML store.
 
 Real means: real 2023 ridership and weather from ``data/snapshot``, a real CatBoost forecaster from
-``tasks.train`` (tiny: depth 4, 30 trees, one thread), forecasts computed by that forecaster with
+``tasks.model.train`` (tiny: depth 4, 30 trees, one thread), forecasts computed by that forecaster with
 ``forecast_targets`` + the as-of history, thresholds from ``crowding_thresholds`` and the files
 written by ``write_package``.  Only the station list is cut down (성수 and a few neighbours, plus
 건대입구, which has one code on line 2 and one on line 7) so tests stay fast.
@@ -32,9 +32,9 @@ from pathlib import Path
 import httpx
 import polars as pl
 
-from tasks.features import MAX_HORIZON, History, cutoff_for, forecast_targets
-from tasks.package import BENTO_MODEL_NAME, PackageMetadata, crowding_thresholds, write_package
-from tasks.stack import stop_process_group
+from cli.supervisor import stop_process_group
+from tasks.model.features import MAX_HORIZON, History, cutoff_for, forecast_targets
+from tasks.model.package import BENTO_MODEL_NAME, PackageMetadata, crowding_thresholds, write_package
 
 REPO = Path(__file__).resolve().parent.parent
 SNAPSHOT = REPO / "data" / "snapshot"
@@ -64,8 +64,8 @@ def snapshot_history(stations: Sequence[int] = DEFAULT_STATIONS) -> History:
 
 
 def trained_model(stations: Sequence[int] = DEFAULT_STATIONS, train_as_of: dt.date = TRAIN_AS_OF) -> Path:
-    """Directory of a tiny fitted forecaster (``tasks.train.save`` layout), trained once per process."""
-    from tasks.train import TrainConfig, save, train
+    """Directory of a tiny fitted forecaster (``tasks.model.train.save`` layout), trained once per process."""
+    from tasks.model.train import TrainConfig, save, train
 
     key = (tuple(stations), train_as_of)
     if key not in _MODELS:
@@ -84,7 +84,7 @@ def build_package(
     train_as_of: dt.date = TRAIN_AS_OF,
 ) -> Path:
     """Write a package whose forecasts cover ``as_of + 1 .. as_of + 7`` and return its path."""
-    from tasks.train import load
+    from tasks.model.train import load
 
     model_dir = trained_model(stations, train_as_of)
     forecaster = load(model_dir)

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tasks.baselines import Z80, HolidayProfile, LastYear, ProfileMean, SeasonalNaive, baselines
-from tasks.features import (
+from tasks.model.baselines import Z80, HolidayProfile, LastYear, ProfileMean, SeasonalNaive, baselines
+from tasks.model.features import (
     PROFILE_WEEKS,
     TARGET_COLUMNS,
     History,

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from package_fixture import AUTH, TRAIN_AS_OF, build_package, publish, running_service
 
-from tasks.registry import publish_package
-from tasks.settings import get_settings
+from tasks.core.settings import get_settings
+from tasks.ops.registry import publish_package
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.feeds.base import FeedFormatError
-from tasks.feeds.card_file import CardFileFeed, parse_card_bytes
-from tasks.warehouse.schema import RIDERSHIP_DAILY
+from tasks.core.schema import RIDERSHIP_DAILY
+from tasks.data.feeds.base import FeedFormatError
+from tasks.data.feeds.card_file import CardFileFeed, parse_card_bytes
 
 SAMPLE = Path(__file__).parent / "fixtures" / "files" / "card_202301_sample.csv"
 

@@ -1,6 +1,6 @@
 """The CLI as a person meets it in a real terminal: one line per mistake, no traceback, full tables.
 
-These run ``python -m tasks.cli`` in a subprocess on purpose: Prefect's log handlers write to the
+These run ``python -m cli`` in a subprocess on purpose: Prefect's log handlers write to the
 process's real stderr, which ``CliRunner`` does not capture, so only a real process shows whether a
 failing flow run still prints its traceback over the terminal.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from tasks.cli import app
-from tasks.cli_common import parse_day, run_app
+from cli import app
+from cli.common import parse_day, run_app
 
 FILES = Path(__file__).parent / "fixtures" / "files"
 REPO = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ def seongsu(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
     environ = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "SEONGSU_DEBUG")}
     environ.update(SEONGSU_HOME=str(home), **env)
     return subprocess.run(
-        [sys.executable, "-m", "tasks.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=REPO,
         env=environ,
         capture_output=True,

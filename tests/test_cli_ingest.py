@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tasks.cli import app
-from tasks.warehouse.migrations import list_migrations
+from cli import app
+from tasks.data.warehouse.migrations import list_migrations
 
 FILES = Path(__file__).parent / "fixtures" / "files"
 runner = CliRunner(env={"COLUMNS": "200"})

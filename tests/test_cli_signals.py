@@ -37,7 +37,7 @@ def test_sigterm_stops_the_temporary_prefect_server(tmp_path: Path) -> None:
     env.pop("PREFECT_HOME", None)
     log = (tmp_path / "cli.log").open("w")
     cli = subprocess.Popen(
-        [sys.executable, "-m", "tasks.cli", "ingest", "--source", "snapshot", "--as-of", "2023-03-01"],
+        [sys.executable, "-m", "cli", "ingest", "--source", "snapshot", "--as-of", "2023-03-01"],
         cwd=REPO,
         env=env,
         stdout=log,

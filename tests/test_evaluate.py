@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.baselines import ProfileMean, SeasonalNaive
-from tasks.evaluate import (
+from tasks.model.baselines import ProfileMean, SeasonalNaive
+from tasks.model.evaluate import (
     Forecaster,
     backtest,
     backtest_predictions,
@@ -20,8 +20,8 @@ from tasks.evaluate import (
     score,
     spread_origins,
 )
-from tasks.features import KEYS, History, cutoff_for
-from tasks.train import CatBoostForecaster, TrainConfig
+from tasks.model.features import KEYS, History, cutoff_for
+from tasks.model.train import CatBoostForecaster, TrainConfig
 
 SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "snapshot"
 
@@ -123,8 +123,7 @@ def test_the_model_runs_through_the_same_path(history: History) -> None:
         max_train_rows=None,
         valid_days=7,
     )
-    model = CatBoostForecaster(config)
-    assert isinstance(model, Forecaster)
+    model: Forecaster = CatBoostForecaster(config)  # conformance is checked by mypy, not at run time
     scored, seconds = backtest_predictions([model, SeasonalNaive()], history, [dt.date(2023, 6, 9)])
     assert set(seconds) == {"catboost", "seasonal_naive"}
     cb = scored.filter(pl.col("model") == "catboost")
@@ -141,7 +140,7 @@ def test_the_model_runs_through_the_same_path(history: History) -> None:
 def test_blocks_of_origins_give_the_same_baseline_numbers(history: History) -> None:
     """Answering four origins in one call (history cut at the newest) equals four separate calls:
     every baseline cuts by each row's own as_of."""
-    from tasks.baselines import baselines
+    from tasks.model.baselines import baselines
 
     origins = rolling_origins(dt.date(2023, 6, 30), 4)
     one, _ = backtest_sums(baselines(), history, origins, refit_every=1)
@@ -165,7 +164,7 @@ def test_spread_origins_tile_the_whole_history() -> None:
 
 
 def test_frozen_forecaster_is_fit_once_on_what_was_known_at_its_date(history: History) -> None:
-    from tasks.accuracy import Frozen
+    from tasks.model.accuracy import Frozen
 
     spy = _Spy()
     frozen = Frozen(spy, dt.date(2023, 6, 2))
@@ -177,8 +176,8 @@ def test_frozen_forecaster_is_fit_once_on_what_was_known_at_its_date(history: Hi
 
 
 def test_best_baseline_is_the_minimum_per_scope(history: History) -> None:
-    from tasks.accuracy import best_baselines
-    from tasks.baselines import ProfileMean as PM
+    from tasks.model.accuracy import best_baselines
+    from tasks.model.baselines import ProfileMean as PM
 
     origins = rolling_origins(dt.date(2023, 6, 30), 2)
     sums, _ = backtest_sums([SeasonalNaive(), PM(3, holiday_aware=True)], history, origins)

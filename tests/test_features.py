@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tasks.features import (
+from tasks.model.features import (
     BASE_WEEKS,
     FEATURE_COLUMNS,
     KEYS,
@@ -212,7 +212,7 @@ def test_feature_frame_shape_order_and_weather(history: History) -> None:
 
 def test_a_forecast_reads_only_the_context_a_package_keeps(history: History) -> None:
     """Features from the newest CONTEXT_DAYS + the year-ago window equal those from all history."""
-    from tasks.history import CONTEXT_DAYS, in_context
+    from tasks.data.history import CONTEXT_DAYS, in_context
 
     year_ago = history.ridership.with_columns(pl.col("date") - pl.duration(days=364))
     full = pl.concat([year_ago, history.ridership]).unique(KEYS, keep="last").sort(KEYS)

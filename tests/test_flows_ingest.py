@@ -59,9 +59,9 @@ def test_an_ingest_waits_while_another_holds_the_ingest_slot(fresh_home: Path, p
     from prefect.exceptions import ObjectNotFound
 
     from flows.ingest import ingest_weather
-    from tasks.orchestration import INGEST_LIMIT
-    from tasks.settings import get_settings
-    from tasks.warehouse.base import open_warehouse
+    from tasks.core.settings import get_settings
+    from tasks.data.warehouse.base import open_warehouse
+    from tasks.ops.orchestration import INGEST_LIMIT
 
     with get_client(sync_client=True) as client:
         try:

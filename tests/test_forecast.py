@@ -24,12 +24,12 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
 )
 from typer.testing import CliRunner
 
-from tasks.cli import app
-from tasks.features import MAX_HORIZON, cutoff_for
-from tasks.forecast import FORECAST_SCHEMA, ORDER, ForecastInputError, forecast
-from tasks.history import FORECAST_WEATHER_NOTE, OBSERVED_WEATHER_NOTE, data_hash, load_history
-from tasks.registry import list_models, production_package
-from tasks.warehouse.schema import RIDERSHIP_HOURLY, WEATHER_FORECAST, WEATHER_HOURLY, conform
+from cli import app
+from tasks.core.schema import RIDERSHIP_HOURLY, WEATHER_FORECAST, WEATHER_HOURLY, conform
+from tasks.data.history import FORECAST_WEATHER_NOTE, OBSERVED_WEATHER_NOTE, data_hash, load_history
+from tasks.model.features import MAX_HORIZON, cutoff_for
+from tasks.model.forecast import FORECAST_SCHEMA, ORDER, ForecastInputError, forecast
+from tasks.ops.registry import list_models, production_package
 
 runner = CliRunner(env={"COLUMNS": "200"})
 COLUMNS = "date,hour,station_code,station_name,direction,yhat,lo,hi"
@@ -123,7 +123,7 @@ def test_data_after_the_as_of_cannot_change_the_forecast(private: Home, tmp_path
         )
         late_weather = warehouse.read_table(
             # from 01:00 after the last target day (00:00 is band 24's hour); an exclusive bound because
-            # SQLite compares timestamps as text (see tasks.history.load_weather)
+            # SQLite compares timestamps as text (see tasks.data.history.load_weather)
             WEATHER_HOURLY,
             "ts >= %s",
             [dt.datetime.combine(as_of + dt.timedelta(days=8), dt.time(1))],
@@ -258,7 +258,7 @@ def test_history_prefers_the_kma_forecast_issued_on_the_as_of(home: Home) -> Non
 
 
 def test_station_selection() -> None:
-    from tasks.forecast import resolve_stations
+    from tasks.model.forecast import resolve_stations
 
     known = pl.DataFrame({"station_code": [211, 222, 2758]})
     assert resolve_stations("all", known, {211, 222}) == [211, 222]  # 2758 reports sporadically

@@ -37,8 +37,8 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
 from package_fixture import AUTH, running_service
 
 from bentos.crowding.service import load_served
-from tasks.baselines import baselines
-from tasks.features import (
+from tasks.model.baselines import baselines
+from tasks.model.features import (
     FEATURE_COLUMNS,
     MAX_HORIZON,
     PUBLICATION_LAG_DAYS,
@@ -46,10 +46,10 @@ from tasks.features import (
     cutoff_for,
     forecast_targets,
 )
-from tasks.forecast import forecast
-from tasks.forecasters import baseline_by_name, context_days
-from tasks.package import read_package
-from tasks.registry import RegistryError, find_package, latest_published, list_models, rollback
+from tasks.model.forecast import forecast
+from tasks.model.forecasters import baseline_by_name, context_days
+from tasks.model.package import read_package
+from tasks.ops.registry import RegistryError, find_package, latest_published, list_models, rollback
 
 
 def _models(home: Home) -> dict[str, tuple[str, str]]:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.features import History, prepare_history
-from tasks.history import load_history
-from tasks.warehouse.base import open_warehouse
-from tasks.warehouse.schema import RIDERSHIP_HOURLY, WEATHER_DAILY, conform
+from tasks.core.schema import RIDERSHIP_HOURLY, WEATHER_DAILY, conform
+from tasks.data.history import load_history
+from tasks.data.warehouse.base import open_warehouse
+from tasks.model.features import History, prepare_history
 
 SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "snapshot"
 WINDOW = (dt.date(2022, 12, 26), dt.date(2023, 1, 8))

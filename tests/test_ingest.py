@@ -12,15 +12,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from tasks.feeds.base import FeedError, FeedFormatError
-from tasks.feeds.metro_file import FileFeed
-from tasks.feeds.seoul_api import SeoulOpenApiFeed
-from tasks.feeds.snapshot import SnapshotFeed
-from tasks.ingest import run_ingest
-from tasks.raw_zone import LocalRawZone
-from tasks.settings import REPO_ROOT
-from tasks.warehouse.base import Warehouse, open_warehouse
-from tasks.warehouse.schema import (
+from tasks.core.schema import (
     INGEST_RUNS,
     QUARANTINE,
     RIDERSHIP_DAILY,
@@ -28,6 +20,14 @@ from tasks.warehouse.schema import (
     STATIONS,
     TABLES,
 )
+from tasks.core.settings import REPO_ROOT
+from tasks.data.feeds.base import FeedError, FeedFormatError
+from tasks.data.feeds.metro_file import FileFeed
+from tasks.data.feeds.seoul_api import SeoulOpenApiFeed
+from tasks.data.feeds.snapshot import SnapshotFeed
+from tasks.data.ingest import run_ingest
+from tasks.data.raw_zone import LocalRawZone
+from tasks.data.warehouse.base import Warehouse, open_warehouse
 
 FILES = Path(__file__).parent / "fixtures" / "files"
 SNAPSHOT = REPO_ROOT / "data" / "snapshot"

@@ -12,13 +12,13 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tasks.feeds.base import FeedFormatError, FeedUnavailableError, RawPayload
-from tasks.feeds.metro_file import FileFeed
-from tasks.ingest import run_ingest, summary_markdown
-from tasks.raw_zone import LocalRawZone
-from tasks.validate import validate
-from tasks.warehouse.base import Warehouse, WarehouseUnavailable, open_warehouse
-from tasks.warehouse.schema import INGEST_RUNS, QUARANTINE, RIDERSHIP_HOURLY, STATIONS
+from tasks.core.schema import INGEST_RUNS, QUARANTINE, RIDERSHIP_HOURLY, STATIONS
+from tasks.data.feeds.base import FeedFormatError, FeedUnavailableError, RawPayload
+from tasks.data.feeds.metro_file import FileFeed
+from tasks.data.ingest import run_ingest, summary_markdown
+from tasks.data.raw_zone import LocalRawZone
+from tasks.data.validate import validate
+from tasks.data.warehouse.base import Warehouse, WarehouseUnavailable, open_warehouse
 
 FILES = Path(__file__).parent / "fixtures" / "files"
 DAY = (date(2023, 1, 1), date(2023, 1, 2))
@@ -155,8 +155,8 @@ def test_an_oversized_file_is_refused_before_it_is_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SEONGSU_RAW_MAX_BYTES", "1000")
-    from tasks.ingest import open_feed
-    from tasks.settings import get_settings
+    from tasks.core.settings import get_settings
+    from tasks.data.ingest import open_feed
 
     path = tmp_path / "big.csv"
     path.write_bytes(b"x" * 5000)
@@ -219,7 +219,7 @@ def test_a_warehouse_that_stays_away_is_one_line_and_a_failed_run(
 def test_an_unreachable_storage_is_retried_then_one_line(tmp_path: Path) -> None:
     import httpx
 
-    from tasks.raw_zone import SupabaseRawZone
+    from tasks.data.raw_zone import SupabaseRawZone
 
     calls: list[str] = []
 

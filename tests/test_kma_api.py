@@ -20,8 +20,14 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from tasks.feeds.base import FeedAPIError, FeedAuthError, FeedFormatError, FeedUnavailableError, RawPayload
-from tasks.feeds.kma_api import (
+from tasks.data.feeds.base import (
+    FeedAPIError,
+    FeedAuthError,
+    FeedFormatError,
+    FeedUnavailableError,
+    RawPayload,
+)
+from tasks.data.feeds.kma_api import (
     DEFAULT_BASE_URL,
     FORECAST,
     FORECAST_SCHEMA,
@@ -411,7 +417,7 @@ def test_key_never_reaches_logs(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_datasets_and_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tasks.settings import Settings
+    from tasks.core.settings import Settings
 
     monkeypatch.setenv("KMA_API_KEY", KEY)
     feed = KmaApiFeed.from_settings(Settings())

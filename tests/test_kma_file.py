@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.feeds.base import FeedFormatError
-from tasks.feeds.kma_file import KmaFileFeed, parse_asos_bytes
-from tasks.warehouse.schema import WEATHER_HOURLY
+from tasks.core.schema import WEATHER_HOURLY
+from tasks.data.feeds.base import FeedFormatError
+from tasks.data.feeds.kma_file import KmaFileFeed, parse_asos_bytes
 
 SAMPLE = Path(__file__).parent / "fixtures" / "files" / "asos_108_sample.csv"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.feeds.base import FeedFormatError
-from tasks.feeds.metro_file import FileFeed, parse_metro_bytes, read_metro_wide, romanize_name
+from tasks.data.feeds.base import FeedFormatError
+from tasks.data.feeds.metro_file import FileFeed, parse_metro_bytes, read_metro_wide, romanize_name
 
 FIXTURES = Path(__file__).parent / "fixtures" / "files"
 REPO = Path(__file__).resolve().parents[1]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.warehouse.base import open_warehouse
-from tasks.warehouse.migrations import list_migrations
-from tasks.warehouse.schema import TABLES
+from tasks.core.schema import TABLES
+from tasks.data.warehouse.base import open_warehouse
+from tasks.data.warehouse.migrations import list_migrations
 
 MIGRATORS = 4
 

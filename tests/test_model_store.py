@@ -9,11 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.model_store import prune_store
-from tasks.registry import BENTO_MODEL_NAME, _bento_store, published_models
-from tasks.settings import get_settings
-from tasks.warehouse.base import open_warehouse
-from tasks.warehouse.schema import MODELS, conform
+from tasks.core.schema import MODELS, conform
+from tasks.core.settings import get_settings
+from tasks.data.warehouse.base import open_warehouse
+from tasks.ops.model_store import prune_store
+from tasks.ops.registry import BENTO_MODEL_NAME, _bento_store, published_models
 
 # (model version, number of store copies), oldest first: m1 was champion, then m2, now m3
 HISTORY = (("m1", 2), ("m2", 3), ("m3", 3))

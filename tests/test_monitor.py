@@ -12,8 +12,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks.history import default_as_of
-from tasks.monitor import (
+from tasks.core.schema import FORECASTS, MODELS, MONITORING, RIDERSHIP_HOURLY, STATIONS, conform
+from tasks.data.history import default_as_of
+from tasks.data.warehouse.base import open_warehouse
+from tasks.ops.monitor import (
     RETRAIN_EVENT,
     Alert,
     MonitorInputs,
@@ -35,8 +37,6 @@ from tasks.monitor import (
     weather_drift,
     windows_for,
 )
-from tasks.warehouse.base import open_warehouse
-from tasks.warehouse.schema import FORECASTS, MODELS, MONITORING, RIDERSHIP_HOURLY, STATIONS, conform
 
 STATIONS_FRAME = pl.DataFrame(
     {

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks.orchestration import INGEST_LIMIT, LOCAL_DEPLOYMENTS, LOCAL_POOL
+from tasks.ops.orchestration import INGEST_LIMIT, LOCAL_DEPLOYMENTS, LOCAL_POOL
 
 REPO = Path(__file__).resolve().parent.parent
 MARKER = "<!-- operating-commands: run verbatim by tests/test_operating.py -->"

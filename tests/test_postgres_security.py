@@ -6,8 +6,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from tasks.warehouse.base import open_warehouse
-from tasks.warehouse.schema import TABLES
+from tasks.core.schema import TABLES
+from tasks.data.warehouse.base import open_warehouse
 
 
 @pytest.fixture
@@ -150,7 +150,7 @@ def test_instants_are_timestamptz_and_round_trip_as_naive_utc(postgres_url: str)
 
     import polars as pl
 
-    from tasks.warehouse.schema import INGEST_RUNS, conform
+    from tasks.core.schema import INGEST_RUNS, conform
 
     wh = open_warehouse(postgres_url)
     try:
@@ -190,8 +190,8 @@ def test_supabase_cli_config_sits_beside_the_migrations() -> None:
     """`supabase ... --workdir infra` reads infra/supabase/config.toml and infra/supabase/migrations."""
     import tomllib
 
-    from tasks.settings import get_settings
-    from tasks.warehouse.migrations import MIGRATIONS_DIR
+    from tasks.core.settings import get_settings
+    from tasks.data.warehouse.migrations import MIGRATIONS_DIR
 
     config_path = MIGRATIONS_DIR.parent / "config.toml"
     config = tomllib.loads(config_path.read_text())

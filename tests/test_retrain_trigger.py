@@ -26,12 +26,12 @@ import polars as pl
 import pytest
 from prefect.client.schemas.objects import FlowRun
 
-from tasks.monitor import windows_for
-from tasks.orchestration import triggered_runs, utc_now
-from tasks.settings import get_settings
-from tasks.stack import retrain_requested
-from tasks.warehouse.base import open_warehouse
-from tasks.warehouse.schema import FORECASTS, MODELS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
+from flows.replay import retrain_requested
+from tasks.core.schema import FORECASTS, MODELS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
+from tasks.core.settings import get_settings
+from tasks.data.warehouse.base import open_warehouse
+from tasks.ops.monitor import windows_for
+from tasks.ops.orchestration import triggered_runs, utc_now
 
 REPO = Path(__file__).resolve().parent.parent
 STATION_CODES = (150, 151, 210, 211, 212, 213)  # two stations of line 1, Seongsu and its line-2 neighbours

@@ -21,7 +21,7 @@ from uuid import UUID
 import pytest
 from prefect.client.schemas.objects import FlowRun
 
-from tasks.stack import stop_process_group
+from cli.supervisor import stop_process_group
 
 FLOWS = Path(__file__).parent / "fixtures" / "flows"
 POOL = "test-schedules"

@@ -19,9 +19,15 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from tasks.feeds.base import FeedAPIError, FeedAuthError, FeedFormatError, FeedUnavailableError, RawPayload
-from tasks.feeds.http import build_client, get_with_retries, parse_retry_after, redact
-from tasks.feeds.seoul_api import (
+from tasks.data.feeds.base import (
+    FeedAPIError,
+    FeedAuthError,
+    FeedFormatError,
+    FeedUnavailableError,
+    RawPayload,
+)
+from tasks.data.feeds.http import build_client, get_with_retries, parse_retry_after, redact
+from tasks.data.feeds.seoul_api import (
     DAILY,
     DAILY_SCHEMA,
     DEFAULT_BASE_URL,
@@ -393,7 +399,7 @@ def test_key_never_reaches_logs(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_from_settings_reads_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tasks.settings import Settings
+    from tasks.core.settings import Settings
 
     monkeypatch.setenv("SEOUL_DATA_API_KEY", KEY)
     monkeypatch.setenv("SEONGSU_HTTP_RETRIES", "2")
@@ -405,7 +411,7 @@ def test_from_settings_reads_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert feed.retries == 2
 
 
-# --- tasks.feeds.http helpers -----------------------------------------------------------------
+# --- tasks.data.feeds.http helpers -----------------------------------------------------------------
 
 
 def test_redact_covers_url_encodings() -> None:

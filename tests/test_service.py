@@ -1,7 +1,7 @@
 """The crowding service: the forecast index (in process) and the real Bento server (subprocess).
 
 The package is a small REAL one (``tests/package_fixture.py``): real snapshot data, a tiny CatBoost
-model from ``tasks.train``, forecasts computed by it.  The server runs ``bentoml serve`` on a free
+model from ``tasks.model.train``, forecasts computed by it.  The server runs ``bentoml serve`` on a free
 port with its own BENTOML_HOME, exactly as ``seongsu serve`` does.
 """
 
@@ -23,8 +23,8 @@ from package_fixture import AUTH, TRAIN_AS_OF, build_package, publish, running_s
 from bentos.crowding.directory import InputError, UnknownStation
 from bentos.crowding.lookup import ForecastIndex, load_index
 from bentos.crowding.schemas import MAX_PREDICT_ROWS, FeatureRow, ForecastResponse, ModelInfo
-from tasks.features import FEATURE_COLUMNS, build_features, cutoff_for, forecast_targets
-from tasks.package import LEVELS, crowding_level, read_package
+from tasks.model.features import FEATURE_COLUMNS, build_features, cutoff_for, forecast_targets
+from tasks.model.package import LEVELS, crowding_level, read_package
 
 FIRST = TRAIN_AS_OF + dt.timedelta(days=1)
 
@@ -211,7 +211,7 @@ def test_never_a_500_for_any_body(client: httpx.Client, content: bytes, content_
 
 
 def test_predict_scores_rows_like_the_forecaster(client: httpx.Client, package: Path) -> None:
-    from tasks.train import load
+    from tasks.model.train import load
 
     history = snapshot_history().until(cutoff_for(TRAIN_AS_OF))
     targets = forecast_targets([211, 222], TRAIN_AS_OF).head(12)

@@ -20,7 +20,7 @@ from package_fixture import AUTH, TRAIN_AS_OF, build_package, publish, running_s
 
 from bentos.crowding.directory import Station, StationDirectory, UnknownStation
 from bentos.crowding.guard import FORECAST_BODY_LIMIT, Guard
-from tasks.features import FEATURE_COLUMNS, build_features, cutoff_for, forecast_targets
+from tasks.model.features import FEATURE_COLUMNS, build_features, cutoff_for, forecast_targets
 
 HEADER_TIMEOUT_S = 2
 MAX_CONNECTIONS = 64

@@ -11,9 +11,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.feeds.base import FeedFormatError, RawPayload
-from tasks.feeds.snapshot import PARQUET_MEDIA_TYPE, PROVIDER_LAG_DAYS, PUBLICATION_LAG_DAYS, SnapshotFeed
-from tasks.warehouse.schema import TABLES
+from tasks.core.schema import TABLES
+from tasks.data.feeds.base import FeedFormatError, RawPayload
+from tasks.data.feeds.snapshot import (
+    PARQUET_MEDIA_TYPE,
+    PROVIDER_LAG_DAYS,
+    PUBLICATION_LAG_DAYS,
+    SnapshotFeed,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = REPO / "data" / "snapshot"

@@ -114,9 +114,7 @@ def bento_url(bento_process: tuple[str, Path], prefect_server: str) -> str:
 @pytest.fixture(scope="module")
 def warehouse_url(package: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """An embedded warehouse with real snapshot rows, the package's forecasts and a real evaluation."""
-    from tasks.monitor import run_monitor
-    from tasks.warehouse.base import open_warehouse
-    from tasks.warehouse.schema import (
+    from tasks.core.schema import (
         FORECASTS,
         INGEST_RUNS,
         MODELS,
@@ -125,6 +123,8 @@ def warehouse_url(package: Path, tmp_path_factory: pytest.TempPathFactory) -> st
         WEATHER_HOURLY,
         conform,
     )
+    from tasks.data.warehouse.base import open_warehouse
+    from tasks.ops.monitor import run_monitor
 
     url = f"sqlite:///{tmp_path_factory.mktemp('space-wh') / 'warehouse.sqlite'}"
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -478,12 +478,12 @@ def test_station_and_date_parsing() -> None:
 
 
 def test_replay_clock_control() -> None:
-    """Local only; a missing ``tasks.stack.advance_clock`` says "not available"; the stack's own
+    """Local only; a missing ``flows.replay.advance_clock`` says "not available"; the stack's own
     refusals are shown as written; a result is rendered day by day."""
     from space.clients import ClockControl
 
     def missing() -> Any:
-        raise ImportError("no tasks.stack")
+        raise ImportError("no flows.replay")
 
     def refusing(days: int = 1) -> dict[str, Any]:
         raise ValueError("the replay has not started: run `seongsu up` first")
@@ -496,7 +496,7 @@ def test_replay_clock_control() -> None:
 
     assert isinstance(ClockControl(False, loader=lambda: advancing).advance(), Unavailable)
     gone = ClockControl(True, loader=missing)
-    assert not gone.available() and "no tasks.stack.advance_clock" in gone.advance().reason  # type: ignore[union-attr]
+    assert not gone.available() and "no flows.replay.advance_clock" in gone.advance().reason  # type: ignore[union-attr]
     refused = ClockControl(True, loader=lambda: refusing).advance()
     assert isinstance(refused, Unavailable) and "seongsu up" in refused.reason
     assert ClockControl(True, loader=lambda: advancing).advance() == advancing()

@@ -1,7 +1,7 @@
 """The Space's model panel and empty states, from what the pipeline really stores.
 
-``registry_metrics`` is built by the train flow's own functions (``tasks.evaluate.score`` ->
-``tasks.challenger.backtest_metrics``), so the panel is tested against the layout the registry
+``registry_metrics`` is built by the train flow's own functions (``tasks.model.evaluate.score`` ->
+``tasks.ops.challenger.backtest_metrics``), so the panel is tested against the layout the registry
 writes to ``models.metrics_json`` -- not a layout invented for the test.
 """
 
@@ -19,8 +19,8 @@ from space.app import ACCURACY_COLUMNS, FRESHNESS_COLUMNS, SpaceApp
 from space.clients import Clients, SpaceConfig
 from space.forecast_view import HOUR_COLUMNS
 from space.model_panel import coverage_line, headline, headline_lines, served_metrics
-from tasks.challenger import backtest_metrics
-from tasks.evaluate import score
+from tasks.model.evaluate import score
+from tasks.ops.challenger import backtest_metrics
 
 ORIGINS = [dt.date(2023, 6, 3), dt.date(2023, 6, 10)]
 RECIPE = {"params": {"depth": 8, "learning_rate": 0.05, "l2_leaf_reg": 10.0}}
@@ -145,7 +145,7 @@ def test_station_coverage_is_explained() -> None:
 def test_empty_states_have_headers_and_say_what_comes(tmp_path: Path) -> None:
     """A fresh local warehouse, no service, no orchestrator: every table keeps its real column
     names (Gradio shows "1 | 2 | 3" for a frame without columns) and the text says what will come."""
-    from tasks.warehouse.base import open_warehouse
+    from tasks.data.warehouse.base import open_warehouse
 
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     warehouse = open_warehouse(url)

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from space import texts, view_schemas
-from tasks.features import PUBLICATION_LAG_DAYS
-from tasks.package import LEVELS
-from tasks.warehouse.schema import TABLES
+from tasks.core.schema import TABLES
+from tasks.model.features import PUBLICATION_LAG_DAYS
+from tasks.model.package import LEVELS
 
 SIGNED_BITS = {pl.Int8: 8, pl.Int16: 16, pl.Int32: 32, pl.Int64: 64}
 

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tasks.features import FEATURE_COLUMNS, History, build_features, forecast_targets
-from tasks.train import (
+from tasks.model.features import FEATURE_COLUMNS, History, build_features, forecast_targets
+from tasks.model.train import (
     CatBoostForecaster,
     TrainConfig,
     _decode,

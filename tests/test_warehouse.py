@@ -9,10 +9,10 @@ import polars as pl
 import psycopg
 import pytest
 
-from tasks.registry import get_model
-from tasks.warehouse.base import WarehouseError, open_warehouse, redact_url
-from tasks.warehouse.migrations import list_migrations
-from tasks.warehouse.schema import RIDERSHIP_HOURLY, TABLES, WEATHER_HOURLY, conform
+from tasks.core.schema import RIDERSHIP_HOURLY, TABLES, WEATHER_HOURLY, conform
+from tasks.data.warehouse.base import WarehouseError, open_warehouse, redact_url
+from tasks.data.warehouse.migrations import list_migrations
+from tasks.ops.registry import get_model
 
 
 def _hourly(n_days: int = 3, count_offset: int = 0) -> pl.DataFrame:

@@ -12,11 +12,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.feeds.base import FeedFormatError
-from tasks.feeds.kma_file import parse_kma_daily_bytes
-from tasks.feeds.open_meteo_file import parse_open_meteo_daily_bytes
-from tasks.validate import validate
-from tasks.warehouse.schema import WEATHER_DAILY
+from tasks.core.schema import WEATHER_DAILY
+from tasks.data.feeds.base import FeedFormatError
+from tasks.data.feeds.kma_file import parse_kma_daily_bytes
+from tasks.data.feeds.open_meteo_file import parse_open_meteo_daily_bytes
+from tasks.data.validate import validate
 
 FILES = Path(__file__).parent / "fixtures" / "files"
 KMA = FILES / "kma_daily_2022_sample.csv"

@@ -15,7 +15,7 @@ from typing import Any
 
 from bentos.crowding.guard import SCHEME, is_public
 from bentos.crowding.schemas import ErrorResponse
-from tasks.settings import get_settings
+from tasks.core.settings import get_settings
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 _PYDANTIC_ERRORS = {

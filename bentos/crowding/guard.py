@@ -26,7 +26,7 @@ import orjson
 from pydantic import ValidationError
 
 from bentos.crowding.body import BodyRefused, header, read_body
-from tasks.settings import Settings, get_settings
+from tasks.core.settings import Settings, get_settings
 
 logger = logging.getLogger("bentoml.service.crowding")
 

@@ -25,11 +25,11 @@ import orjson
 
 from bentos.crowding.directory import InputError, OutOfRange, Station, StationDirectory
 from bentos.crowding.schemas import FIRST_BAND, LAST_BAND, band_label
-from tasks.package import LEVELS, ModelPackage, crowding_level, read_package
-from tasks.warehouse.schema import DIRECTIONS
+from tasks.core.schema import DIRECTIONS
+from tasks.model.package import LEVELS, ModelPackage, crowding_level, read_package
 
 INTERVAL = 0.8
-"""Coverage of [lo, hi]: the package stores the 10% and 90% quantiles (tasks.train.QUANTILES)."""
+"""Coverage of [lo, hi]: the package stores the 10% and 90% quantiles (tasks.model.train.QUANTILES)."""
 N_BANDS = LAST_BAND - FIRST_BAND + 1
 
 Cell = tuple[float, float, float, int | None]

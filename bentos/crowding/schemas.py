@@ -27,9 +27,9 @@ from pydantic import (
     model_validator,
 )
 
-from tasks.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
-from tasks.package import LEVELS
-from tasks.warehouse.schema import DIRECTIONS, HOUR_BANDS
+from tasks.core.schema import DIRECTIONS, HOUR_BANDS
+from tasks.model.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS
+from tasks.model.package import LEVELS
 
 FIRST_BAND = HOUR_BANDS[0]
 LAST_BAND = HOUR_BANDS[-1]
@@ -239,7 +239,7 @@ FeatureValue = Annotated[float, Strict(), Field(ge=-FEATURE_ABS_MAX, le=FEATURE_
 
 
 def _feature_field(name: str) -> tuple[Any, Any]:
-    doc = _FEATURE_DOCS.get(name, "Numeric feature; null when unknown (see tasks/features.py).")
+    doc = _FEATURE_DOCS.get(name, "Numeric feature; null when unknown (see tasks/model/features.py).")
     if name == "station_code":
         return int, Field(ge=1, le=INT32_MAX, description=doc)
     if name == "direction":
@@ -252,7 +252,7 @@ def _feature_field(name: str) -> tuple[Any, Any]:
 FeatureRow: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "FeatureRow",
     __config__=ConfigDict(extra="forbid"),
-    __doc__="One row of model features (tasks.features.FEATURE_COLUMNS); every column is required, "
+    __doc__="One row of model features (tasks.model.features.FEATURE_COLUMNS); every column is required, "
     "numeric ones may be null.",
     **{name: _feature_field(name) for name in FEATURE_COLUMNS},
 )

@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from bentos.crowding.lookup import ForecastIndex, load_index, package_root
-from tasks.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
+from tasks.model.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Served:
 
     tag: str
     index: ForecastIndex
-    forecaster: Any  # tasks.train.CatBoostForecaster (imported lazily: CatBoost is heavy)
+    forecaster: Any  # tasks.model.train.CatBoostForecaster (imported lazily: CatBoost is heavy)
     predict_problem: str | None  # why /predict cannot use this model, if it cannot
 
     @property
@@ -35,7 +35,7 @@ def load_served(model_path: Path, tag: str) -> Served:
 
     A baseline package (the gate serves one when no trained model beats it) answers ``/forecast``
     like any package; ``/predict`` answers 409 for it, see ``baseline_predict_problem``."""
-    from tasks.forecasters import load_forecaster
+    from tasks.model.forecasters import load_forecaster
 
     index = load_index(model_path, tag)
     meta = index.metadata

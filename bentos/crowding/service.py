@@ -1,6 +1,6 @@
 """The BentoML crowding service: ``/forecast``, ``/predict``, ``/model``, hot-swapping the promoted package.
 
-Serving reads nothing but the model package (``tasks/package.py``) saved in the BentoML model store
+Serving reads nothing but the model package (``tasks/model/package.py``) saved in the BentoML model store
 as ``seongsu-crowding:<version>``: no warehouse, W&B or Prefect call on the request path, so the
 service keeps answering when all of them are down.
 
@@ -56,8 +56,8 @@ from bentos.crowding.schemas import (
     PredictResponse,
 )
 from bentos.crowding.served import Served, load_served, predict_rows
-from tasks.package import BENTO_MODEL_NAME
-from tasks.settings import get_settings
+from tasks.core.settings import get_settings
+from tasks.model.package import BENTO_MODEL_NAME
 
 logger = logging.getLogger("bentoml.service.crowding")
 
@@ -323,7 +323,7 @@ class Crowding:
 
     @bentoml.api(route="/predict", input_spec=PredictRequest, output_spec=PredictResponse)
     def predict(self, rows: list[Any]) -> Response:
-        """Score explicit feature rows (tasks.features.FEATURE_COLUMNS, all required, numeric ones
+        """Score explicit feature rows (tasks.model.features.FEATURE_COLUMNS, all required, numeric ones
         nullable) with the served CatBoost model: yhat and the 80% interval per row, in order.
         At most 1000 rows per call.  For clients that build their own features (what-if analyses);
         everyone else wants /forecast.  409 while a baseline is served (GET /model says

@@ -39,7 +39,7 @@ WORKDIR /opt/seongsu
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --locked --no-dev --no-install-project
 
-# then the code (tasks/, flows/, bentos/, space/, infra/, the data snapshot; see .dockerignore)
+# then the code (tasks/, flows/, cli/, bentos/, space/, infra/, the data snapshot; see .dockerignore)
 COPY . .
 RUN uv sync --locked --no-dev \
  && useradd --system --uid 10001 --gid 0 --home-dir /data --no-create-home seongsu \

@@ -1,0 +1,168 @@
+"""The snapshot replay: bring the data side up as of the replayed clock, then advance it day by day.
+
+Every step is a run of a local deployment executed by the worker (``tasks.ops.orchestration``), so
+the Prefect UI shows what a deployed system shows.  The replayed clock (``tasks.data.clock``) starts a
+few weeks before the end of the shipped data so that ``replay --days N`` has real days to publish:
+each day runs the daily pipeline deployment (ingest what was published that day -> monitor ->
+forecast); when the monitor asks for a retrain, the ``train`` deployment's trigger starts it (an
+automation in the server, as in production) and the replay waits for that run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+from tasks.core.settings import Settings, get_settings
+from tasks.data.clock import read_clock, set_clock
+from tasks.data.warehouse.base import Warehouse, open_warehouse
+from tasks.ops.orchestration import (
+    LOCAL_POOL,
+    RETRAIN_EVENT,
+    OrchestrationError,
+    event_reasons,
+    run_deployment_and_wait,
+    url_healthy,
+    utc_now,
+    wait_for_triggered_run,
+    worker_online,
+)
+
+REPLAY_START = date(2023, 6, 1)
+"""Default first simulated day: the data through 2023-05-29 is published, 4 weeks remain to replay."""
+FIRST_TRAIN_BUDGET_S = 120.0
+"""Search budget of the first training in ``up``: a good model in a few minutes; the weekly
+deployment (and ``seongsu train``) search longer."""
+
+Step = Callable[[str], None]
+
+
+def production_model(warehouse: Warehouse) -> str | None:
+    rows = warehouse.read(
+        "select version from models where status = %s order by promoted_at desc", ["production"]
+    )
+    return str(rows["version"][0]) if rows.height else None
+
+
+def forecasts_issued(warehouse: Warehouse, as_of: date) -> bool:
+    rows = warehouse.read("select count(*) as n from forecasts where as_of = %s", [as_of.isoformat()])
+    return int(rows["n"][0]) > 0
+
+
+def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print) -> dict[str, Any]:
+    """Bring the data side to a served state as of the replayed clock, reusing what exists.
+
+    Every step is a run of a local deployment executed by the worker; the forecast after the first
+    promotion is the one the ``forecast`` deployment's promotion trigger starts."""
+    warehouse = open_warehouse(settings.resolved_warehouse_url)
+    try:
+        warehouse.migrate()
+        clock = read_clock(warehouse)
+        did: dict[str, Any] = {"as_of": None, "ingested": False, "trained": None, "forecast": False}
+        if clock is None:
+            clock = start
+            step(f"ingesting the snapshot as published by {clock} (real data, replayed)")
+            params = {"source": "snapshot", "as_of": clock.isoformat()}
+            run_deployment_and_wait("ingest-ridership/local", params)
+            run_deployment_and_wait("ingest-weather/local", params)
+            set_clock(warehouse, clock)
+            did["ingested"] = True
+        did["as_of"] = clock.isoformat()
+        if production_model(warehouse) is None:
+            step(
+                "training the first model (CatBoost) and gating it: served only if it beats the best baseline"
+            )
+            since = utc_now()
+            run = run_deployment_and_wait(
+                "train/local",
+                {"as_of": clock.isoformat(), "time_budget_s": FIRST_TRAIN_BUDGET_S},
+                on_stage=lambda text: step(f"training · {text}"),
+            )
+            did["trained"] = {"decision": _decision(warehouse, None), "run": run.name}
+            if production_model(warehouse) is not None:
+                step("the promotion trigger re-issues the day's forecasts")
+                wait_for_triggered_run("forecast/local", since)
+                did["forecast"] = True
+        if not forecasts_issued(warehouse, clock):
+            step(f"forecasting the 7 days after {clock} for every station")
+            run_deployment_and_wait("forecast/local", {"as_of": clock.isoformat()})
+            did["forecast"] = True
+        return did
+    finally:
+        warehouse.close()
+
+
+def _decision(warehouse: Warehouse, before: str | None) -> str:
+    champion = production_model(warehouse)
+    return f"promoted {champion}" if champion != before else f"kept {champion or 'no model'}"
+
+
+def require_stack() -> None:
+    """Replay creates deployment runs: the local server and its worker must be up."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url or not url_healthy(f"{url}/health"):
+        raise ValueError("the local stack is not running: start `seongsu up` first")
+    if not worker_online():
+        raise ValueError(f"no worker of the {LOCAL_POOL!r} pool is online: start `seongsu up` first")
+
+
+def advance_clock(days: int = 1, step: Step = print) -> dict[str, Any]:
+    """Move the replayed clock ``days`` forward: one run of the daily pipeline deployment per day.
+
+    When the monitor asks for a retrain it emits the event; the ``train`` deployment's trigger (an
+    automation in the Prefect server) starts the retrain, and the replay only waits for that run
+    (and for the forecast the promotion trigger re-issues), so each alert gives exactly one ``train``
+    run, whoever else is watching.
+    """
+    if not 1 <= days <= 31:
+        raise ValueError("days must be between 1 and 31")
+    settings = get_settings()
+    warehouse = open_warehouse(settings.resolved_warehouse_url)
+    try:
+        warehouse.migrate()
+        clock = read_clock(warehouse)
+        if clock is None:
+            raise ValueError(
+                "the replay has not started: run `seongsu up` (`--replay-start DATE` picks its first day) first"
+            )
+        require_stack()
+        log: list[dict[str, Any]] = []
+        for _ in range(days):
+            clock = clock + timedelta(days=1)
+            step(f"day {clock}: ingest -> monitor -> forecast")
+            since = utc_now()
+            run_deployment_and_wait("daily-pipeline/local", {"as_of": clock.isoformat()})
+            requested = retrain_requested(warehouse, clock)
+            day: dict[str, Any] = {"as_of": clock.isoformat(), "retrain_requested": requested, "alerts": []}
+            day["retrain"] = None
+            if requested:
+                step(f"day {clock}: the monitor asked for a retrain; the train trigger runs it")
+                champion = production_model(warehouse)
+                run = wait_for_triggered_run("train/local", since)
+                day["alerts"] = event_reasons(RETRAIN_EVENT, since)
+                day["retrain"] = {"decision": _decision(warehouse, champion), "run": run.name}
+                if production_model(warehouse) != champion:
+                    step(f"day {clock}: new champion; the promotion trigger re-issues the forecasts")
+                    wait_for_triggered_run("forecast/local", since)
+            set_clock(warehouse, clock)
+            log.append(day)
+        return {"as_of": clock.isoformat(), "days": log}
+    except OrchestrationError as exc:
+        raise ValueError(str(exc)) from None
+    finally:
+        warehouse.close()
+
+
+def retrain_requested(warehouse: Warehouse, evaluated_on: date) -> bool:
+    """Whether the monitor's evaluation of ``evaluated_on`` emitted a retrain request (its
+    ``monitoring`` row, written in the flow run before it completed: no race with the event)."""
+    from tasks.ops.monitor import REQUEST_METRIC
+
+    rows = warehouse.read(
+        "select value from monitoring where metric = %s and evaluated_on = %s",
+        [REQUEST_METRIC, evaluated_on.isoformat()],
+    )
+    return any(v == 1 for v in rows["value"].to_list())

@@ -1,0 +1,67 @@
+"""What is in the warehouse: row counts, date ranges, last ingest per dataset.
+
+Used by ``seongsu db status``, the ingest artifacts (freshness) and the Space's pipeline tab.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.data.warehouse.base import Warehouse
+from tasks.core.schema import DATE_COLUMNS, TABLES
+
+
+def table_status(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
+    present = set(warehouse.table_names())
+    out: dict[str, dict[str, Any]] = {}
+    for name in TABLES:
+        if name not in present:
+            out[name] = {"rows": None, "min": None, "max": None}
+            continue
+        col = DATE_COLUMNS.get(name)
+        select = f'count(*) as n, min("{col}") as lo, max("{col}") as hi' if col else "count(*) as n"
+        row = warehouse.read(f'select {select} from "{name}"').row(0, named=True)
+        out[name] = {
+            "rows": int(row["n"]),
+            "min": str(row["lo"])[:19] if row.get("lo") is not None else None,
+            "max": str(row["hi"])[:19] if row.get("hi") is not None else None,
+        }
+    return out
+
+
+def last_ingests(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
+    """The latest run of each dataset (any status), newest first."""
+    if "ingest_runs" not in warehouse.table_names():
+        return {}
+    runs = warehouse.read(
+        "select dataset, source, status, started_at, finished_at, rows_in, rows_inserted, rows_updated, "
+        "rows_quarantined, data_max_date, message from ingest_runs order by started_at desc"
+    )
+    latest: dict[str, dict[str, Any]] = {}
+    for row in runs.iter_rows(named=True):
+        if row["dataset"] not in latest:
+            latest[row["dataset"]] = {k: (str(v) if v is not None else None) for k, v in row.items()}
+    return latest
+
+
+def freshness(warehouse: Warehouse) -> dict[str, str | None]:
+    tables = table_status(warehouse)
+    keep = (
+        "ridership_hourly",
+        "ridership_daily",
+        "weather_hourly",
+        "weather_daily",
+        "weather_forecast",
+        "forecasts",
+    )
+    return {name: tables[name]["max"] for name in keep if name in tables}
+
+
+def warehouse_status(warehouse: Warehouse) -> dict[str, Any]:
+    return {
+        "warehouse": warehouse.display_url,
+        "backend": warehouse.backend,
+        "migrations": warehouse.applied_migrations(),
+        "tables": table_status(warehouse),
+        "last_ingest": last_ingests(warehouse),
+    }

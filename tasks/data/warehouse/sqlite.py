@@ -1,0 +1,280 @@
+"""The embedded, zero-setup warehouse: one SQLite file in ``SEONGSU_HOME``.
+
+Why SQLite rather than DuckDB: the running stack has several processes touching the store at once
+(Prefect flow runs write, the Space and ``seongsu db status`` read).  SQLite in WAL mode gives
+many readers alongside one writer across processes; DuckDB's file lock admits one writing process
+and no concurrent readers.  It ships with Python, and its ``INSERT ... ON CONFLICT`` upsert matches
+Postgres closely, so both backends share one loading strategy: bulk-copy into a stage table, then
+one set-based upsert that leaves identical rows untouched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import tenacity
+
+from tasks.data.warehouse.base import UpsertResult, WarehouseError, check_unique_keys
+from tasks.data.warehouse.migrations import list_migrations, sqlite_add_columns, sqlite_statements
+from tasks.core.schema import TABLES, Table
+
+_DATETIME_FMT = "%Y-%m-%d %H:%M:%S%.6f"
+UPSERT_CHUNK_ROWS = 200_000
+READ_CHUNK_ROWS = 500_000
+CACHE_KIB = 262_144  # page cache per connection: big-table upserts thrash SQLite's 2 MB default
+
+
+def _to_sqlite(frame: pl.DataFrame) -> pl.DataFrame:
+    """Dates and datetimes become ISO text (SQLite has no date type); other types pass as is."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.Date:
+            exprs.append(pl.col(name).dt.to_string("%Y-%m-%d"))
+        elif isinstance(dtype, pl.Datetime):
+            exprs.append(pl.col(name).dt.to_string(_DATETIME_FMT))
+        else:
+            exprs.append(pl.col(name))
+    return frame.select(exprs)
+
+
+def _from_sqlite(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
+    exprs = []
+    for name, dtype in table.columns.items():
+        if name not in frame.columns:
+            continue
+        col = pl.col(name)
+        if dtype == pl.Date:
+            exprs.append(col.str.to_date("%Y-%m-%d"))
+        elif isinstance(dtype, pl.Datetime):
+            exprs.append(col.str.to_datetime(_DATETIME_FMT, time_unit="us"))
+        else:
+            exprs.append(col.cast(dtype))
+    return frame.select(exprs)
+
+
+def _params(params: Sequence[Any]) -> tuple[Any, ...]:
+    """Bind dates/datetimes exactly as they are stored, so ``ts <= %s`` compares like with like
+    (SQLite compares these as text: ``2023-01-01 05:00:00`` sorts before ``...05:00:00.000000``)."""
+    out: list[Any] = []
+    for value in params:
+        if isinstance(value, datetime):
+            out.append(value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"))
+        elif isinstance(value, date):
+            out.append(value.isoformat())
+        else:
+            out.append(value)
+    return tuple(out)
+
+
+@tenacity.retry(
+    retry=tenacity.retry_if_exception(lambda exc: "locked" in str(exc)),
+    wait=tenacity.wait_random(0.01, 0.2),
+    stop=tenacity.stop_after_delay(60),
+    reraise=True,
+)
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch a file to WAL mode.  On a fresh file several processes opening at once race for the
+    switch, and SQLite answers ``database is locked`` at once (its busy handler is not consulted for
+    this lock), so the switch is retried for as long as the connection's own busy timeout."""
+    conn.execute("PRAGMA journal_mode=WAL")
+
+
+class SqliteWarehouse:
+    backend = "sqlite"
+
+    def __init__(self, url: str) -> None:
+        self.path = Path(url.removeprefix("sqlite:///"))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = self._connect()
+        self._depth = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
+        _enable_wal(conn)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        return conn
+
+    def reconnect(self) -> None:
+        self._conn.close()
+        self._conn = self._connect()
+        self._depth = 0
+
+    @property
+    def display_url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    # --- migrations -------------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply pending migrations under one write lock taken first (``BEGIN IMMEDIATE``): processes
+        migrating a fresh file together queue on it, and later ones find nothing pending."""
+        with self.transaction():
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version TEXT PRIMARY KEY, name TEXT, applied_at TEXT)"
+            )
+            done = set(self.applied_migrations())
+            pending = [m for m in list_migrations() if m.version not in done]
+            if not pending:
+                return []
+            for stmt in sqlite_statements():  # the schema-as-code DDL covers every migration file
+                self._conn.execute(stmt)
+            for stmt in sqlite_add_columns(self._columns()):  # tables created by an older version
+                self._conn.execute(stmt)
+            now = datetime.now(UTC).isoformat()
+            self._conn.executemany(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)", [(m.version, m.name, now) for m in pending]
+            )
+        return [m.version for m in pending]
+
+    def _columns(self) -> dict[str, set[str]]:
+        return {
+            name: {row[1] for row in self._conn.execute(f'PRAGMA table_info("{name}")')} for name in TABLES
+        }
+
+    def applied_migrations(self) -> list[str]:
+        exists = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+        ).fetchone()
+        if not exists:
+            return []
+        return [r[0] for r in self._conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+
+    # --- transactions -----------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # --- loading ----------------------------------------------------------------------------------
+    def upsert(self, table: Table, frame: pl.DataFrame) -> UpsertResult:
+        """Stage ``UPSERT_CHUNK_ROWS`` rows at a time, then one set-based upsert per chunk.
+
+        Chunks bound the Python objects alive at once (a 13M-row history would need gigabytes as
+        tuples); audit columns holding one value for the whole batch are bound once as parameters
+        instead of travelling with every row.  Inserted rows are counted as the staged keys not yet
+        in the table (an index probe per row) rather than by counting the whole table.
+        """
+        check_unique_keys(table, frame)
+        cols = list(table.columns)
+        constant = {
+            c: frame.get_column(c)[0]
+            for c in table.audit_columns
+            if frame.height and frame.get_column(c).n_unique() == 1
+        }
+        varying = [c for c in cols if c not in constant]
+        stage = f"stage_{table.name}"
+        target = f'"{table.name}"'
+        pk = ", ".join(f'"{c}"' for c in table.primary_key)
+        updatable = [c for c in cols if c not in table.primary_key]
+        if table.value_columns:
+            assign = ", ".join(f'"{c}" = excluded."{c}"' for c in updatable)
+            changed = " OR ".join(f'{target}."{c}" IS NOT excluded."{c}"' for c in table.value_columns)
+            action = f"DO UPDATE SET {assign} WHERE {changed}"
+        else:
+            action = "DO NOTHING"
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        staged = ", ".join(f'"{c}"' for c in varying)
+        selected = ", ".join(f'"{c}"' if c in varying else "?" for c in cols)
+        present = " AND ".join(f'{target}."{c}" = s."{c}"' for c in table.primary_key)
+        inserted = updated = 0
+        with self.transaction():
+            self._conn.execute(f'DROP TABLE IF EXISTS temp."{stage}"')
+            self._conn.execute(f'CREATE TEMP TABLE "{stage}" AS SELECT {staged} FROM {target} WHERE 0')
+            for chunk in frame.iter_slices(UPSERT_CHUNK_ROWS):
+                self._conn.execute(f'DELETE FROM "{stage}"')
+                self._conn.executemany(
+                    f'INSERT INTO "{stage}" ({staged}) VALUES ({", ".join("?" * len(varying))})',
+                    _to_sqlite(chunk.select(varying)).rows(),
+                )
+                known = self._conn.execute(
+                    f'SELECT count(*) FROM "{stage}" s WHERE EXISTS (SELECT 1 FROM {target} WHERE {present})'
+                ).fetchone()[0]
+                changes_before = self._conn.total_changes
+                # SQLite needs "WHERE true" to parse ON CONFLICT after INSERT ... SELECT
+                self._conn.execute(
+                    f"INSERT INTO {target} ({quoted}) "
+                    f'SELECT {selected} FROM "{stage}" WHERE true ON CONFLICT ({pk}) {action}',
+                    _params([constant[c] for c in cols if c in constant]),
+                )
+                changes = self._conn.total_changes - changes_before
+                inserted += chunk.height - int(known)
+                updated += changes - (chunk.height - int(known))
+            self._conn.execute(f'DROP TABLE temp."{stage}"')
+        return UpsertResult(table.name, frame.height, inserted, updated)
+
+    # --- reading ----------------------------------------------------------------------------------
+    def read(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+        try:
+            cur = self._conn.execute(sql.replace("%s", "?"), _params(params))
+        except sqlite3.Error as exc:
+            raise WarehouseError(f"query failed: {exc}") from exc
+        names = [d[0] for d in cur.description or ()]
+        return pl.DataFrame(cur.fetchall(), schema=names, orient="row", infer_schema_length=None)
+
+    def read_table(
+        self,
+        table: Table,
+        where: str = "",
+        params: Sequence[Any] = (),
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Rows fetched ``READ_CHUNK_ROWS`` at a time: a 13M-row history never exists as one list
+        of Python tuples (that alone took several GB)."""
+        names = list(columns or table.columns)
+        quoted = ", ".join(f'"{c}"' for c in names)
+        sql = f'SELECT {quoted} FROM "{table.name}"' + (f" WHERE {where}" if where else "")
+        cur = self._conn.execute(sql.replace("%s", "?"), _params(params))
+        raw_schema = {
+            c: (pl.String if (d == pl.Date or isinstance(d, pl.Datetime)) else d)
+            for c, d in table.columns.items()
+            if c in names
+        }
+        parts = []
+        while rows := cur.fetchmany(READ_CHUNK_ROWS):
+            parts.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
+        raw = pl.concat(parts) if parts else pl.DataFrame(schema=raw_schema)
+        return _from_sqlite(raw, table)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._conn.execute(sql.replace("%s", "?"), _params(params))
+
+    def table_names(self) -> list[str]:
+        return [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'stage_%' ORDER BY name"
+            )
+        ]
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SqliteWarehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
