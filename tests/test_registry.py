@@ -32,7 +32,8 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
 from tasks.model.features import MAX_HORIZON
 from tasks.model.package import read_package
 from tasks.ops.champion import Comparison, comparison_origins, decide
-from tasks.ops.registry import latest_published, list_models, published_models
+from tasks.ops.registry import list_models
+from tasks.ops.store import latest_published, published_models
 
 
 def _statuses(home: Home) -> dict[str, str]:
