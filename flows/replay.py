@@ -122,7 +122,7 @@ def advance_clock(days: int = 1, step: Step = print) -> dict[str, Any]:
             clock = read_clock(warehouse)
             if clock is None:
                 raise ValueError(
-                    "the replay has not started: run `seongsu up` (or `seongsu replay --start`) first"
+                    "the replay has not started: run `seongsu up` (`--replay-start DATE` picks its first day) first"
                 )
             require_stack()
             log: list[dict[str, Any]] = []

@@ -123,8 +123,7 @@ def test_the_model_runs_through_the_same_path(history: History) -> None:
         max_train_rows=None,
         valid_days=7,
     )
-    model = CatBoostForecaster(config)
-    assert isinstance(model, Forecaster)
+    model: Forecaster = CatBoostForecaster(config)  # conformance is checked by mypy, not at run time
     scored, seconds = backtest_predictions([model, SeasonalNaive()], history, [dt.date(2023, 6, 9)])
     assert set(seconds) == {"catboost", "seasonal_naive"}
     cb = scored.filter(pl.col("model") == "catboost")

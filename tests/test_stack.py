@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
+from typing import cast
 
+import click
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from cli import app
@@ -34,11 +38,31 @@ def test_clock_round_trips_on_both_backends(warehouse_url: str) -> None:
     wh.close()
 
 
-def test_replay_before_up_is_a_clear_error(fresh_home: Path) -> None:
-    with pytest.raises(ValueError, match="has not started"):
+def _named_options(text: str) -> set[tuple[str, str]]:
+    """(command, --option) pairs a hint names: `seongsu CMD` then the `--options` after it."""
+    pairs: set[tuple[str, str]] = set()
+    command = ""
+    for quoted in re.findall(r"`([^`]+)`", text):
+        words = quoted.split()
+        if words[:1] == ["seongsu"] and len(words) > 1:
+            command = words[1]
+            pairs.add((command, ""))
+        pairs |= {(command, w) for w in words if w.startswith("--")}
+    return pairs
+
+
+def test_replay_before_up_is_a_clear_error_with_a_hint_that_works(fresh_home: Path) -> None:
+    with pytest.raises(ValueError, match="has not started") as info:
         advance_clock(1)
     result = runner.invoke(app, ["replay", "--days", "1"])
     assert result.exit_code == 2 and "has not started" in result.output
+    named = _named_options(str(info.value))
+    assert ("up", "") in named  # the hint says how to start
+    group = cast(click.Group, typer.main.get_command(app))
+    for command, option in named:
+        assert command in group.commands, f"the hint names a missing command: seongsu {command}"
+        options = {o for p in group.commands[command].params for o in p.opts}
+        assert not option or option in options, f"the hint names a missing option: {command} {option}"
 
 
 @pytest.mark.parametrize("days", ["0", "32", "many"])

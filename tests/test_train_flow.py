@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fixture)
@@ -44,6 +45,25 @@ def _artifact(key: str) -> str:
     return str(found[0].data)
 
 
+def _models_row(home: Home, version: str) -> dict[str, Any]:
+    warehouse = home.open()
+    try:
+        rows = list_models(warehouse).filter(pl.col("version") == version).to_dicts()
+    finally:
+        warehouse.close()
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def _newest_trained(home: Home) -> dict[str, Any]:
+    warehouse = home.open()
+    try:
+        trained = list_models(warehouse).filter(pl.col("kind") == "model")
+    finally:
+        warehouse.close()
+    return trained.to_dicts()[0]
+
+
 def test_train_then_forecast_flows(home: Home, prefect_server: str) -> None:
     from flows.forecast import forecast
     from flows.train import train
@@ -77,6 +97,8 @@ def test_train_then_forecast_flows(home: Home, prefect_server: str) -> None:
     assert "seasonal_naive" in _artifact("train-backtest")
     latest = latest_published(home.settings)
     assert latest is not None and latest.info.labels["model_version"] == version
+    trained_hash = latest.info.labels["data_hash"]
+    assert trained_hash and trained_hash == _models_row(home, version)["data_hash"][:16]
     run = wandb_run_bytes(Path(result["wandb_dir"]), (b"serving_kind", version.encode()))
     assert b"serving_kind" in run and version.encode() in run and b"best_baseline_wape" in run
 
@@ -100,7 +122,7 @@ def test_train_then_forecast_flows(home: Home, prefect_server: str) -> None:
     assert latest.info.labels == {
         "model_version": version,
         "as_of": clock.isoformat(),
-        "data_hash": latest.info.labels["data_hash"],
+        "data_hash": trained_hash,  # a refresh carries the training data's hash, not the context's
         "kind": "refresh",
         "model_kind": "baseline",
         "forecaster": serving["forecaster"],
@@ -118,7 +140,14 @@ def test_train_then_forecast_flows(home: Home, prefect_server: str) -> None:
     trained = runner.invoke(app, ["train", "--quick", "--time-budget", "60", "--as-of", str(TRAIN_AS_OF)])
     assert trained.exit_code == 0, trained.output
     assert "Backtest WAPE" in trained.output and "211 성수" in trained.output
-    assert ("PROMOTED" in trained.output) != ("REJECTED" in trained.output)
+    quick = _newest_trained(home)
+    assert quick["version"] != result["version"]
+    # the verdict printed is the one the registry recorded for that run
+    expected, other = (
+        ("PROMOTED", "REJECTED") if quick["status"] == "production" else ("REJECTED", "PROMOTED")
+    )
+    assert quick["status"] in ("production", "rejected"), quick
+    assert expected in trained.output and other not in trained.output
     assert "serving:" in trained.output
     listed = runner.invoke(app, ["model", "list"])
     assert listed.exit_code == 0 and version in listed.output and "baseline" in listed.output
