@@ -48,9 +48,10 @@ def fitted(history: History) -> CatBoostForecaster:
     return train(history, AS_OF, config, grid=None, time_budget_s=None)
 
 
-def test_fits_fast_with_metadata(fitted: CatBoostForecaster) -> None:
+def test_fit_records_its_metadata(fitted: CatBoostForecaster) -> None:
+    """The fit's wall time is recorded (bench/accuracy.py reports it), never asserted here."""
     meta = fitted.metadata
-    assert meta["timings_s"]["total"] < 30
+    assert meta["timings_s"]["total"] > 0
     assert meta["cutoff"] == "2023-05-23" and meta["lag_days"] == 3
     assert meta["train_date_range"][1] <= "2023-05-16" < meta["holdout_date_range"][0]
     assert meta["holdout_date_range"][1] == "2023-05-23"  # never past the cutoff
