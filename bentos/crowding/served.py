@@ -69,18 +69,14 @@ def baseline_predict_problem(version: str, name: str) -> str:
 def predict_rows(forecaster: Any, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
     """yhat/lo/hi for explicit feature rows, with the forecaster's own target decoding.
 
-    Uses ``tasks.model.train.predict_features``, the model's single decode path, so a client's rows go
-    through exactly the transform (and interval calibration) ``CatBoostForecaster.predict`` applies
-    after building features.
+    Uses ``CatBoostForecaster.decode``, the model's single decode path, so a client's rows go
+    through exactly the transform (interval calibration, guard, blend) ``CatBoostForecaster.predict``
+    applies after building features.
     """
-    from tasks.model import train
-
     schema: dict[str, Any] = {c: pl.Float64 for c in FEATURE_COLUMNS}
     schema.update(station_code=pl.Int32, direction=pl.String)
     frame = pl.DataFrame(rows, schema=schema)
-    target = forecaster.metadata.get("target", forecaster.config.target)
-    scale = float(forecaster.metadata.get("interval_scale", 1.0))
-    lo, yhat, hi = train.predict_features(forecaster.model, frame, target, scale)
+    lo, yhat, hi = forecaster.decode(frame)
     return [
         {"yhat": round(float(y), 2), "lo": round(float(a), 2), "hi": round(float(b), 2)}
         for y, a, b in zip(yhat, lo, hi, strict=True)

@@ -8,7 +8,8 @@ scope, horizon, month, day kind, hour band...) and the blocks are added:
 * WAPE = sum|y - yhat| / sum y -- scale-free across stations, dominated by the busy hours;
 * MAE = sum|y - yhat| / n (riders per hour band);
 * bias = sum yhat / sum y - 1 (> 0: over-forecast);
-* coverage = share of y inside [lo, hi] (null when the forecaster gives no interval).
+* coverage = share of y inside [lo, hi] (null when the forecaster gives no interval);
+* pinball loss per quantile (``pinball``, scikit-learn): the training holdout's quantile quality.
 
 ``wape``/``summarise`` on arrays go through the same expressions, so the gate, the monitor and the
 accuracy report cannot disagree on a definition.
@@ -21,6 +22,7 @@ from typing import Final
 
 import numpy as np
 import polars as pl
+from sklearn.metrics import mean_pinball_loss
 
 SUM_COLUMNS: Final = ("abs_err", "sum_y", "sum_yhat", "n", "inside", "n_interval")
 METRICS: Final = ("wape", "mae", "bias", "coverage")
@@ -85,6 +87,12 @@ def summarise(
     ).with_columns(pl.col("lo").fill_nan(None), pl.col("hi").fill_nan(None), _g=pl.lit(0))
     row = finish(sums(frame, ["_g"])).row(0, named=True)
     return {k: row[k] for k in METRICS}
+
+
+def pinball(y: np.ndarray, q: np.ndarray, alphas: Sequence[float]) -> dict[float, float]:
+    """Mean pinball loss of each quantile column of ``q`` (n, k) at its ``alphas`` (riders per row):
+    how good a quantile forecast is as a quantile (scikit-learn's ``mean_pinball_loss``)."""
+    return {a: float(mean_pinball_loss(y, q[:, i], alpha=a)) for i, a in enumerate(alphas)}
 
 
 def wape(y: np.ndarray, yhat: np.ndarray) -> float:

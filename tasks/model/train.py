@@ -25,6 +25,14 @@ Why these choices:
   held out: early stopping, the search's score, and the interval scale.
   Quantile models fit on stationary-looking labels give too narrow [q10, q90]; the half-widths are
   scaled by the factor that makes the holdout coverage 80 % (split-conformal style).
+* **Guard.**  The labels are winsorised and every forecast clipped to the 0.1-99.9 % range of the
+  training rows' ratio to their base (``RATIO_QUANTILES``, kept in the metadata): holiday targets
+  (Sunday-profile base, up to 4x) and rows without a profile had taught leaves of 4-400x that an
+  ordinary weekday with an unseen calendar combination fell into (2022-08-31: the whole network
+  forecast at 4x, from a model trained to June 2022 -- issue 10's August horizon-5 blow-up).
+* **Blend with the best baseline.**  The quantiles are blended with ``profile_4w`` (the best
+  baseline over the whole history) at the weight in 0, 0.1 .. 1 that scores best on the holdout
+  (``blend_weight``); the interval is calibrated after blending.
 * **Bounded search.** ``DEFAULT_GRID``'s configurations in order on that split, each fit capped by a
   wall-clock callback and the whole search by ``time_budget_s``; the best fitted model is kept
   (no refit: the profile features still read the newest data, only the corrections skip the last
@@ -59,10 +67,16 @@ from tasks.model.features import (
     cutoff_for,
     training_targets,
 )
+from tasks.model.metrics import pinball, wape
 
 QUANTILES: Final = (0.1, 0.5, 0.9)
 LOSS: Final = "MultiQuantile:alpha=" + ",".join(str(q) for q in QUANTILES)
 COVERAGE_TARGET: Final = QUANTILES[-1] - QUANTILES[0]
+RATIO_QUANTILES: Final = (0.001, 0.999)
+"""The guard's range: a forecast's ratio to its base is clipped to these quantiles of the training
+labels' ratios (and the labels are winsorised to them), so no single input -- a calendar
+combination the trees never saw, a profile from a short window -- yields an absurd forecast."""
+BLEND_WEIGHTS: Final = tuple(k / 10 for k in range(11))
 MODEL_FILE: Final = "model.cbm"
 METADATA_FILE: Final = "metadata.json"
 WEATHER_NOTE: Final = (
@@ -84,6 +98,10 @@ class TrainConfig:
     ``valid_days``: newest target days held out for early stopping / search / interval calibration.
     ``weather_horizon``: target-day weather only for horizons up to it (Contract 3; 7 = the
       flattering variant the accuracy bench reports once).
+    ``guard``: winsorise the labels and clip forecasts to ``RATIO_QUANTILES`` of the training
+      ratios (``guard``); off only to measure what it prevents.
+    ``blend``: blend the model with ``profile_4w`` at the weight that scores best on the holdout
+      (``blend_weight``), the interval calibrated after blending.
     ``fit_time_limit_s``: wall-clock cap of one CatBoost fit (a callback stops it).
     """
 
@@ -101,6 +119,8 @@ class TrainConfig:
     early_stopping_rounds: int = 50
     weather_horizon: int = WEATHER_MAX_HORIZON
     calibrate: bool = True
+    guard: bool = True
+    blend: bool = True
     fit_time_limit_s: float | None = None
 
 
@@ -143,8 +163,19 @@ def _base(features: pl.DataFrame) -> np.ndarray:
     return np.expm1(log_base) + 1.0
 
 
-def _encode_target(y: np.ndarray, base: np.ndarray, target: Target) -> tuple[np.ndarray, np.ndarray | None]:
-    """(label, weight) anchored at the base: 0 means "the base"."""
+def ratio_bounds(y: np.ndarray, base: np.ndarray) -> tuple[float, float]:
+    """``RATIO_QUANTILES`` of ``y / base`` over training rows: the range the guard allows."""
+    lo, hi = np.quantile(y / base, RATIO_QUANTILES)
+    return float(lo), float(hi)
+
+
+def _encode_target(
+    y: np.ndarray, base: np.ndarray, target: Target, bounds: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(label, weight) anchored at the base: 0 means "the base".  With ``bounds`` the counts are
+    first winsorised to ``bounds * base`` (a handful of outlier days must not grow leaves of 5x)."""
+    if bounds is not None:
+        y = np.clip(y, bounds[0] * base, bounds[1] * base)
     if target == "ratio":
         return y / base - 1.0, base
     if target == "log1p":
@@ -196,16 +227,51 @@ def interval_scale(y: np.ndarray, q: np.ndarray, coverage: float = COVERAGE_TARG
     return float(np.quantile(need, coverage))
 
 
+def guard(q: np.ndarray, base: np.ndarray, bounds: tuple[float, float] | None) -> np.ndarray:
+    """Quantile forecasts (n, k) clipped to ``bounds`` times the base (``None``: unchanged)."""
+    if bounds is None:
+        return q
+    return np.clip(q, bounds[0] * base[:, None], bounds[1] * base[:, None])
+
+
+def profile_4w(features: pl.DataFrame) -> np.ndarray:
+    """The 4-week same-kind mean -- the ``profile_4w`` baseline, the best over the whole history --
+    from the feature frame (``prof_4w`` is its log-ratio to the base; the base where it is missing)."""
+    log_base = features["log_base"].fill_null(0.0).clip(lower_bound=0.0).to_numpy().astype(np.float64)
+    rel = features["prof_4w"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    return np.where(np.isnan(rel), np.expm1(log_base), np.expm1(np.nan_to_num(rel) + log_base))
+
+
+def blend(q: np.ndarray, anchor: np.ndarray, weight: float) -> np.ndarray:
+    """``weight`` x the model's quantiles + (1 - ``weight``) x the baseline (all quantiles alike)."""
+    return weight * q + (1.0 - weight) * anchor[:, None]
+
+
+def blend_weight(y: np.ndarray, q: np.ndarray, anchor: np.ndarray) -> float:
+    """The ``BLEND_WEIGHTS`` value whose blend of the median with the baseline has the lowest WAPE
+    on a holdout: 1 = the model alone, 0 = the baseline alone (the model is never trusted further
+    than the holdout says it beats the baseline)."""
+    mid = np.sort(q, axis=1)[:, q.shape[1] // 2]
+    return min(BLEND_WEIGHTS, key=lambda w: wape(y, w * mid + (1.0 - w) * anchor))
+
+
 def predict_features(
     model: CatBoostRegressor,
     features: pl.DataFrame,
     target: Target,
     scale: float = 1.0,
     thread_count: int = 1,
+    bounds: tuple[float, float] | None = None,
+    weight: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(lo, yhat, hi) for a frame of ``FEATURE_COLUMNS`` -- the single decode path of the model."""
+    """(lo, yhat, hi) for a frame of ``FEATURE_COLUMNS`` -- the single decode path of the model:
+    decode, guard, blend with ``profile_4w`` at ``weight``, calibrated interval."""
     raw = np.asarray(model.predict(_pool(features), thread_count=thread_count)).reshape(features.height, -1)
-    return _fix_up(_decode(raw, _base(features), target), scale)
+    base = _base(features)
+    q = guard(_decode(raw, base, target), base, bounds)
+    if weight != 1.0:
+        q = blend(q, profile_4w(features), weight)
+    return _fix_up(q, scale)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -250,7 +316,6 @@ class CatBoostForecaster:
         hist = history or self._history
         if hist is None:
             raise ValueError("no history: pass history= (needed for the profile/lag features)")
-        target: Target = self.metadata.get("target", self.config.target)
         lag = int(self.metadata.get("lag_days", self.config.lag_days))
         weather_h = int(self.metadata.get("weather_horizon", self.config.weather_horizon))
         feats = build_features(
@@ -260,15 +325,25 @@ class CatBoostForecaster:
             lag_days=lag,
             weather_horizon=weather_h,
         )
-        lo, yhat, hi = predict_features(
-            self.model,
-            feats,
-            target,
-            float(self.metadata.get("interval_scale", 1.0)),
-            self.config.thread_count,
-        )
+        lo, yhat, hi = self.decode(feats)
         return feats.select(TARGET_COLUMNS).with_columns(
             yhat=pl.Series(yhat), lo=pl.Series(lo), hi=pl.Series(hi)
+        )
+
+    def decode(self, features: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lo, yhat, hi) for a frame of ``FEATURE_COLUMNS`` with this model's target, interval
+        scale and guard (``predict_features``): what ``predict`` and the service's /predict use."""
+        if self.model is None:
+            raise RuntimeError("model is not fitted")
+        bounds = self.metadata.get("ratio_bounds")
+        return predict_features(
+            self.model,
+            features,
+            self.metadata.get("target", self.config.target),
+            float(self.metadata.get("interval_scale", 1.0)),
+            self.config.thread_count,
+            None if bounds is None else (float(bounds[0]), float(bounds[1])),
+            float(self.metadata.get("blend_weight", 1.0)),
         )
 
     # -- persistence ---------------------------------------------------------------------------
@@ -308,7 +383,8 @@ def _fit_one(
     time_limit_s: float | None,
 ) -> tuple[CatBoostRegressor, dict[str, Any]]:
     y = train["y"].to_numpy().astype(np.float64)
-    label, weight = _encode_target(y, _base(train), config.target)
+    bounds = ratio_bounds(y, _base(train)) if config.guard else None
+    label, weight = _encode_target(y, _base(train), config.target, bounds)
     pool = _pool(train, label, weight)
     eval_pool = None
     if valid is not None and valid.height:
@@ -341,15 +417,22 @@ def _fit_one(
         "trees": int(model.tree_count_ or 0),
         "stopped_by_time": limit.stopped_early,
         "interval_scale": 1.0,
+        "ratio_bounds": None if bounds is None else list(bounds),
+        "blend_weight": 1.0,
     }
     if valid is not None and valid.height:
         raw = np.asarray(model.predict(eval_pool, thread_count=config.thread_count)).reshape(valid.height, -1)
-        q = _decode(raw, _base(valid), config.target)
+        q = guard(_decode(raw, _base(valid), config.target), _base(valid), bounds)
         yv = valid["y"].to_numpy().astype(np.float64)
+        if config.blend:
+            anchor = profile_4w(valid)
+            info["blend_weight"] = blend_weight(yv, q, anchor)
+            q = blend(q, anchor, info["blend_weight"])
         scale = interval_scale(yv, q) if config.calibrate else 1.0
         lo, yhat, hi = _fix_up(q, scale)
         info.update(
-            valid_wape=float(np.abs(yv - yhat).sum() / max(yv.sum(), 1e-9)),
+            valid_wape=wape(yv, yhat),
+            valid_pinball={str(a): v for a, v in pinball(yv, np.sort(q, 1), QUANTILES).items()},
             valid_coverage_raw=float(((yv >= np.sort(q, 1)[:, 0]) & (yv <= np.sort(q, 1)[:, -1])).mean()),
             valid_coverage=float(((yv >= lo) & (yv <= hi)).mean()),
             interval_scale=scale,
@@ -406,6 +489,8 @@ def _train(
         "loss": LOSS,
         "quantiles": list(QUANTILES),
         "interval_scale": info["interval_scale"],
+        "ratio_bounds": info["ratio_bounds"],
+        "blend_weight": info["blend_weight"],
         "params": {**info["params"], "thread_count": config.thread_count, "random_seed": config.seed},
         "config": {k: v for k, v in asdict(config).items() if k != "params"},
         "features": {"numeric": list(NUMERIC_FEATURES), "categorical": list(CATEGORICAL_FEATURES)},
@@ -422,7 +507,11 @@ def _train(
             history.ridership["date"].min().isoformat(),  # type: ignore[union-attr]
             history.ridership["date"].max().isoformat(),  # type: ignore[union-attr]
         ],
-        "holdout": {k: info[k] for k in ("valid_wape", "valid_coverage", "valid_coverage_raw") if k in info},
+        "holdout": {
+            k: info[k]
+            for k in ("valid_wape", "valid_pinball", "valid_coverage", "valid_coverage_raw")
+            if k in info
+        },
         "search": search,
         "timings_s": {
             "features": round(t_features, 2),

@@ -43,6 +43,7 @@ from tasks.model.features import (
     forecast_targets,
 )
 from tasks.model.forecasters import PackagedForecaster, baseline_by_name, lag_of, load_forecaster
+from tasks.model.metrics import wape
 from tasks.model.package import read_package
 from tasks.model.train import CatBoostForecaster, TrainConfig, train
 from tasks.ops.identity import fit_config, json_safe, recipe_fingerprint, recipe_of
@@ -90,7 +91,7 @@ def predict_at(
 
 
 def _wape(actual: np.ndarray, pred: np.ndarray) -> float:
-    return float(np.abs(actual - pred).sum() / max(float(actual.sum()), EPS))
+    return wape(actual, pred)  # tasks.metrics: the one WAPE (refuses NaN forecasts)
 
 
 @dataclass(frozen=True)
