@@ -29,7 +29,7 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
 )
 
 from tasks.core.schema import MODELS
-from tasks.data.warehouse.base import open_warehouse
+from tasks.data.warehouse import open_warehouse
 from tasks.model.features import MAX_HORIZON
 from tasks.model.package import read_package
 from tasks.ops.champion import Comparison, comparison_origins, decide
