@@ -108,7 +108,7 @@ def test_service_starts_without_a_model_and_picks_the_first_one_up(tmp_path: Pat
         early = httpx.post(f"{url}/forecast", json={"station": "211"}, timeout=10)
         assert early.status_code == 503 and "no model package" in early.json()["error"]
         publish(package, home)
-        assert _wait_for(lambda: httpx.get(f"{url}/readyz", timeout=10).status_code == 200, 20)
+        assert _wait_for(lambda: httpx.get(f"{url}/readyz", timeout=10).status_code == 200, 60)
         time.sleep(1.5)  # every worker polls every 0.5 s
         # one connection per request, so the kernel spreads them over both workers
         answers = {
