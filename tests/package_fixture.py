@@ -66,7 +66,8 @@ def snapshot_history(stations: Sequence[int] = DEFAULT_STATIONS) -> History:
 
 def trained_model(stations: Sequence[int] = DEFAULT_STATIONS, train_as_of: dt.date = TRAIN_AS_OF) -> Path:
     """Directory of a tiny fitted forecaster (``tasks.model.train.save`` layout), trained once per process."""
-    from tasks.model.train import TrainConfig, save, train
+    from tasks.model.recipe import TrainConfig
+    from tasks.model.train import save, train
 
     key = (tuple(stations), train_as_of)
     if key not in _MODELS:

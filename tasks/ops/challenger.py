@@ -26,7 +26,8 @@ from tasks.core.settings import Settings
 from tasks.data.history import LoadedHistory
 from tasks.data.warehouse.base import Warehouse
 from tasks.model.features import KEYS, PUBLICATION_LAG_DAYS, cutoff_for
-from tasks.model.train import CatBoostForecaster, Target, TrainConfig, train
+from tasks.model.recipe import Target, TrainConfig
+from tasks.model.train import CatBoostForecaster, train
 from tasks.ops.champion import (
     Decision,
     champion_predictions,
@@ -126,7 +127,7 @@ def train_challenger(loaded: LoadedHistory, plan: TrainPlan) -> CatBoostForecast
 
 
 def _default_grid() -> tuple[dict[str, Any], ...]:
-    from tasks.model.train import DEFAULT_GRID
+    from tasks.model.recipe import DEFAULT_GRID
 
     return DEFAULT_GRID
 

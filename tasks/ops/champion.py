@@ -45,7 +45,8 @@ from tasks.model.features import (
 from tasks.model.forecasters import PackagedForecaster, baseline_by_name, lag_of, load_forecaster
 from tasks.model.metrics import wape
 from tasks.model.package import read_package
-from tasks.model.train import CatBoostForecaster, TrainConfig, train
+from tasks.model.recipe import TrainConfig
+from tasks.model.train import CatBoostForecaster, train
 from tasks.ops.identity import fit_config, json_safe, recipe_fingerprint, recipe_of
 from tasks.ops.packaging import save_candidate
 from tasks.ops.registry import ModelRecord, Publication, promote

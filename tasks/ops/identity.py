@@ -21,9 +21,15 @@ from typing import Any, Final
 import numpy as np
 
 from tasks.core.settings import REPO_ROOT
-from tasks.model.train import CatBoostForecaster, TrainConfig
+from tasks.model.recipe import TrainConfig
+from tasks.model.train import CatBoostForecaster
 
-RECIPE_FILES: Final = ("tasks/model/features.py", "tasks/model/train.py")
+RECIPE_FILES: Final = (
+    "tasks/model/features.py",
+    "tasks/model/recipe.py",
+    "tasks/model/quantile.py",
+    "tasks/model/train.py",
+)
 """The files whose content is the recipe: same fingerprint = same recipe code (paths count too)."""
 
 
