@@ -110,7 +110,10 @@ def test_promotion_needs_a_strictly_better_score_on_the_same_window(
     c = worse.decision.comparison
     assert not worse.decision.promote and worse.decision.serve == "champion"
     assert c.champion_method == {"2023-05-24": "refit"} and c.n_targets == n_targets
-    assert c.challenger_wape > c.champion_wape  # type: ignore[operator]
+    # the holdout-chosen blend with profile_4w may pull both fits all the way to the profile (a tie);
+    # either way the worse recipe never scores better than the champion on the same targets
+    assert c.challenger_wape >= c.champion_wape  # type: ignore[operator]
+    assert "keeps serving" in worse.decision.reason
     statuses = _statuses(home)
     assert (
         statuses[first.candidate.version] == "production" and statuses[worse.candidate.version] == "rejected"
