@@ -38,7 +38,8 @@ from tasks.model.accuracy import (
 from tasks.model.baselines import baselines
 from tasks.model.evaluate import SEONGSU, Forecaster, report, spread_origins
 from tasks.model.features import MAX_HORIZON, History
-from tasks.model.train import CatBoostForecaster, TrainConfig
+from tasks.model.recipe import TrainConfig
+from tasks.model.train import CatBoostForecaster
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = CatBoostForecaster.name

@@ -25,7 +25,7 @@ from tasks.core.settings import get_settings
 from tasks.data.feeds.snapshot import SnapshotFeed
 from tasks.data.ingest import run_ingest
 from tasks.data.raw_zone import LocalRawZone
-from tasks.data.warehouse.base import open_warehouse
+from tasks.data.warehouse import open_warehouse
 
 DATASETS = ("stations", "ridership_hourly", "ridership_daily", "weather_hourly", "weather_daily")
 

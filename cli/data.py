@@ -20,11 +20,12 @@ _fail = fail
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply pending migrations to the configured warehouse."""
-    from tasks.data.warehouse.base import WarehouseError, open_warehouse
+    from tasks.data.warehouse import warehouse_session
+    from tasks.data.warehouse.base import WarehouseError
 
     settings = _settings()
     try:
-        with open_warehouse(settings.resolved_warehouse_url) as warehouse:  # type: ignore[attr-defined]
+        with warehouse_session(settings, migrate=False) as warehouse:
             applied = warehouse.migrate()
             url = warehouse.display_url
     except WarehouseError as exc:
@@ -38,11 +39,12 @@ def db_status(
 ) -> None:
     """Row counts, date range per table and the last ingest of each dataset."""
     from tasks.data.status import warehouse_status
-    from tasks.data.warehouse.base import WarehouseError, open_warehouse
+    from tasks.data.warehouse import warehouse_session
+    from tasks.data.warehouse.base import WarehouseError
 
     settings = _settings()
     try:
-        with open_warehouse(settings.resolved_warehouse_url) as warehouse:  # type: ignore[attr-defined]
+        with warehouse_session(settings, migrate=False) as warehouse:
             status = warehouse_status(warehouse)
     except WarehouseError as exc:
         raise _fail(str(exc)) from None

@@ -70,7 +70,7 @@ def train_command(
     _settings()
     from flows.train import train
     from tasks.data.warehouse.base import WarehouseError
-    from tasks.ops.registry import RegistryError
+    from tasks.ops.store import RegistryError
 
     quiet_run_logs()
     started = time.perf_counter()
@@ -181,7 +181,7 @@ def forecast_command(
         raise _fail(str(exc), 2) from None
     except Exception as exc:  # registry/warehouse/IO failures: one readable line, exit 1
         from tasks.data.warehouse.base import WarehouseError
-        from tasks.ops.registry import RegistryError
+        from tasks.ops.store import RegistryError
 
         if isinstance(exc, RegistryError | WarehouseError | OSError):
             raise _fail(str(exc)) from None
@@ -192,20 +192,16 @@ def forecast_command(
 def run_forecast(settings: Any, as_of: date, start: date, days: int, stations: str, out: Path) -> str:
     """Forecast from the warehouse + production package; write the CSV and its ``.meta.json``."""
     from tasks.data.history import latest_ridership_date, load_history
-    from tasks.data.warehouse.base import open_warehouse
+    from tasks.data.warehouse import warehouse_session
     from tasks.model.features import cutoff_for
     from tasks.model.forecast import check_newest, forecast, package_context_days
     from tasks.ops.registry import production_package
 
     started = time.perf_counter()
-    warehouse = open_warehouse(settings.resolved_warehouse_url)
-    try:
-        warehouse.migrate()
+    with warehouse_session(settings) as warehouse:
         package = production_package(settings, warehouse)
         newest = check_newest(latest_ridership_date(warehouse, cutoff_for(as_of)), as_of)
         loaded = load_history(warehouse, as_of, context_days=package_context_days(package))
-    finally:
-        warehouse.close()
     frame = forecast(package, loaded.history, as_of, start, days, stations)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.write_csv(out, float_precision=1)
@@ -245,17 +241,14 @@ def model_list(
 ) -> None:
     """Every registered model or served baseline: status, kind, dates, data range, backtest WAPE and
     the window WAPE of challenger vs champion (and the best baseline)."""
-    from tasks.data.warehouse.base import WarehouseError, open_warehouse
+    from tasks.data.warehouse import warehouse_session
+    from tasks.data.warehouse.base import WarehouseError
     from tasks.ops.registry import list_models
 
     settings = _settings()
     try:
-        warehouse = open_warehouse(settings.resolved_warehouse_url)
-        try:
-            warehouse.migrate()
+        with warehouse_session(settings) as warehouse:
             models = list_models(warehouse)
-        finally:
-            warehouse.close()
     except WarehouseError as exc:
         raise _fail(str(exc)) from None
     rows = [_model_row(r) for r in models.iter_rows(named=True)]
@@ -296,10 +289,9 @@ def model_list(
 
 
 def _model_row(row: dict[str, Any]) -> dict[str, Any]:
-    try:
-        metrics = json.loads(row.get("metrics_json") or "{}")
-    except json.JSONDecodeError:
-        metrics = {}
+    from tasks.ops.registry import ModelRecord
+
+    metrics = ModelRecord.from_row(row).metrics
     comparison = (metrics.get("decision") or {}).get("comparison") or {}
     ch, cp = comparison.get("challenger_wape"), comparison.get("champion_wape")
     best, bw = comparison.get("best_baseline"), comparison.get("best_baseline_wape")
@@ -325,17 +317,15 @@ def _model_row(row: dict[str, Any]) -> dict[str, Any]:
 @model_app.command("rollback")
 def model_rollback() -> None:
     """Serve the previous champion again (new BentoML version, statuses swapped in ``models``)."""
-    from tasks.data.warehouse.base import WarehouseError, open_warehouse
-    from tasks.ops.registry import RegistryError, rollback
+    from tasks.data.warehouse import warehouse_session
+    from tasks.data.warehouse.base import WarehouseError
+    from tasks.ops.registry import rollback
+    from tasks.ops.store import RegistryError
 
     settings = _settings()
     try:
-        warehouse = open_warehouse(settings.resolved_warehouse_url)
-        try:
-            warehouse.migrate()
+        with warehouse_session(settings) as warehouse:
             publication = rollback(settings, warehouse)
-        finally:
-            warehouse.close()
     except (RegistryError, WarehouseError) as exc:
         raise _fail(str(exc)) from None
     out_console().print(

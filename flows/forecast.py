@@ -13,21 +13,18 @@ from datetime import date
 from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
 
-from tasks.data.history import load_history_task
-from tasks.model.forecast import (
-    forecast_markdown,
+from tasks.model.forecast import package_context_days
+from tasks.ops.orchestration import as_of_run_name
+from tasks.reports import publish_forecast
+from tasks.steps import (
     forecast_task,
-    package_context_days,
+    load_history_task,
     production_package_task,
+    prune_store_task,
     publish_refresh_task,
     write_forecasts_task,
 )
-from tasks.ops.model_store import prune_store_task
-from tasks.ops.orchestration import as_of_run_name
-
-REPORT_KEY = "forecast-report"
 
 
 @flow(name="forecast", flow_run_name=as_of_run_name, log_prints=True)
@@ -40,17 +37,8 @@ def forecast(as_of: date | None = None) -> dict[str, Any]:
     written = write_forecasts_task(frame, version, loaded.as_of)
     tag = publish_refresh_task(package, loaded, frame)
     prune_store_task()
-    create_markdown_artifact(
-        key=REPORT_KEY,
-        markdown=forecast_markdown(
-            frame,
-            version=version,
-            as_of=loaded.as_of,
-            weather_note=loaded.weather_note,
-            written=written,
-            tag=tag,
-        ),
-        description=f"Forecasts issued {loaded.as_of} by {version}",
+    publish_forecast(
+        frame, version=version, as_of=loaded.as_of, weather_note=loaded.weather_note, written=written, tag=tag
     )
     return {
         "as_of": loaded.as_of.isoformat(),

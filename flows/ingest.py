@@ -14,14 +14,14 @@ from datetime import date
 from typing import Literal
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
 
 from tasks.core.settings import get_settings
-from tasks.data.ingest import IngestSummary, ingest_dataset, summary_markdown
+from tasks.data.ingest import IngestSummary
 from tasks.data.status import freshness
-from tasks.data.warehouse.base import open_warehouse
-from tasks.ops.monitor import replay_clock_task
+from tasks.data.warehouse import warehouse_session
 from tasks.ops.orchestration import as_of_run_name, ingest_slot
+from tasks.reports import publish_ingest
+from tasks.steps import ingest_dataset, replay_clock_task
 
 Source = Literal["snapshot", "api", "file"]
 
@@ -37,12 +37,9 @@ WEATHER_DATASETS: dict[str, tuple[str, ...]] = {
 
 
 def _publish(title: str, key: str, summaries: list[IngestSummary]) -> None:
-    warehouse = open_warehouse(get_settings().resolved_warehouse_url)
-    try:
+    with warehouse_session(get_settings(), migrate=False) as warehouse:
         fresh = freshness(warehouse)
-    finally:
-        warehouse.close()
-    create_markdown_artifact(key=key, markdown=summary_markdown(title, summaries, fresh), description=title)
+    publish_ingest(title, key, summaries, fresh)
 
 
 @flow(name="ingest-ridership", flow_run_name=as_of_run_name, log_prints=True)

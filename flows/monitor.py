@@ -10,35 +10,20 @@ from __future__ import annotations
 from datetime import date
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.ops.monitor import (
-    MonitorResult,
-    evaluate_task,
-    metrics_table,
-    report_markdown,
-    request_retrain_task,
-)
+from tasks.ops.monitor import MonitorResult
 from tasks.ops.orchestration import as_of_run_name
-
-REPORT_KEY = "monitor-report"
-METRICS_KEY = "monitor-metrics"
+from tasks.reports import publish_monitor
+from tasks.steps import evaluate_task, request_retrain_task
 
 
 @flow(name="monitor", flow_run_name=as_of_run_name, log_prints=True)
 def monitor(as_of: date | None = None) -> MonitorResult | None:
     """Accuracy per horizon and station group, drift vs the 8 weeks before, retrain request."""
     result = evaluate_task(as_of)
+    publish_monitor(result)
     if result is None:
-        create_markdown_artifact(
-            key=REPORT_KEY,
-            markdown="# Monitoring\n\nNo ridership in the warehouse yet.",
-            description="Monitoring",
-        )
         return None
-    title = f"Monitoring as of {result.windows.evaluated_on}"
-    create_markdown_artifact(key=REPORT_KEY, markdown=report_markdown(result), description=title)
-    create_table_artifact(key=METRICS_KEY, table=metrics_table(result), description=title)
     if result.retrain_needed:
         request_retrain_task(result)
     return result

@@ -24,8 +24,8 @@ from prefect import flow
 from flows.forecast import forecast
 from flows.ingest import ingest_ridership, ingest_weather
 from flows.monitor import monitor
-from tasks.ops.monitor import default_as_of_task, replay_clock_task
 from tasks.ops.orchestration import as_of_run_name
+from tasks.steps import default_as_of_task, replay_clock_task
 
 INGEST_LOOKBACK_DAYS = 14
 """A daily run re-reads the last two weeks: enough to pick up a missed day or a publisher's late

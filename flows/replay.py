@@ -16,7 +16,8 @@ from typing import Any
 
 from tasks.core.settings import Settings, get_settings
 from tasks.data.clock import read_clock, set_clock
-from tasks.data.warehouse.base import Warehouse, open_warehouse
+from tasks.data.warehouse import warehouse_session
+from tasks.data.warehouse.base import Warehouse
 from tasks.ops.orchestration import (
     LOCAL_POOL,
     RETRAIN_EVENT,
@@ -28,6 +29,7 @@ from tasks.ops.orchestration import (
     wait_for_triggered_run,
     worker_online,
 )
+from tasks.ops.registry import production_record
 
 REPLAY_START = date(2023, 6, 1)
 """Default first simulated day: the data through 2023-05-29 is published, 4 weeks remain to replay."""
@@ -39,10 +41,9 @@ Step = Callable[[str], None]
 
 
 def production_model(warehouse: Warehouse) -> str | None:
-    rows = warehouse.read(
-        "select version from models where status = %s order by promoted_at desc", ["production"]
-    )
-    return str(rows["version"][0]) if rows.height else None
+    """The champion's version (``tasks.ops.registry.production_record``), None before the first one."""
+    record = production_record(warehouse)
+    return record.version if record else None
 
 
 def forecasts_issued(warehouse: Warehouse, as_of: date) -> bool:
@@ -55,9 +56,7 @@ def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print
 
     Every step is a run of a local deployment executed by the worker; the forecast after the first
     promotion is the one the ``forecast`` deployment's promotion trigger starts."""
-    warehouse = open_warehouse(settings.resolved_warehouse_url)
-    try:
-        warehouse.migrate()
+    with warehouse_session(settings) as warehouse:
         clock = read_clock(warehouse)
         did: dict[str, Any] = {"as_of": None, "ingested": False, "trained": None, "forecast": False}
         if clock is None:
@@ -89,8 +88,6 @@ def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print
             run_deployment_and_wait("forecast/local", {"as_of": clock.isoformat()})
             did["forecast"] = True
         return did
-    finally:
-        warehouse.close()
 
 
 def _decision(warehouse: Warehouse, before: str | None) -> str:
@@ -120,46 +117,47 @@ def advance_clock(days: int = 1, step: Step = print) -> dict[str, Any]:
     if not 1 <= days <= 31:
         raise ValueError("days must be between 1 and 31")
     settings = get_settings()
-    warehouse = open_warehouse(settings.resolved_warehouse_url)
-    try:
-        warehouse.migrate()
-        clock = read_clock(warehouse)
-        if clock is None:
-            raise ValueError(
-                "the replay has not started: run `seongsu up` (`--replay-start DATE` picks its first day) first"
-            )
-        require_stack()
-        log: list[dict[str, Any]] = []
-        for _ in range(days):
-            clock = clock + timedelta(days=1)
-            step(f"day {clock}: ingest -> monitor -> forecast")
-            since = utc_now()
-            run_deployment_and_wait("daily-pipeline/local", {"as_of": clock.isoformat()})
-            requested = retrain_requested(warehouse, clock)
-            day: dict[str, Any] = {"as_of": clock.isoformat(), "retrain_requested": requested, "alerts": []}
-            day["retrain"] = None
-            if requested:
-                step(f"day {clock}: the monitor asked for a retrain; the train trigger runs it")
-                champion = production_model(warehouse)
-                run = wait_for_triggered_run("train/local", since)
-                day["alerts"] = event_reasons(RETRAIN_EVENT, since)
-                day["retrain"] = {"decision": _decision(warehouse, champion), "run": run.name}
-                if production_model(warehouse) != champion:
-                    step(f"day {clock}: new champion; the promotion trigger re-issues the forecasts")
-                    wait_for_triggered_run("forecast/local", since)
-            set_clock(warehouse, clock)
-            log.append(day)
-        return {"as_of": clock.isoformat(), "days": log}
-    except OrchestrationError as exc:
-        raise ValueError(str(exc)) from None
-    finally:
-        warehouse.close()
+    with warehouse_session(settings) as warehouse:
+        try:
+            clock = read_clock(warehouse)
+            if clock is None:
+                raise ValueError(
+                    "the replay has not started: run `seongsu up` (`--replay-start DATE` picks its first day) first"
+                )
+            require_stack()
+            log: list[dict[str, Any]] = []
+            for _ in range(days):
+                clock = clock + timedelta(days=1)
+                step(f"day {clock}: ingest -> monitor -> forecast")
+                since = utc_now()
+                run_deployment_and_wait("daily-pipeline/local", {"as_of": clock.isoformat()})
+                requested = retrain_requested(warehouse, clock)
+                day: dict[str, Any] = {
+                    "as_of": clock.isoformat(),
+                    "retrain_requested": requested,
+                    "alerts": [],
+                }
+                day["retrain"] = None
+                if requested:
+                    step(f"day {clock}: the monitor asked for a retrain; the train trigger runs it")
+                    champion = production_model(warehouse)
+                    run = wait_for_triggered_run("train/local", since)
+                    day["alerts"] = event_reasons(RETRAIN_EVENT, since)
+                    day["retrain"] = {"decision": _decision(warehouse, champion), "run": run.name}
+                    if production_model(warehouse) != champion:
+                        step(f"day {clock}: new champion; the promotion trigger re-issues the forecasts")
+                        wait_for_triggered_run("forecast/local", since)
+                set_clock(warehouse, clock)
+                log.append(day)
+            return {"as_of": clock.isoformat(), "days": log}
+        except OrchestrationError as exc:
+            raise ValueError(str(exc)) from None
 
 
 def retrain_requested(warehouse: Warehouse, evaluated_on: date) -> bool:
     """Whether the monitor's evaluation of ``evaluated_on`` emitted a retrain request (its
     ``monitoring`` row, written in the flow run before it completed: no race with the event)."""
-    from tasks.ops.monitor import REQUEST_METRIC
+    from tasks.ops.alerts import REQUEST_METRIC
 
     rows = warehouse.read(
         "select value from monitoring where metric = %s and evaluated_on = %s",

@@ -18,29 +18,24 @@ from datetime import date
 from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from tasks.core.progress import stage
 from tasks.core.settings import get_settings
-from tasks.data.history import load_history_task
-from tasks.model.forecast import forecast_task, write_forecasts_task
-from tasks.ops.challenger import (
-    TrainPlan,
-    backtest_metrics,
-    backtest_table,
+from tasks.ops.challenger import TrainPlan, backtest_metrics, backtest_table, window_origins
+from tasks.ops.decision_report import serving, track_training
+from tasks.ops.orchestration import as_of_run_name
+from tasks.ops.tracking import Tracker
+from tasks.reports import publish_training
+from tasks.steps import (
     backtest_task,
     compare_task,
+    forecast_task,
+    load_history_task,
     record_decision_task,
     save_candidate_task,
     train_challenger_task,
-    window_origins,
+    write_forecasts_task,
 )
-from tasks.ops.decision_report import decision_markdown, serving, track_training
-from tasks.ops.orchestration import as_of_run_name
-from tasks.ops.tracking import Tracker
-
-DECISION_KEY = "train-decision"
-BACKTEST_KEY = "train-backtest"
 
 
 @flow(name="train", flow_run_name=as_of_run_name, log_prints=True)
@@ -101,12 +96,7 @@ def train(
     tracker.finish()
     seconds = time.perf_counter() - started
     title = f"Training {candidate.version} as of {loaded.as_of}"
-    create_markdown_artifact(
-        key=DECISION_KEY,
-        markdown=decision_markdown(decision, publication, table, as_of=loaded.as_of, seconds=seconds),
-        description=title,
-    )
-    create_table_artifact(key=BACKTEST_KEY, table=table.to_dicts(), description=f"{title}: backtest WAPE")
+    publish_training(title, decision, publication, table, as_of=loaded.as_of, seconds=seconds)
     return {
         "version": candidate.version,
         "as_of": loaded.as_of.isoformat(),

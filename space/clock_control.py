@@ -60,7 +60,7 @@ class ClockControl:
             return None
         try:
             from tasks.data.clock import read_clock
-            from tasks.data.warehouse.base import open_warehouse
+            from tasks.data.warehouse import open_warehouse
 
             warehouse = open_warehouse(self._warehouse_url)
             try:

@@ -87,7 +87,8 @@ class WarehouseBackend:
 
     def _with(self, fn: Callable[[Any], T]) -> T:
         try:
-            from tasks.data.warehouse.base import WarehouseError, open_warehouse
+            from tasks.data.warehouse import open_warehouse
+            from tasks.data.warehouse.base import WarehouseError
         except ImportError as exc:
             raise BackendError("the local warehouse needs this project's `tasks` package") from exc
         if self.url.startswith("sqlite:///"):

@@ -20,7 +20,8 @@ import pytest
 from tasks.core.schema import HOUR_BANDS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
 from tasks.core.settings import Settings, get_settings
 from tasks.data.history import LoadedHistory, load_history
-from tasks.data.warehouse.base import Warehouse, open_warehouse
+from tasks.data.warehouse import open_warehouse
+from tasks.data.warehouse.base import Warehouse
 from tasks.model.features import PUBLICATION_LAG_DAYS
 from tasks.ops.challenger import (
     TrainPlan,
@@ -31,7 +32,8 @@ from tasks.ops.challenger import (
     window_origins,
 )
 from tasks.ops.champion import Decision
-from tasks.ops.registry import Candidate, Publication, save_candidate
+from tasks.ops.packaging import save_candidate
+from tasks.ops.registry import Candidate, Publication
 
 REPO = Path(__file__).resolve().parent.parent
 SNAPSHOT = REPO / "data" / "snapshot"

@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 import polars as pl
 
+from cli.serve import serve_command
 from cli.supervisor import stop_process_group
 from tasks.model.features import MAX_HORIZON, History, cutoff_for, forecast_targets
 from tasks.model.package import BENTO_MODEL_NAME, PackageMetadata, crowding_thresholds, write_package
@@ -65,7 +66,8 @@ def snapshot_history(stations: Sequence[int] = DEFAULT_STATIONS) -> History:
 
 def trained_model(stations: Sequence[int] = DEFAULT_STATIONS, train_as_of: dt.date = TRAIN_AS_OF) -> Path:
     """Directory of a tiny fitted forecaster (``tasks.model.train.save`` layout), trained once per process."""
-    from tasks.model.train import TrainConfig, save, train
+    from tasks.model.recipe import TrainConfig
+    from tasks.model.train import save, train
 
     key = (tuple(stations), train_as_of)
     if key not in _MODELS:
@@ -172,27 +174,32 @@ def running_service(
     ready: bool = True,
     timeout_s: float = 90.0,
     env: dict[str, str] | None = None,
+    via_cli: bool = False,
 ) -> Iterator[str]:
     """``bentoml serve`` the crowding service on a free port; yield its base URL; always stop it.
 
     Waits for ``/readyz`` (a package is loaded), or only ``/livez`` with ``ready=False``.  The
-    service's API key is ``API_KEY`` (send ``AUTH``) unless ``env`` says otherwise.
+    service's API key is ``API_KEY`` (send ``AUTH``) unless ``env`` says otherwise.  The command is
+    the one ``seongsu serve`` runs (``cli.serve.serve_command``); ``via_cli`` runs ``seongsu serve``
+    itself, which replaces itself with that command.
     """
     port = free_port()
+    argv, extra = serve_command("127.0.0.1", port, workers, reload_interval_s)
+    if via_cli:
+        argv = [sys.executable, "-m", "cli", "serve", "--port", str(port), "--workers", str(workers)]
+        argv += ["--reload-interval", f"{reload_interval_s:g}"]
     env = {
         **os.environ,
         "BENTOML_HOME": str(bentoml_home),
         "BENTOML_DO_NOT_TRACK": "true",
-        "SEONGSU_RELOAD_INTERVAL_S": str(reload_interval_s),
-        "SEONGSU_SERVE_WORKERS": str(workers),
+        **extra,
         "SEONGSU_BENTO_API_KEY": API_KEY,
         **(env or {}),
     }
     log_path = bentoml_home / f"serve-{port}.log"
     log = log_path.open("w")
-    cmd = [sys.executable, "-m", "bentoml", "serve", "bentos.crowding.service:CrowdingService"]
     proc = subprocess.Popen(
-        [*cmd, "--host", "127.0.0.1", "--port", str(port)],
+        argv,
         cwd=REPO,
         env=env,
         stdout=log,

@@ -21,7 +21,7 @@ import pytest
 from package_fixture import AUTH, TRAIN_AS_OF, build_package, publish, running_service
 
 from tasks.core.settings import get_settings
-from tasks.ops.registry import publish_package
+from tasks.ops.store import publish_package
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,8 @@ from tasks.model.evaluate import (
     spread_origins,
 )
 from tasks.model.features import KEYS, History, cutoff_for
-from tasks.model.train import CatBoostForecaster, TrainConfig
+from tasks.model.recipe import TrainConfig
+from tasks.model.train import CatBoostForecaster
 
 SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "snapshot"
 

@@ -212,7 +212,8 @@ def test_feature_frame_shape_order_and_weather(history: History) -> None:
 
 def test_a_forecast_reads_only_the_context_a_package_keeps(history: History) -> None:
     """Features from the newest CONTEXT_DAYS + the year-ago window equal those from all history."""
-    from tasks.data.history import CONTEXT_DAYS, in_context
+    from tasks.core.constants import CONTEXT_DAYS
+    from tasks.data.history import in_context
 
     year_ago = history.ridership.with_columns(pl.col("date") - pl.duration(days=364))
     full = pl.concat([year_ago, history.ridership]).unique(KEYS, keep="last").sort(KEYS)

@@ -60,7 +60,7 @@ def test_an_ingest_waits_while_another_holds_the_ingest_slot(fresh_home: Path, p
 
     from flows.ingest import ingest_weather
     from tasks.core.settings import get_settings
-    from tasks.data.warehouse.base import open_warehouse
+    from tasks.data.warehouse import open_warehouse
     from tasks.ops.orchestration import INGEST_LIMIT
 
     with get_client(sync_client=True) as client:

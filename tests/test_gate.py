@@ -49,7 +49,8 @@ from tasks.model.features import (
 from tasks.model.forecast import forecast
 from tasks.model.forecasters import baseline_by_name, context_days
 from tasks.model.package import read_package
-from tasks.ops.registry import RegistryError, find_package, latest_published, list_models, rollback
+from tasks.ops.registry import list_models, rollback
+from tasks.ops.store import RegistryError, find_package, latest_published
 
 
 def _models(home: Home) -> dict[str, tuple[str, str]]:

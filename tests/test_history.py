@@ -15,7 +15,7 @@ import polars as pl
 
 from tasks.core.schema import RIDERSHIP_HOURLY, WEATHER_DAILY, conform
 from tasks.data.history import load_history
-from tasks.data.warehouse.base import open_warehouse
+from tasks.data.warehouse import open_warehouse
 from tasks.model.features import History, prepare_history
 
 SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "snapshot"

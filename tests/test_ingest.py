@@ -27,7 +27,8 @@ from tasks.data.feeds.seoul_api import SeoulOpenApiFeed
 from tasks.data.feeds.snapshot import SnapshotFeed
 from tasks.data.ingest import run_ingest
 from tasks.data.raw_zone import LocalRawZone
-from tasks.data.warehouse.base import Warehouse, open_warehouse
+from tasks.data.warehouse import open_warehouse
+from tasks.data.warehouse.base import Warehouse
 
 FILES = Path(__file__).parent / "fixtures" / "files"
 SNAPSHOT = REPO_ROOT / "data" / "snapshot"

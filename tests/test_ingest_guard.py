@@ -15,10 +15,12 @@ import pytest
 from tasks.core.schema import INGEST_RUNS, QUARANTINE, RIDERSHIP_HOURLY, STATIONS
 from tasks.data.feeds.base import FeedFormatError, FeedUnavailableError, RawPayload
 from tasks.data.feeds.metro_file import FileFeed
-from tasks.data.ingest import run_ingest, summary_markdown
+from tasks.data.ingest import run_ingest
 from tasks.data.raw_zone import LocalRawZone
 from tasks.data.validate import validate
-from tasks.data.warehouse.base import Warehouse, WarehouseUnavailable, open_warehouse
+from tasks.data.warehouse import open_warehouse
+from tasks.data.warehouse.base import Warehouse, WarehouseUnavailable
+from tasks.reports import summary_markdown
 
 FILES = Path(__file__).parent / "fixtures" / "files"
 DAY = (date(2023, 1, 1), date(2023, 1, 2))

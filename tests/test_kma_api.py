@@ -27,17 +27,8 @@ from tasks.data.feeds.base import (
     FeedUnavailableError,
     RawPayload,
 )
-from tasks.data.feeds.kma_api import (
-    DEFAULT_BASE_URL,
-    FORECAST,
-    FORECAST_SCHEMA,
-    HOURLY,
-    HOURLY_SCHEMA,
-    KmaApiFeed,
-    latest_issue,
-    month_chunks,
-    parse_amount,
-)
+from tasks.data.feeds.kma_api import DEFAULT_BASE_URL, KmaApiFeed, latest_issue, month_chunks
+from tasks.data.feeds.kma_payload import FORECAST, FORECAST_SCHEMA, HOURLY, HOURLY_SCHEMA, parse_amount
 
 FIXTURES = Path(__file__).parent / "fixtures" / "api"
 # a made-up key in the shape of a data.go.kr "decoding" key (contains + / =)

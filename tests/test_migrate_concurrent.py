@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tasks.core.schema import TABLES
-from tasks.data.warehouse.base import open_warehouse
+from tasks.data.warehouse import open_warehouse
 from tasks.data.warehouse.migrations import list_migrations
 
 MIGRATORS = 4

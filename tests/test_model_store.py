@@ -11,9 +11,10 @@ import pytest
 
 from tasks.core.schema import MODELS, conform
 from tasks.core.settings import get_settings
-from tasks.data.warehouse.base import open_warehouse
+from tasks.data.warehouse import open_warehouse
+from tasks.model.package import BENTO_MODEL_NAME
 from tasks.ops.model_store import prune_store
-from tasks.ops.registry import BENTO_MODEL_NAME, _bento_store, published_models
+from tasks.ops.store import bento_store, published_models
 
 # (model version, number of store copies), oldest first: m1 was champion, then m2, now m3
 HISTORY = (("m1", 2), ("m2", 3), ("m3", 3))
@@ -32,7 +33,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, st
     for version, copies in HISTORY:
         for _ in range(copies):
             with bentoml.models.create(
-                BENTO_MODEL_NAME, labels={"model_version": version}, _model_store=_bento_store(settings)
+                BENTO_MODEL_NAME, labels={"model_version": version}, _model_store=bento_store(settings)
             ) as model:
                 (Path(model.path) / "metadata.json").write_text(json.dumps({"version": version}))
             tags.append((str(model.tag), version))
@@ -67,7 +68,7 @@ def test_prune_keeps_latest_champion_and_previous_champion(store: list[tuple[str
         assert set(pruned.deleted) == {tag for tag, _ in store} - expected_kept
         left = {str(m.tag) for m in published_models(settings)}
         assert left == expected_kept
-        assert str(_bento_store(settings).get(f"{BENTO_MODEL_NAME}:latest").tag) == store[-1][0]
+        assert str(bento_store(settings).get(f"{BENTO_MODEL_NAME}:latest").tag) == store[-1][0]
         again = prune_store(settings, warehouse)  # idempotent
         assert again.deleted == [] and set(again.kept) == expected_kept
     finally:

@@ -14,29 +14,29 @@ import pytest
 
 from tasks.core.schema import FORECASTS, MODELS, MONITORING, RIDERSHIP_HOURLY, STATIONS, conform
 from tasks.data.history import default_as_of
-from tasks.data.warehouse.base import open_warehouse
-from tasks.ops.monitor import (
+from tasks.data.warehouse import open_warehouse
+from tasks.ops.alerts import (
     RETRAIN_EVENT,
     Alert,
-    MonitorInputs,
     Thresholds,
-    accuracy_metrics,
     backtest_wape,
     cooldown_since,
-    evaluate,
     find_alerts,
+    retrain_request,
+)
+from tasks.ops.monitor import MonitorInputs, evaluate, run_monitor
+from tasks.ops.scores import (
+    accuracy_metrics,
     line_scope,
     psi,
-    report_markdown,
     result_value,
-    retrain_request,
-    run_monitor,
     score_forecasts,
     station_groups,
     target_drift,
     weather_drift,
     windows_for,
 )
+from tasks.reports import report_markdown
 
 STATIONS_FRAME = pl.DataFrame(
     {

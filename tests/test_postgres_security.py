@@ -7,7 +7,7 @@ import pytest
 from psycopg import errors
 
 from tasks.core.schema import TABLES
-from tasks.data.warehouse.base import open_warehouse
+from tasks.data.warehouse import open_warehouse
 
 
 @pytest.fixture

@@ -29,11 +29,12 @@ from model_fixtures import (  # noqa: F401  (home_fixture provides the `home` fi
 )
 
 from tasks.core.schema import MODELS
-from tasks.data.warehouse.base import open_warehouse
+from tasks.data.warehouse import open_warehouse
 from tasks.model.features import MAX_HORIZON
 from tasks.model.package import read_package
 from tasks.ops.champion import Comparison, comparison_origins, decide
-from tasks.ops.registry import latest_published, list_models, published_models
+from tasks.ops.registry import list_models
+from tasks.ops.store import latest_published, published_models
 
 
 def _statuses(home: Home) -> dict[str, str]:
@@ -109,7 +110,10 @@ def test_promotion_needs_a_strictly_better_score_on_the_same_window(
     c = worse.decision.comparison
     assert not worse.decision.promote and worse.decision.serve == "champion"
     assert c.champion_method == {"2023-05-24": "refit"} and c.n_targets == n_targets
-    assert c.challenger_wape > c.champion_wape  # type: ignore[operator]
+    # the holdout-chosen blend with profile_4w may pull both fits all the way to the profile (a tie);
+    # either way the worse recipe never scores better than the champion on the same targets
+    assert c.challenger_wape >= c.champion_wape  # type: ignore[operator]
+    assert "keeps serving" in worse.decision.reason
     statuses = _statuses(home)
     assert (
         statuses[first.candidate.version] == "production" and statuses[worse.candidate.version] == "rejected"

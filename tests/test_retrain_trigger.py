@@ -29,9 +29,9 @@ from prefect.client.schemas.objects import FlowRun
 from flows.replay import retrain_requested
 from tasks.core.schema import FORECASTS, MODELS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
 from tasks.core.settings import get_settings
-from tasks.data.warehouse.base import open_warehouse
-from tasks.ops.monitor import windows_for
+from tasks.data.warehouse import open_warehouse
 from tasks.ops.orchestration import triggered_runs, utc_now
+from tasks.ops.scores import windows_for
 
 REPO = Path(__file__).resolve().parent.parent
 STATION_CODES = (150, 151, 210, 211, 212, 213)  # two stations of line 1, Seongsu and its line-2 neighbours

@@ -123,7 +123,7 @@ def warehouse_url(package: Path, tmp_path_factory: pytest.TempPathFactory) -> st
         WEATHER_HOURLY,
         conform,
     )
-    from tasks.data.warehouse.base import open_warehouse
+    from tasks.data.warehouse import open_warehouse
     from tasks.ops.monitor import run_monitor
 
     url = f"sqlite:///{tmp_path_factory.mktemp('space-wh') / 'warehouse.sqlite'}"

@@ -145,7 +145,7 @@ def test_station_coverage_is_explained() -> None:
 def test_empty_states_have_headers_and_say_what_comes(tmp_path: Path) -> None:
     """A fresh local warehouse, no service, no orchestrator: every table keeps its real column
     names (Gradio shows "1 | 2 | 3" for a frame without columns) and the text says what will come."""
-    from tasks.data.warehouse.base import open_warehouse
+    from tasks.data.warehouse import open_warehouse
 
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     warehouse = open_warehouse(url)

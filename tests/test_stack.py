@@ -17,7 +17,7 @@ from cli.supervisor import Stack, StackError
 from flows.replay import advance_clock
 from tasks.core.settings import get_settings
 from tasks.data.clock import read_clock, set_clock
-from tasks.data.warehouse.base import open_warehouse
+from tasks.data.warehouse import open_warehouse
 
 runner = CliRunner(env={"COLUMNS": "200"})
 

@@ -84,7 +84,7 @@ def test_train_flow_survives_wandb_failing_mid_run(
     import wandb
 
     from flows.train import train
-    from tasks.ops.registry import latest_published
+    from tasks.ops.store import latest_published
 
     class BrokenArtifact(wandb.Artifact):  # a subclass: wandb itself isinstance-checks Artifact
         def __init__(self, *args: object, **kwargs: object) -> None:

@@ -26,7 +26,8 @@ from typer.testing import CliRunner
 from cli import app
 from tasks.core.schema import PIPELINE_STATE, conform
 from tasks.model.baselines import baselines
-from tasks.ops.registry import latest_published, list_models
+from tasks.ops.registry import list_models
+from tasks.ops.store import latest_published
 
 runner = CliRunner(env={"COLUMNS": "200"})
 

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from tasks.core.schema import RIDERSHIP_HOURLY, TABLES, WEATHER_HOURLY, conform
-from tasks.data.warehouse.base import WarehouseError, open_warehouse, redact_url
+from tasks.data.warehouse import open_warehouse
+from tasks.data.warehouse.base import WarehouseError, redact_url
 from tasks.data.warehouse.migrations import list_migrations
 from tasks.ops.registry import get_model
 

@@ -29,7 +29,7 @@ from tasks.core.schema import DIRECTIONS
 from tasks.model.package import LEVELS, ModelPackage, crowding_level, read_package
 
 INTERVAL = 0.8
-"""Coverage of [lo, hi]: the package stores the 10% and 90% quantiles (tasks.model.train.QUANTILES)."""
+"""Coverage of [lo, hi]: the package stores the 10% and 90% quantiles (tasks.model.recipe.QUANTILES)."""
 N_BANDS = LAST_BAND - FIRST_BAND + 1
 
 Cell = tuple[float, float, float, int | None]

@@ -32,13 +32,12 @@ from typing import Final, Literal
 
 import numpy as np
 import polars as pl
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
-from tasks.model.features import DEFAULT_WEATHER_STATION, MAX_HORIZON, PUBLICATION_LAG_DAYS, History
-from tasks.core.retry import retry_on
+from tasks.core.constants import CONTEXT_DAYS, DEFAULT_WEATHER_STATION, MAX_HORIZON, PUBLICATION_LAG_DAYS
+from tasks.core.frames import History
 from tasks.data.clock import read_clock
-from tasks.data.warehouse.base import Warehouse, WarehouseError, open_warehouse
+from tasks.data.warehouse import open_warehouse
+from tasks.data.warehouse.base import Warehouse, WarehouseError
 from tasks.core.schema import (
     RIDERSHIP_HOURLY,
     STATIONS,
@@ -49,8 +48,6 @@ from tasks.core.schema import (
 
 WeatherSource = Literal["observed", "kma_forecast", "none"]
 
-CONTEXT_DAYS: Final = 70
-"""Ridership days a forecast needs behind its cutoff: the 8-week profiles + lags, with slack."""
 YEAR_AGO_DAYS: Final = 364
 YEAR_AGO_CONTEXT: Final = (YEAR_AGO_DAYS + 35, YEAR_AGO_DAYS - 8)
 """Days before as_of of the year-ago window a forecast also reads (``tasks.model.trailing``'s ``year_*``
@@ -228,6 +225,16 @@ def load_history(
     return LoadedHistory(History(ridership, weather, station_table, weather_daily), as_of, source)
 
 
+def context_history(loaded: LoadedHistory, context_days: int = CONTEXT_DAYS) -> History:
+    """The newest ``context_days`` of ridership and the year-ago window (and the weather from the
+    newest part on) for a package."""
+    since = loaded.as_of - dt.timedelta(days=context_days)
+    h = loaded.history
+    ridership = h.ridership.filter(in_context(loaded.as_of, context_days))
+    weather = h.weather.filter(pl.col("ts") >= dt.datetime.combine(since, dt.time()))
+    return History(ridership, weather, h.stations)
+
+
 def latest_ridership_date(warehouse: Warehouse, on_or_before: dt.date | None = None) -> dt.date | None:
     """Newest ``ridership_hourly`` date in the warehouse, optionally not after a day (None: none)."""
     if "ridership_hourly" not in warehouse.table_names():
@@ -282,29 +289,17 @@ class NoDataError(ValueError):
     """Nothing to learn from or forecast with: the warehouse holds no ridership for the as-of."""
 
 
-@task(
-    name="load-history",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=retry_on(WarehouseError, OSError),
-    cache_policy=NO_CACHE,
-)
-def load_history_task(
-    as_of: dt.date | None, stations: list[int] | None = None, context_days: int | None = None
+def load_as_of(
+    warehouse: Warehouse,
+    as_of: dt.date | None,
+    stations: list[int] | None = None,
+    context_days: int | None = None,
 ) -> LoadedHistory:
-    """Prefect task: everything known on ``as_of`` (default: ``default_as_of``) in the configured
-    warehouse."""
-    from tasks.core.settings import get_settings
-
-    warehouse = open_warehouse(get_settings().resolved_warehouse_url)
-    try:
-        warehouse.migrate()
-        as_of = as_of or default_as_of(warehouse)
-        if as_of is None:
-            raise NoDataError("the warehouse has no ridership: run `seongsu ingest` first")
-        loaded = load_history(warehouse, as_of, stations=stations, context_days=context_days)
-    finally:
-        warehouse.close()
+    """Everything known on ``as_of`` (default: ``default_as_of``); ``NoDataError`` when nothing is."""
+    as_of = as_of or default_as_of(warehouse)
+    if as_of is None:
+        raise NoDataError("the warehouse has no ridership: run `seongsu ingest` first")
+    loaded = load_history(warehouse, as_of, stations=stations, context_days=context_days)
     if loaded.history.ridership.is_empty():
         raise NoDataError(f"no ridership published by {as_of}: ingest data first")
     return loaded

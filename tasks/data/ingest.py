@@ -17,28 +17,18 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from tasks.data.feeds.base import Feed, FeedError, FeedUnavailableError
 from tasks.data.raw_zone import RawZone, check_size, open_raw_zone
-from tasks.core.retry import retry_on
 from tasks.core.settings import Settings, get_settings
 from tasks.data.validate import set_aside, validate
-from tasks.data.warehouse.base import (
-    Warehouse,
-    WarehouseError,
-    WarehouseUnavailable,
-    open_warehouse,
-    with_reconnects,
-)
+from tasks.data.warehouse import open_warehouse
+from tasks.data.warehouse.base import Warehouse, WarehouseError, WarehouseUnavailable, with_reconnects
 from tasks.core.schema import INGEST_RUNS, QUARANTINE, STATIONS, TABLES, conform
 
 Progress = Callable[[str, int, int], None]  # (step description, done, total)
 
 SOURCES = ("snapshot", "api", "file")
-RIDERSHIP_DATASETS = ("stations", "ridership_hourly", "ridership_daily")
-WEATHER_DATASETS = ("weather_hourly", "weather_daily")
 
 
 @dataclass(frozen=True)
@@ -252,22 +242,13 @@ def default_range(feed: Feed, dataset: str, start: date | None, end: date | None
     return start or end - timedelta(days=6), end
 
 
-# --- Prefect wrappers ---------------------------------------------------------------------------------
-# Kept thin: they only open what a run needs from the settings and call the plain functions above.
-# The progress callback travels in a ContextVar because task parameters must stay serialisable.
-
+# The progress callback of ``seongsu ingest`` travels in a ContextVar because Prefect task
+# parameters must stay serialisable (``tasks.steps.ingest_dataset`` reads it).
 PROGRESS: ContextVar[Progress | None] = ContextVar("seongsu_ingest_progress", default=None)
 
 
-@task(
-    name="ingest-dataset",
-    retries=2,
-    retry_delay_seconds=[30, 120],
-    retry_condition_fn=retry_on(FeedUnavailableError),
-    cache_policy=NO_CACHE,
-    log_prints=True,
-)
-def ingest_dataset(
+def ingest_configured(
+    settings: Settings,
     source: str,
     dataset: str,
     start: date | None = None,
@@ -276,17 +257,16 @@ def ingest_dataset(
     path: str | None = None,
     allow_renames: bool = False,
 ) -> IngestSummary:
-    """Prefect task: one dataset from one source into the configured warehouse."""
-    settings = get_settings()
+    """One dataset from one source into the configured warehouse (the ``ingest-dataset`` step)."""
+    from tasks.data.warehouse import warehouse_session
+
     if source == "api":
         feed = open_api_feed(dataset, settings)
     else:
         feed = open_feed(source, settings, as_of=as_of, path=Path(path) if path else None)
     lo, hi = default_range(feed, dataset, start, end)
-    warehouse = open_warehouse(settings.resolved_warehouse_url)
-    try:
-        warehouse.migrate()
-        summary = run_ingest(
+    with warehouse_session(settings) as warehouse:
+        return run_ingest(
             feed,
             dataset,
             lo,
@@ -296,40 +276,3 @@ def ingest_dataset(
             progress=PROGRESS.get(),
             allow_renames=allow_renames,
         )
-    finally:
-        warehouse.close()
-    get_run_logger().info(
-        "%s from %s: %d rows in, %d inserted, %d updated, %d quarantined (%s)",
-        dataset,
-        source,
-        summary.rows_in,
-        summary.rows_inserted,
-        summary.rows_updated,
-        summary.rows_quarantined,
-        summary.date_range,
-    )
-    return summary
-
-
-def summary_markdown(title: str, summaries: list[IngestSummary], freshness: dict[str, str | None]) -> str:
-    """The Prefect artifact of an ingest run: what came in, what changed, what was set aside."""
-    lines = [
-        f"# {title}",
-        "",
-        "| dataset | source | rows in | inserted | updated | quarantined | data range |",
-        "|---|---|---:|---:|---:|---:|---|",
-    ]
-    for s in summaries:
-        lines.append(
-            f"| {s.dataset} | {s.source} | {s.rows_in:,} | {s.rows_inserted:,} | {s.rows_updated:,} | "
-            f"{s.rows_quarantined:,} | {s.date_range} |"
-        )
-    changes = [f"{s.dataset}: {s.message}" for s in summaries if s.status == "ok" and s.message]
-    if changes:
-        lines += ["", "**Changes to data already loaded:** " + "; ".join(changes)]
-    reasons = [r for s in summaries for r in s.top_reasons]
-    if reasons:
-        lines += ["", "**Quarantine reasons:** " + "; ".join(reasons)]
-    lines += ["", "**Freshness (latest data date per table):** "]
-    lines += [f"- {k}: {v or 'empty'}" for k, v in freshness.items()]
-    return "\n".join(lines)

@@ -32,6 +32,7 @@ from typing import Final, Protocol, runtime_checkable
 
 import polars as pl
 
+from tasks.core.constants import SEONGSU
 from tasks.model.features import (
     KEYS,
     MAX_HORIZON,
@@ -43,7 +44,6 @@ from tasks.model.features import (
 )
 from tasks.model.metrics import add, finish, sums
 
-SEONGSU: Final = 211
 METRIC_SCHEMA: Final = {
     "model": pl.String,
     "scope": pl.String,

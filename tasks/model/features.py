@@ -26,19 +26,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import polars as pl
 
-from tasks.core.schema import DIRECTIONS, HOUR_BANDS, single_hour_bands
+from tasks.core.constants import DEFAULT_WEATHER_STATION, MAX_HORIZON, PUBLICATION_LAG_DAYS
+from tasks.core.frames import History
+from tasks.core.schema import DIRECTIONS, HOUR_BANDS
 from tasks.model.calendar import HOLIDAY_KIND, calendar_features
 from tasks.model.trailing import YEAR_DAYS, attach, attach_residuals, prepare_history, trailing_stats
 
-PUBLICATION_LAG_DAYS: Final = 3
-"""Days between a service date and the day its ridership is published (the feeds' lag)."""
-MAX_HORIZON: Final = 7
 PROFILE_WEEKS: Final = 8
 """Length of the long trailing window (the classical baselines' profile)."""
 BASE_WEEKS: Final = 3
@@ -47,7 +45,6 @@ over 2021-2023 (2 weeks is noisier, 4 and 8 weeks lag the level)."""
 WEATHER_MAX_HORIZON: Final = 2
 """Contract 3: a short-range forecast covers the next two days; beyond that no target-day weather."""
 WEATHER_FEATURES: Final = ("temp_c", "precip_mm", "humidity_pct", "wind_ms", "snow_cm", "precip_day_mm")
-DEFAULT_WEATHER_STATION: Final = 108  # KMA ASOS Seoul
 KEYS: Final = ("date", "hour", "station_code", "direction")
 TARGET_COLUMNS: Final = (*KEYS, "as_of")
 
@@ -106,35 +103,6 @@ NUMERIC_FEATURES: Final = (
 tree split means "this much above the base" at every station; ``recent_*``/``year_*`` are
 log-ratios already (``tasks.model.trailing``)."""
 FEATURE_COLUMNS: Final = (*CATEGORICAL_FEATURES, *NUMERIC_FEATURES)
-
-
-@dataclass(frozen=True)
-class History:
-    """Everything a forecaster may learn from: ridership, weather, and (optionally) the station list.
-
-    ``ridership`` holds the ``ridership_hourly`` columns (extra columns are ignored), ``weather`` the
-    ``weather_hourly`` columns.  Weather may extend past the ridership: for target days it plays the
-    part of the weather forecast.  ``weather_daily`` (optional) holds ``weather_daily`` rows: daily
-    weather for the years without hourly KMA observations.  Rows of a merged late band
-    (``span_hours`` != 1, 2020-2022) are dropped on construction: see ``single_hour_bands``.
-    """
-
-    ridership: pl.DataFrame
-    weather: pl.DataFrame
-    stations: pl.DataFrame | None = None
-    weather_daily: pl.DataFrame | None = None
-
-    def __post_init__(self) -> None:
-        ridership = single_hour_bands(self.ridership)
-        if "span_hours" not in ridership.columns:  # frames from before the column: one-hour bands
-            ridership = ridership.with_columns(span_hours=pl.lit(1, dtype=pl.Int16))
-        object.__setattr__(self, "ridership", ridership)
-
-    def until(self, cutoff: dt.date) -> History:
-        """The history as it was known when ridership up to ``cutoff`` had been published."""
-        return History(
-            self.ridership.filter(pl.col("date") <= cutoff), self.weather, self.stations, self.weather_daily
-        )
 
 
 def cutoff_for(as_of: dt.date, lag_days: int = PUBLICATION_LAG_DAYS) -> dt.date:

@@ -19,25 +19,15 @@ new as-of with the newest ridership as context: no retraining, so the daily loop
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Final
 
 import polars as pl
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
-from tasks.core.schema import FORECASTS, conform
-from tasks.core.settings import Settings
-from tasks.data.history import CONTEXT_DAYS, LoadedHistory, in_context
-from tasks.data.warehouse.base import UpsertResult, Warehouse
 from tasks.model import forecasters
 from tasks.model.features import MAX_HORIZON, PUBLICATION_LAG_DAYS, History, cutoff_for, forecast_targets
 from tasks.model.forecasters import PackagedForecaster
-from tasks.model.package import ModelPackage, PackageMetadata, build_package
+from tasks.model.package import ModelPackage
 
 FORECAST_SCHEMA: Final = pl.Schema(
     {
@@ -243,155 +233,3 @@ def package_context_days(package: ModelPackage) -> int:
 def package_history(package: ModelPackage) -> History:
     """The context a package carries, as a ``History`` (what serving forecasts from)."""
     return History(package.context, package.weather, package.stations)
-
-
-def write_forecasts(
-    warehouse: Warehouse, frame: pl.DataFrame, *, model_version: str, as_of: dt.date
-) -> UpsertResult:
-    """Upsert forecasts into the warehouse ``forecasts`` table (keyed by version, as_of, target)."""
-    rows = frame.with_columns(
-        model_version=pl.lit(model_version),
-        as_of=pl.lit(as_of, dtype=pl.Date),
-        created_at=pl.lit(datetime.now(UTC).replace(tzinfo=None)),
-    )
-    return warehouse.upsert(FORECASTS, conform(rows, FORECASTS))
-
-
-def context_history(loaded: LoadedHistory, context_days: int = CONTEXT_DAYS) -> History:
-    """The newest ``context_days`` of ridership and the year-ago window (and the weather from the
-    newest part on) for a package."""
-    since = loaded.as_of - dt.timedelta(days=context_days)
-    h = loaded.history
-    ridership = h.ridership.filter(in_context(loaded.as_of, context_days))
-    weather = h.weather.filter(pl.col("ts") >= dt.datetime.combine(since, dt.time()))
-    return History(ridership, weather, h.stations)
-
-
-def refresh_package(
-    base: ModelPackage,
-    loaded: LoadedHistory,
-    destination: Path,
-    *,
-    forecasts: pl.DataFrame | None = None,
-) -> Path:
-    """A package of ``base``'s fitted model issued on ``loaded.as_of`` (no retraining).
-
-    ``forecasts`` (all stations, as_of+1..as_of+7) are computed unless given (the forecast flow has
-    them already for the warehouse).
-    """
-    context = context_history(loaded, package_context_days(base))
-    if forecasts is None:
-        forecasts = forecast(base, context, loaded.as_of, days=MAX_HORIZON, stations="all")
-    metadata: PackageMetadata = replace(
-        base.metadata, as_of=loaded.as_of, weather_source=_package_weather(loaded)
-    )
-    return build_package(
-        destination,
-        metadata=metadata,
-        model_dir=base.model_dir,
-        forecasts=forecasts,
-        ridership=context.ridership,
-        weather=context.weather,
-        stations=context.stations,
-    )
-
-
-def _package_weather(loaded: LoadedHistory) -> str:
-    return "kma_forecast" if loaded.weather_source == "kma_forecast" else "observed"
-
-
-# --- Prefect wrappers ---------------------------------------------------------------------------
-
-
-@task(name="forecast-all-stations", cache_policy=NO_CACHE)
-def forecast_task(
-    model: ModelPackage | PackagedForecaster, history: History, as_of: dt.date, days: int = MAX_HORIZON
-) -> pl.DataFrame:
-    return forecast(model, history, as_of, days=days, stations="all")
-
-
-@task(name="write-forecasts", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
-def write_forecasts_task(frame: pl.DataFrame, model_version: str, as_of: dt.date) -> int:
-    from tasks.core.settings import get_settings
-    from tasks.data.warehouse.base import open_warehouse
-
-    warehouse = open_warehouse(get_settings().resolved_warehouse_url)
-    try:
-        warehouse.migrate()
-        with warehouse.transaction():
-            result = write_forecasts(warehouse, frame, model_version=model_version, as_of=as_of)
-    finally:
-        warehouse.close()
-    return result.inserted + result.updated
-
-
-def publish_refresh(
-    settings: Settings, package: ModelPackage, loaded: LoadedHistory, forecasts: pl.DataFrame
-) -> str | None:
-    """Publish ``package``'s model issued on ``loaded.as_of`` to the BentoML store (a new version).
-
-    Skipped (None) when ``:latest`` already is this model issued on this day: re-running the daily
-    flow does not pile up identical versions.
-    """
-    from tasks.ops.registry import latest_published, publish_package
-
-    latest = latest_published(settings)
-    if latest is not None:
-        labels = latest.info.labels
-        if labels.get("model_version") == package.metadata.version and labels.get("as_of") == (
-            loaded.as_of.isoformat()
-        ):
-            return None
-    with tempfile.TemporaryDirectory(prefix="seongsu-refresh-") as tmp:
-        path = refresh_package(package, loaded, Path(tmp) / "package", forecasts=forecasts)
-        return publish_package(settings, path, kind="refresh")
-
-
-def forecast_markdown(
-    frame: pl.DataFrame, *, version: str, as_of: dt.date, weather_note: str, written: int, tag: str | None
-) -> str:
-    """The Prefect artifact of a forecast run: what was issued, by which model, and Seongsu's week."""
-    seongsu = (
-        frame.filter(pl.col("station_code") == 211)
-        .group_by("date", "direction")
-        .agg(pl.col("yhat").sum().round(0))
-        .pivot(on="direction", index="date", values="yhat")
-        .sort("date")
-    )
-    lines = [
-        f"# Forecasts issued {as_of} by model {version}",
-        "",
-        f"- {frame.height:,} rows: {frame['station_code'].n_unique()} stations x "
-        f"{frame['date'].n_unique()} days x 20 hour bands x 2 directions "
-        f"({frame['date'].min()!s} .. {frame['date'].max()!s})",
-        f"- weather: {weather_note}",
-        f"- warehouse `forecasts`: {written:,} rows inserted/updated",
-        f"- BentoML: {'`' + tag + '` (now latest)' if tag else 'latest already serves this model and as-of'}",
-    ]
-    if seongsu.height:
-        lines += ["", "## Seongsu (211), daily totals", "", "| date | board | alight |", "|---|---:|---:|"]
-        for row in seongsu.iter_rows(named=True):
-            lines.append(f"| {row['date']} | {row.get('board') or 0:,.0f} | {row.get('alight') or 0:,.0f} |")
-    return "\n".join(lines)
-
-
-@task(name="production-package", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
-def production_package_task() -> ModelPackage:
-    from tasks.core.settings import get_settings
-    from tasks.data.warehouse.base import open_warehouse
-    from tasks.ops.registry import production_package
-
-    settings = get_settings()
-    warehouse = open_warehouse(settings.resolved_warehouse_url)
-    try:
-        warehouse.migrate()
-        return production_package(settings, warehouse)
-    finally:
-        warehouse.close()
-
-
-@task(name="publish-refresh", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def publish_refresh_task(package: ModelPackage, loaded: LoadedHistory, forecasts: pl.DataFrame) -> str | None:
-    from tasks.core.settings import get_settings
-
-    return publish_refresh(get_settings(), package, loaded, forecasts)

@@ -63,8 +63,8 @@ def lag_of(forecaster: object) -> int:
 def context_days(forecaster: object) -> int:
     """Ridership days before ``as_of`` a forecast by ``forecaster`` reads: what its package carries
     as context and what the daily refresh and ``seongsu forecast`` load.  A baseline declares it as
-    ``history_days`` (days behind its cutoff); the model needs ``tasks.data.history.CONTEXT_DAYS``."""
-    from tasks.data.history import CONTEXT_DAYS
+    ``history_days`` (days behind its cutoff); the model needs ``tasks.core.constants.CONTEXT_DAYS``."""
+    from tasks.core.constants import CONTEXT_DAYS
     from tasks.model.train import CatBoostForecaster
 
     if isinstance(forecaster, CatBoostForecaster):

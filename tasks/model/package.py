@@ -23,7 +23,7 @@ Packages are written to a temporary directory and renamed into place, so a reade
 half-written one.  ``build_package`` assembles one from a fitted model's directory, its forecasts and
 the recent history (selecting the contract's columns and computing the crowding levels).
 
-In the BentoML model store (``tasks.ops.registry.publish_package``) the package files sit at the root of
+In the BentoML model store (``tasks.ops.store.publish_package``) the package files sit at the root of
 the model's directory, so ``read_package(Path(bentoml.models.get(f"{BENTO_MODEL_NAME}:latest").path))``
 is the served package; the model's labels carry ``model_version``, ``as_of`` and ``data_hash``.
 """

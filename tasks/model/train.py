@@ -6,14 +6,6 @@ Why these choices:
   one set of trees: the median is the point forecast (it minimises absolute error, i.e. WAPE, the
   metric we report) and [q10, q90] is the 80% interval.  Quantile crossings are possible in
   principle, so predictions are sorted per row ("fix-up") before use.
-* **Target = ratio to the station profile minus one, weighted by the profile.**  Counts span
-  0..19,000 per band; the ratio ``y / (profile + 1)`` is ~1 everywhere, so trees share structure
-  across stations (holidays, rain act multiplicatively).  Weighting each row by ``profile + 1`` makes
-  the pinball loss on the ratio equal to the pinball loss on raw counts, which is what WAPE
-  measures; quantiles are equivariant under this per-row monotone map.  The label is ``ratio - 1``
-  with ``boost_from_average=False``, i.e. boosting *starts at the profile* and only learns
-  corrections to it (CatBoost's ``baseline`` is not usable with MultiQuantile at predict time).
-  ``log1p`` and ``raw`` are anchored the same way (``log1p(y) - log1p(profile)``, ``y - profile``).
 * **Anchored at the strongest simple forecast.**  The base is the 3-week same-kind mean (the best
   baseline of issue 10); every profile feature is a log-ratio to it, and the recent-residual and
   year-ago features (``tasks.model.trailing``) are ratios too.  So the model learns *corrections* (holiday
@@ -25,14 +17,8 @@ Why these choices:
   held out: early stopping, the search's score, and the interval scale.
   Quantile models fit on stationary-looking labels give too narrow [q10, q90]; the half-widths are
   scaled by the factor that makes the holdout coverage 80 % (split-conformal style).
-* **Guard.**  The labels are winsorised and every forecast clipped to the 0.1-99.9 % range of the
-  training rows' ratio to their base (``RATIO_QUANTILES``, kept in the metadata): holiday targets
-  (Sunday-profile base, up to 4x) and rows without a profile had taught leaves of 4-400x that an
-  ordinary weekday with an unseen calendar combination fell into (2022-08-31: the whole network
-  forecast at 4x, from a model trained to June 2022 -- issue 10's August horizon-5 blow-up).
-* **Blend with the best baseline.**  The quantiles are blended with ``profile_4w`` (the best
-  baseline over the whole history) at the weight in 0, 0.1 .. 1 that scores best on the holdout
-  (``blend_weight``); the interval is calibrated after blending.
+* **Target, guard, blend.**  See ``tasks.model.quantile``: a ratio to the profile, clipped to the
+  training ratios, blended with ``profile_4w`` at the holdout's best weight.
 * **Bounded search.** ``DEFAULT_GRID``'s configurations in order on that split, each fit capped by a
   wall-clock callback and the whole search by ``time_budget_s``; the best fitted model is kept
   (no refit: the profile features still read the newest data, only the corrections skip the last
@@ -45,97 +31,51 @@ import datetime as dt
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any
 
 import catboost
 import numpy as np
 import polars as pl
-from catboost import CatBoostRegressor, FeaturesData, Pool
+from catboost import CatBoostRegressor
 
 from tasks.core import progress
 from tasks.model.features import (
     CATEGORICAL_FEATURES,
     MAX_HORIZON,
     NUMERIC_FEATURES,
-    PUBLICATION_LAG_DAYS,
     TARGET_COLUMNS,
-    WEATHER_MAX_HORIZON,
     History,
     build_features,
     cutoff_for,
     training_targets,
 )
 from tasks.model.metrics import pinball, wape
-
-QUANTILES: Final = (0.1, 0.5, 0.9)
-LOSS: Final = "MultiQuantile:alpha=" + ",".join(str(q) for q in QUANTILES)
-COVERAGE_TARGET: Final = QUANTILES[-1] - QUANTILES[0]
-RATIO_QUANTILES: Final = (0.001, 0.999)
-"""The guard's range: a forecast's ratio to its base is clipped to these quantiles of the training
-labels' ratios (and the labels are winsorised to them), so no single input -- a calendar
-combination the trees never saw, a profile from a short window -- yields an absurd forecast."""
-BLEND_WEIGHTS: Final = tuple(k / 10 for k in range(11))
-MODEL_FILE: Final = "model.cbm"
-METADATA_FILE: Final = "metadata.json"
-WEATHER_NOTE: Final = (
-    f"Target-day weather is used only for horizons <= {WEATHER_MAX_HORIZON} (a short-range forecast's "
-    "reach); observations stand in for that forecast in training and backtests, later horizons get none."
+from tasks.model.quantile import (
+    anchor_of,
+    blend,
+    blend_weight,
+    decode_target,
+    encode_target,
+    fix_up,
+    guard,
+    interval_scale,
+    predict_features,
+    profile_4w,
+    ratio_bounds,
+    to_pool,
 )
-
-Target = Literal["ratio", "log1p", "raw"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Knobs of one training run (tree hyperparameters live in ``params``).
-
-    ``warmup_days``: the first days of history only feed features (profiles need a few weeks).
-    ``train_days``: keep only the newest N days of targets (None = all).
-    ``max_train_rows``: uniform row subsample (seeded).  Rows of one station-hour are highly
-      redundant; 400k of the ~1.5M half-year rows gave the same backtest WAPE at a quarter of the time.
-    ``valid_days``: newest target days held out for early stopping / search / interval calibration.
-    ``weather_horizon``: target-day weather only for horizons up to it (Contract 3; 7 = the
-      flattering variant the accuracy bench reports once).
-    ``guard``: winsorise the labels and clip forecasts to ``RATIO_QUANTILES`` of the training
-      ratios (``guard``); off only to measure what it prevents.
-    ``blend``: blend the model with ``profile_4w`` at the weight that scores best on the holdout
-      (``blend_weight``), the interval calibrated after blending.
-    ``fit_time_limit_s``: wall-clock cap of one CatBoost fit (a callback stops it).
-    """
-
-    params: dict[str, Any] = field(
-        default_factory=lambda: {"depth": 6, "learning_rate": 0.05, "l2_leaf_reg": 10.0, "iterations": 400}
-    )
-    target: Target = "ratio"
-    thread_count: int = 2
-    seed: int = 0
-    lag_days: int = PUBLICATION_LAG_DAYS
-    warmup_days: int = 28
-    train_days: int | None = None
-    max_train_rows: int | None = 400_000
-    valid_days: int = 14
-    early_stopping_rounds: int = 50
-    weather_horizon: int = WEATHER_MAX_HORIZON
-    calibrate: bool = True
-    guard: bool = True
-    blend: bool = True
-    fit_time_limit_s: float | None = None
-
-
-DEFAULT_GRID: Final[tuple[dict[str, Any], ...]] = (
-    {"depth": 6, "learning_rate": 0.05, "l2_leaf_reg": 10.0, "iterations": 400},
-    {"depth": 8, "learning_rate": 0.05, "l2_leaf_reg": 10.0, "iterations": 400},
-    {"depth": 6, "learning_rate": 0.1, "l2_leaf_reg": 3.0, "iterations": 300},
-    {"depth": 4, "learning_rate": 0.1, "l2_leaf_reg": 10.0, "iterations": 400},
+from tasks.model.recipe import (
+    DEFAULT_GRID,
+    LOSS,
+    METADATA_FILE,
+    MODEL_FILE,
+    QUANTILES,
+    RESERVED_PARAMS,
+    WEATHER_NOTE,
+    TrainConfig,
 )
-
-
-_RESERVED_PARAMS: Final = frozenset(
-    {"loss_function", "boost_from_average", "random_seed", "thread_count", "allow_writing_files", "verbose"}
-)
-"""Set by the trainer itself (from ``TrainConfig``); ignored if they come back in a params dict."""
 
 
 class _TimeLimit:
@@ -150,128 +90,6 @@ class _TimeLimit:
             self.stopped_early = True
             return False
         return True
-
-
-# --------------------------------------------------------------------------------------------------
-# target transform and pools
-
-
-def _base(features: pl.DataFrame) -> np.ndarray:
-    """The per-row anchor of the target: the 3-week same-kind mean (from the ``log_base`` feature, so
-    a frame of ``FEATURE_COLUMNS`` alone -- the service's /predict -- decodes too) plus one."""
-    log_base = features["log_base"].fill_null(0.0).clip(lower_bound=0.0).to_numpy().astype(np.float64)
-    return np.expm1(log_base) + 1.0
-
-
-def ratio_bounds(y: np.ndarray, base: np.ndarray) -> tuple[float, float]:
-    """``RATIO_QUANTILES`` of ``y / base`` over training rows: the range the guard allows."""
-    lo, hi = np.quantile(y / base, RATIO_QUANTILES)
-    return float(lo), float(hi)
-
-
-def _encode_target(
-    y: np.ndarray, base: np.ndarray, target: Target, bounds: tuple[float, float] | None = None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """(label, weight) anchored at the base: 0 means "the base".  With ``bounds`` the counts are
-    first winsorised to ``bounds * base`` (a handful of outlier days must not grow leaves of 5x)."""
-    if bounds is not None:
-        y = np.clip(y, bounds[0] * base, bounds[1] * base)
-    if target == "ratio":
-        return y / base - 1.0, base
-    if target == "log1p":
-        return np.log1p(y) - np.log1p(base), None
-    return y - base, None
-
-
-def _decode(pred: np.ndarray, base: np.ndarray, target: Target) -> np.ndarray:
-    """Counts from raw model outputs of shape (n, k) -- the inverse of ``_encode_target``."""
-    if target == "ratio":
-        return (pred + 1.0) * base[:, None]
-    if target == "log1p":
-        return np.expm1(pred + np.log1p(base)[:, None])
-    return pred + base[:, None]
-
-
-def _pool(features: pl.DataFrame, label: np.ndarray | None = None, weight: np.ndarray | None = None) -> Pool:
-    """A CatBoost pool straight from polars: float32 numerics + string categoricals, no pandas."""
-    num = features.select(pl.col(c).cast(pl.Float32) for c in NUMERIC_FEATURES).to_numpy()
-    cat = features.select(pl.col(c).cast(pl.String) for c in CATEGORICAL_FEATURES).to_numpy().astype(object)
-    data = FeaturesData(
-        num_feature_data=np.ascontiguousarray(num, dtype=np.float32),
-        cat_feature_data=cat,
-        num_feature_names=list(NUMERIC_FEATURES),
-        cat_feature_names=list(CATEGORICAL_FEATURES),
-    )
-    return Pool(data, label=label, weight=weight)
-
-
-def _fix_up(q: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(lo, yhat, hi) from quantile predictions: sorted per row (quantiles may cross), half-widths
-    scaled by the calibration factor, clipped at zero.  Always lo <= yhat <= hi."""
-    q = np.sort(q, axis=1)
-    mid = q[:, q.shape[1] // 2]
-    lo = mid - scale * (mid - q[:, 0])
-    hi = mid + scale * (q[:, -1] - mid)
-    mid = np.clip(mid, 0.0, None)
-    return np.clip(lo, 0.0, None), mid, np.clip(hi, 0.0, None)
-
-
-def interval_scale(y: np.ndarray, q: np.ndarray, coverage: float = COVERAGE_TARGET) -> float:
-    """Smallest factor on the half-widths of [q_lo, q_hi] around the median that covers ``coverage``
-    of ``y`` (split-conformal calibration on a holdout)."""
-    q = np.sort(q, axis=1)
-    mid = q[:, q.shape[1] // 2]
-    below = np.maximum(mid - q[:, 0], 1e-9)
-    above = np.maximum(q[:, -1] - mid, 1e-9)
-    need = np.where(y < mid, (mid - y) / below, (y - mid) / above)
-    return float(np.quantile(need, coverage))
-
-
-def guard(q: np.ndarray, base: np.ndarray, bounds: tuple[float, float] | None) -> np.ndarray:
-    """Quantile forecasts (n, k) clipped to ``bounds`` times the base (``None``: unchanged)."""
-    if bounds is None:
-        return q
-    return np.clip(q, bounds[0] * base[:, None], bounds[1] * base[:, None])
-
-
-def profile_4w(features: pl.DataFrame) -> np.ndarray:
-    """The 4-week same-kind mean -- the ``profile_4w`` baseline, the best over the whole history --
-    from the feature frame (``prof_4w`` is its log-ratio to the base; the base where it is missing)."""
-    log_base = features["log_base"].fill_null(0.0).clip(lower_bound=0.0).to_numpy().astype(np.float64)
-    rel = features["prof_4w"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-    return np.where(np.isnan(rel), np.expm1(log_base), np.expm1(np.nan_to_num(rel) + log_base))
-
-
-def blend(q: np.ndarray, anchor: np.ndarray, weight: float) -> np.ndarray:
-    """``weight`` x the model's quantiles + (1 - ``weight``) x the baseline (all quantiles alike)."""
-    return weight * q + (1.0 - weight) * anchor[:, None]
-
-
-def blend_weight(y: np.ndarray, q: np.ndarray, anchor: np.ndarray) -> float:
-    """The ``BLEND_WEIGHTS`` value whose blend of the median with the baseline has the lowest WAPE
-    on a holdout: 1 = the model alone, 0 = the baseline alone (the model is never trusted further
-    than the holdout says it beats the baseline)."""
-    mid = np.sort(q, axis=1)[:, q.shape[1] // 2]
-    return min(BLEND_WEIGHTS, key=lambda w: wape(y, w * mid + (1.0 - w) * anchor))
-
-
-def predict_features(
-    model: CatBoostRegressor,
-    features: pl.DataFrame,
-    target: Target,
-    scale: float = 1.0,
-    thread_count: int = 1,
-    bounds: tuple[float, float] | None = None,
-    weight: float = 1.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(lo, yhat, hi) for a frame of ``FEATURE_COLUMNS`` -- the single decode path of the model:
-    decode, guard, blend with ``profile_4w`` at ``weight``, calibrated interval."""
-    raw = np.asarray(model.predict(_pool(features), thread_count=thread_count)).reshape(features.height, -1)
-    base = _base(features)
-    q = guard(_decode(raw, base, target), base, bounds)
-    if weight != 1.0:
-        q = blend(q, profile_4w(features), weight)
-    return _fix_up(q, scale)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -383,16 +201,16 @@ def _fit_one(
     time_limit_s: float | None,
 ) -> tuple[CatBoostRegressor, dict[str, Any]]:
     y = train["y"].to_numpy().astype(np.float64)
-    bounds = ratio_bounds(y, _base(train)) if config.guard else None
-    label, weight = _encode_target(y, _base(train), config.target, bounds)
-    pool = _pool(train, label, weight)
+    bounds = ratio_bounds(y, anchor_of(train)) if config.guard else None
+    label, weight = encode_target(y, anchor_of(train), config.target, bounds)
+    pool = to_pool(train, label, weight)
     eval_pool = None
     if valid is not None and valid.height:
-        vlabel, vweight = _encode_target(
-            valid["y"].to_numpy().astype(np.float64), _base(valid), config.target
+        vlabel, vweight = encode_target(
+            valid["y"].to_numpy().astype(np.float64), anchor_of(valid), config.target
         )
-        eval_pool = _pool(valid, vlabel, vweight)
-    tree_params = {k: v for k, v in params.items() if k not in _RESERVED_PARAMS}
+        eval_pool = to_pool(valid, vlabel, vweight)
+    tree_params = {k: v for k, v in params.items() if k not in RESERVED_PARAMS}
     model = CatBoostRegressor(
         loss_function=LOSS,
         boost_from_average=False,
@@ -422,14 +240,14 @@ def _fit_one(
     }
     if valid is not None and valid.height:
         raw = np.asarray(model.predict(eval_pool, thread_count=config.thread_count)).reshape(valid.height, -1)
-        q = guard(_decode(raw, _base(valid), config.target), _base(valid), bounds)
+        q = guard(decode_target(raw, anchor_of(valid), config.target), anchor_of(valid), bounds)
         yv = valid["y"].to_numpy().astype(np.float64)
         if config.blend:
             anchor = profile_4w(valid)
             info["blend_weight"] = blend_weight(yv, q, anchor)
             q = blend(q, anchor, info["blend_weight"])
         scale = interval_scale(yv, q) if config.calibrate else 1.0
-        lo, yhat, hi = _fix_up(q, scale)
+        lo, yhat, hi = fix_up(q, scale)
         info.update(
             valid_wape=wape(yv, yhat),
             valid_pinball={str(a): v for a, v in pinball(yv, np.sort(q, 1), QUANTILES).items()},
@@ -542,11 +360,6 @@ def train(
     params, rows, date ranges, features, timings, holdout scores and the search log.
     """
     return CatBoostForecaster(config, grid=grid, time_budget_s=time_budget_s).fit(history, as_of)
-
-
-def with_params(config: TrainConfig, params: dict[str, Any]) -> TrainConfig:
-    """``config`` with its tree parameters replaced (e.g. by the winner of a search)."""
-    return replace(config, params=dict(params))
 
 
 # --------------------------------------------------------------------------------------------------

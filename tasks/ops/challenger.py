@@ -21,15 +21,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import polars as pl
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
-from tasks.core.retry import retry_on
 from tasks.core.settings import Settings
 from tasks.data.history import LoadedHistory
-from tasks.data.warehouse.base import Warehouse, WarehouseError
+from tasks.data.warehouse.base import Warehouse
 from tasks.model.features import KEYS, PUBLICATION_LAG_DAYS, cutoff_for
-from tasks.model.train import CatBoostForecaster, Target, TrainConfig, train
+from tasks.model.recipe import Target, TrainConfig
+from tasks.model.train import CatBoostForecaster, train
 from tasks.ops.champion import (
     Decision,
     champion_predictions,
@@ -38,17 +36,9 @@ from tasks.ops.champion import (
     decide,
     serve_baseline,
 )
-from tasks.ops.registry import (
-    Candidate,
-    Publication,
-    RegistryError,
-    fit_config,
-    production_record,
-    promote,
-    recipe_of,
-    reject,
-    save_candidate,
-)
+from tasks.ops.identity import fit_config, recipe_of
+from tasks.ops.registry import Candidate, Publication, production_record, promote, reject
+from tasks.ops.store import RegistryError
 
 log = logging.getLogger("seongsu.challenger")
 
@@ -137,7 +127,7 @@ def train_challenger(loaded: LoadedHistory, plan: TrainPlan) -> CatBoostForecast
 
 
 def _default_grid() -> tuple[dict[str, Any], ...]:
-    from tasks.model.train import DEFAULT_GRID
+    from tasks.model.recipe import DEFAULT_GRID
 
     return DEFAULT_GRID
 
@@ -240,7 +230,7 @@ def record_decision(
 ) -> Publication:
     """Promote or reject the challenger; when the gate says so, package and serve the best baseline
     (its forecasts go to the warehouse ``forecasts`` table, as a promoted model's do)."""
-    from tasks.model.forecast import write_forecasts
+    from tasks.data.forecasts import write_forecasts
 
     if decision.promote:
         return promote(settings, warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
@@ -269,87 +259,3 @@ def backtest_metrics(table: pl.DataFrame, origins: Sequence[dt.date]) -> dict[st
         "backtest": table.to_dicts(),
         "origins": [o.isoformat() for o in origins],
     }
-
-
-# --- Prefect wrappers ---------------------------------------------------------------------------------
-# Thin: open what a step needs from the settings and call the plain functions above.  Frames and
-# models are not hashable task inputs, hence NO_CACHE everywhere.
-
-
-def _open() -> tuple[Settings, Warehouse]:
-    from tasks.core.settings import get_settings
-    from tasks.data.warehouse.base import open_warehouse
-
-    settings = get_settings()
-    warehouse = open_warehouse(settings.resolved_warehouse_url)
-    warehouse.migrate()
-    return settings, warehouse
-
-
-@task(name="train-challenger", cache_policy=NO_CACHE)
-def train_challenger_task(loaded: LoadedHistory, plan: TrainPlan) -> CatBoostForecaster:
-    return train_challenger(loaded, plan)
-
-
-@task(name="backtest-window", cache_policy=NO_CACHE)
-def backtest_task(
-    loaded: LoadedHistory, forecaster: CatBoostForecaster, origins: list[dt.date], plan: TrainPlan
-) -> pl.DataFrame:
-    return backtest_window(loaded, forecaster, origins, plan)
-
-
-@task(
-    name="save-candidate",
-    retries=1,
-    retry_delay_seconds=5,
-    retry_condition_fn=retry_on(WarehouseError, OSError),
-    cache_policy=NO_CACHE,
-)
-def save_candidate_task(
-    forecaster: CatBoostForecaster, loaded: LoadedHistory, forecasts: pl.DataFrame, wandb_run: str | None
-) -> Candidate:
-    settings, warehouse = _open()
-    try:
-        return save_candidate(
-            settings, warehouse, forecaster, loaded, forecasts=forecasts, wandb_run=wandb_run
-        )
-    finally:
-        warehouse.close()
-
-
-@task(name="champion-vs-challenger", cache_policy=NO_CACHE)
-def compare_task(
-    candidate: Candidate,
-    loaded: LoadedHistory,
-    scored: pl.DataFrame,
-    origins: list[dt.date],
-    plan: TrainPlan,
-) -> Decision:
-    settings, warehouse = _open()
-    try:
-        return evaluate_challenger(settings, warehouse, candidate, loaded, scored, origins, plan)
-    finally:
-        warehouse.close()
-
-
-@task(
-    name="promote-or-reject",
-    retries=1,
-    retry_delay_seconds=5,
-    retry_condition_fn=retry_on(WarehouseError, OSError),
-    cache_policy=NO_CACHE,
-)
-def record_decision_task(
-    candidate: Candidate,
-    decision: Decision,
-    loaded: LoadedHistory,
-    metrics: dict[str, Any],
-    wandb_run: str | None,
-) -> Publication:
-    settings, warehouse = _open()
-    try:
-        return record_decision(
-            settings, warehouse, candidate, decision, loaded=loaded, metrics=metrics, wandb_run=wandb_run
-        )
-    finally:
-        warehouse.close()

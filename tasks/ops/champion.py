@@ -45,19 +45,12 @@ from tasks.model.features import (
 from tasks.model.forecasters import PackagedForecaster, baseline_by_name, lag_of, load_forecaster
 from tasks.model.metrics import wape
 from tasks.model.package import read_package
-from tasks.model.train import CatBoostForecaster, TrainConfig, train
-from tasks.ops.registry import (
-    ModelRecord,
-    Publication,
-    RegistryError,
-    find_package,
-    fit_config,
-    json_safe,
-    promote,
-    recipe_fingerprint,
-    recipe_of,
-    save_candidate,
-)
+from tasks.model.recipe import TrainConfig
+from tasks.model.train import CatBoostForecaster, train
+from tasks.ops.identity import fit_config, json_safe, recipe_fingerprint, recipe_of
+from tasks.ops.packaging import save_candidate
+from tasks.ops.registry import ModelRecord, Publication, promote
+from tasks.ops.store import RegistryError, find_package
 
 if TYPE_CHECKING:
     from tasks.core.settings import Settings
@@ -353,7 +346,7 @@ def serve_baseline(
     lag_days: int = PUBLICATION_LAG_DAYS,
 ) -> tuple[Publication, pl.DataFrame]:
     """Package ``decision.baseline`` issued on ``loaded.as_of`` with the production builder
-    (``tasks.ops.registry.save_candidate``) and promote it; returns the publication and its forecasts.
+    (``tasks.ops.packaging.save_candidate``) and promote it; returns the publication and its forecasts.
     ``lag_days``: the lag the window's baselines were built with (the challenger's)."""
     from tasks.model.forecast import forecast
 

@@ -13,12 +13,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from tasks.core.settings import Settings, get_settings
-from tasks.data.warehouse.base import Warehouse, open_warehouse
-from tasks.ops.registry import _bento_store, published_models
+from tasks.core.settings import Settings
+from tasks.data.warehouse.base import Warehouse
+from tasks.ops.registry import previous_champion, production_record
+from tasks.ops.store import bento_store, published_models
 
 log = logging.getLogger("seongsu.model_store")
 
@@ -32,16 +30,8 @@ class Pruned:
 def champions(warehouse: Warehouse) -> tuple[str | None, str | None]:
     """(current champion, previous champion): the ``production`` model and the archived model that
     was promoted most recently -- the one a rollback returns to."""
-    current = warehouse.read("select version from models where status = %s", ["production"])
-    previous = warehouse.read(
-        "select version from models where status = %s and promoted_at is not null "
-        "order by promoted_at desc limit 1",
-        ["archived"],
-    )
-    return (
-        str(current["version"][0]) if current.height else None,
-        str(previous["version"][0]) if previous.height else None,
-    )
+    current, previous = production_record(warehouse), previous_champion(warehouse)
+    return (current.version if current else None, previous.version if previous else None)
 
 
 def versions_to_keep(models: list[Any], protected: set[str], keep_recent: int) -> set[str]:
@@ -60,7 +50,7 @@ def prune_store(settings: Settings, warehouse: Warehouse) -> Pruned:
     models = published_models(settings)
     protected = {v for v in champions(warehouse) if v}
     keep = versions_to_keep(models, protected, settings.keep_model_versions)
-    store = _bento_store(settings)
+    store = bento_store(settings)
     deleted = []
     for model in models:
         tag = str(model.tag)
@@ -70,14 +60,3 @@ def prune_store(settings: Settings, warehouse: Warehouse) -> Pruned:
     if deleted:
         log.info("pruned %d old model version(s) from the store; kept %d", len(deleted), len(keep))
     return Pruned(sorted(keep), deleted)
-
-
-@task(name="prune-model-store", cache_policy=NO_CACHE)
-def prune_store_task() -> Pruned:
-    """Prefect task: prune the configured store against the configured warehouse."""
-    settings = get_settings()
-    warehouse = open_warehouse(settings.resolved_warehouse_url)
-    try:
-        return prune_store(settings, warehouse)
-    finally:
-        warehouse.close()

@@ -1,8 +1,8 @@
-"""Model registry: champion/challenger, publication to the BentoML store, rollback.
+"""Model registry: the ``models`` table, the one production lookup, promote / reject / rollback.
 
 Why it works this way:
 
-* **Every trained model is kept.**  ``save_candidate`` writes a full model package to
+* **Every trained model is kept.**  ``save_candidate`` (``tasks.ops.packaging``) writes a full model package to
   ``SEONGSU_HOME/models/<version>/`` and a ``candidate`` row in the warehouse ``models`` table before
   anything can go wrong downstream (W&B, the comparison, the store), so a trained model is never
   lost; rejected packages stay on disk for inspection.
@@ -12,11 +12,10 @@ Why it works this way:
   the store labels and the ``models`` table).  Rejected candidates are recorded (status
   ``rejected``, the comparison in ``metrics_json``).
 * **Publication.**  Promotion, the daily forecast refresh and a rollback each save the package as a
-  new version of ``BENTO_MODEL_NAME`` in the BentoML store (the newest is ``:latest``, what the
-  Bento service serves).  Labels: ``model_version``, ``as_of``, ``data_hash``, ``kind`` (the
-  publication: promotion | refresh | rollback), ``model_kind`` (model | baseline) and ``forecaster``.  The store is
-  ``$BENTOML_HOME/models`` (``SEONGSU_HOME/bentoml`` by default), opened explicitly so the path
-  follows the environment of the call.
+  new version of ``BENTO_MODEL_NAME`` in the BentoML store (``tasks.ops.store``; the newest is
+  ``:latest``, what the Bento service serves).  Labels: ``model_version``, ``as_of``, ``data_hash``,
+  ``kind`` (the publication: promotion | refresh | rollback), ``model_kind`` (model | baseline) and
+  ``forecaster``.
 * **The warehouse ``models`` table is the record** (status candidate | production | archived |
   rejected | rolled_back).  Exactly one row is ``production``; promotion archives the previous one,
   ``rollback`` re-publishes the previous champion and marks the current one ``rolled_back``.
@@ -26,118 +25,50 @@ Why it works this way:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
-import shutil
-import subprocess
-import tempfile
-import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
-import numpy as np
 import polars as pl
 
 from tasks.core.schema import MODELS, conform
-from tasks.core.settings import REPO_ROOT, Settings
-from tasks.data.history import LoadedHistory, data_hash
+from tasks.core.settings import Settings
 from tasks.data.warehouse.base import Warehouse
-from tasks.model.features import MAX_HORIZON, cutoff_for
-from tasks.model.forecasters import PackagedForecaster, kind_of, lag_of, save_baseline
-from tasks.model.forecasters import context_days as forecaster_context_days
 from tasks.model.package import (
-    BENTO_MODEL_NAME,
     ModelPackage,
     PackageMetadata,
-    build_package,
     read_package,
 )
-from tasks.model.train import CatBoostForecaster, TrainConfig
+from tasks.ops.identity import (
+    json_safe,
+)
+from tasks.ops.store import (
+    RegistryError,
+    find_package,
+    newest_package,
+    publish_package,
+)
 from tasks.ops.tracking import move_production_alias
-
-if TYPE_CHECKING:
-    from tasks.ops.champion import Decision
 
 log = logging.getLogger("seongsu.registry")
 
-SEONGSU: Final = 211
-RECIPE_FILES: Final = ("tasks/model/features.py", "tasks/model/train.py")
 PROMOTED_EVENT: Final = "seongsu.model.promoted"
 Status = Literal["candidate", "production", "archived", "rejected", "rolled_back"]
 
 
-class RegistryError(RuntimeError):
-    """A registry operation cannot proceed (nothing to roll back to, missing package...)."""
+class Verdict(Protocol):
+    """What the registry records of the gate's decision (``tasks.ops.champion.Decision``): typed
+    structurally so the registry stays below the gate that calls it."""
 
+    @property
+    def comparison(self) -> Any: ...
 
-# --------------------------------------------------------------------------------------------------
-# identity of a model and of the code that trained it
-
-
-def new_version(now: datetime | None = None) -> str:
-    """``20230703T120000-1a2b3c``: sortable by training time, unique within a second."""
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-
-
-def code_version() -> str:
-    """``git describe --always --dirty`` of the checkout, else the installed package version."""
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        if out:
-            return out
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        return f"daily-seongsu {importlib_metadata.version('daily-seongsu')}"
-    except importlib_metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def recipe_fingerprint() -> str:
-    """sha256 (12 hex) of the feature and training code: same fingerprint = same recipe code."""
-    digest = hashlib.sha256()
-    for rel in RECIPE_FILES:
-        path = REPO_ROOT / rel
-        digest.update(rel.encode())
-        digest.update(path.read_bytes() if path.exists() else b"")
-    return digest.hexdigest()[:12]
-
-
-BOUND_KEYS: Final = ("thread_count", "max_train_rows", "train_days", "fit_time_limit_s")
-"""``TrainConfig`` fields that bound a run's cost rather than define the model: a comparison sets them
-the same for both sides.  Every other field (target, seed, lag, warmup, detrending...) and the tree
-parameters make up the *recipe*."""
-
-
-def recipe_of(forecaster: CatBoostForecaster) -> dict[str, Any]:
-    """How a model is trained: its tree parameters (as fitted) + the non-bound config fields."""
-    params = dict(forecaster.metadata.get("params") or forecaster.config.params)
-    params.pop("thread_count", None)
-    params.pop("random_seed", None)
-    config = asdict(forecaster.config)
-    choices = {k: v for k, v in config.items() if k != "params" and k not in BOUND_KEYS}
-    return {"params": params, **choices}
-
-
-def fit_config(recipe: Mapping[str, Any], bounds: TrainConfig) -> TrainConfig:
-    """``bounds`` (rows, days, threads, time) with ``recipe``'s parameters and training choices
-    (fields this code no longer knows are ignored; fields the recipe lacks keep their default)."""
-    known = {f.name for f in fields(TrainConfig)} - set(BOUND_KEYS) - {"params"}
-    return replace(bounds, params=dict(recipe["params"]), **{k: v for k, v in recipe.items() if k in known})
+    def as_dict(self) -> dict[str, Any]: ...
 
 
 # --------------------------------------------------------------------------------------------------
@@ -208,122 +139,22 @@ def production_record(warehouse: Warehouse) -> ModelRecord | None:
     return ModelRecord.from_row(rows.row(-1, named=True))
 
 
-def _upsert(warehouse: Warehouse, rows: Sequence[dict[str, Any]]) -> None:
+def previous_champion(warehouse: Warehouse) -> ModelRecord | None:
+    """The archived model promoted most recently: the one a rollback returns to."""
+    archived = warehouse.read_table(MODELS, "status = %s", ["archived"]).filter(
+        pl.col("promoted_at").is_not_null()
+    )
+    if archived.is_empty():
+        return None
+    return ModelRecord.from_row(archived.sort("promoted_at").row(-1, named=True))
+
+
+def upsert_records(warehouse: Warehouse, rows: Sequence[dict[str, Any]]) -> None:
     warehouse.upsert(MODELS, conform(pl.DataFrame(list(rows), infer_schema_length=None), MODELS))
 
 
 # --------------------------------------------------------------------------------------------------
 # packages on disk and in the BentoML store
-
-
-def package_dir(settings: Settings, version: str) -> Path:
-    return settings.models_dir / version
-
-
-def bento_store_dir(settings: Settings) -> Path:
-    """``$BENTOML_HOME/models`` -- the same store the Bento service reads (default under home)."""
-    home = os.environ.get("BENTOML_HOME") or str(settings.home / "bentoml")
-    return Path(home) / "models"
-
-
-def _bento_store(settings: Settings) -> Any:
-    from bentoml._internal.models import ModelStore
-
-    path = bento_store_dir(settings)
-    path.mkdir(parents=True, exist_ok=True)
-    return ModelStore(str(path))
-
-
-def _tag_version(meta: PackageMetadata, kind: str) -> str:
-    slug = "".join(ch if ch.isalnum() or ch in "-._" else "-" for ch in meta.version.lower()).strip("-._")
-    return f"{slug[:36]}-{kind[:1]}{meta.as_of:%Y%m%d}-{uuid.uuid4().hex[:6]}"
-
-
-def publish_package(
-    settings: Settings,
-    package_path: Path,
-    *,
-    kind: Literal["promotion", "refresh", "rollback"],
-) -> str:
-    """Save the package as a new version of ``BENTO_MODEL_NAME`` (it becomes ``:latest``); the tag.
-
-    The package files are copied to the root of the model's directory; labels and metadata name
-    the model version it carries, the issue date and the training data hash.
-    """
-    import bentoml
-
-    meta = PackageMetadata.from_json((package_path / "metadata.json").read_text(encoding="utf-8"))
-    name = f"{BENTO_MODEL_NAME}:{_tag_version(meta, kind)}"
-    labels = {
-        "model_version": meta.version,
-        "as_of": meta.as_of.isoformat(),
-        "data_hash": meta.data_hash[:16],
-        "kind": kind,
-        "model_kind": meta.kind,
-        "forecaster": meta.forecaster,
-    }
-    info = {
-        "model_version": meta.version,
-        "as_of": meta.as_of.isoformat(),
-        "data_hash": meta.data_hash,
-        "data_start": meta.data_start.isoformat(),
-        "data_end": meta.data_end.isoformat(),
-        "code_version": meta.code_version,
-        "weather_source": meta.weather_source,
-        "kind": kind,
-        "model_kind": meta.kind,
-        "forecaster": meta.forecaster,
-        "published_at": datetime.now(UTC).isoformat(),
-    }
-    with bentoml.models.create(
-        name, labels=labels, metadata=info, _model_store=_bento_store(settings)
-    ) as model:
-        shutil.copytree(package_path, model.path, dirs_exist_ok=True)
-    log.info("published %s (model %s, as_of %s, %s)", model.tag, meta.version, meta.as_of, kind)
-    return str(model.tag)
-
-
-def published_models(settings: Settings) -> list[Any]:
-    """Versions of ``BENTO_MODEL_NAME`` in the store, oldest first."""
-    from bentoml.exceptions import NotFound
-
-    try:
-        models = _bento_store(settings).list(BENTO_MODEL_NAME)
-    except NotFound:
-        return []
-    return sorted(models, key=lambda m: m.creation_time)
-
-
-def latest_published(settings: Settings) -> Any | None:
-    """``seongsu-crowding:latest`` (a BentoML ``Model``), or None when nothing was published."""
-    from bentoml.exceptions import NotFound
-
-    try:
-        return _bento_store(settings).get(f"{BENTO_MODEL_NAME}:latest")
-    except NotFound:
-        return None
-
-
-def load_published_package(settings: Settings, tag: str = "latest") -> ModelPackage:
-    """Read a published package back from the store (what the Bento service serves)."""
-    from bentoml.exceptions import NotFound
-
-    try:
-        model = _bento_store(settings).get(f"{BENTO_MODEL_NAME}:{tag}")
-    except NotFound as exc:
-        raise RegistryError(f"no {BENTO_MODEL_NAME}:{tag} in {bento_store_dir(settings)}") from exc
-    return read_package(Path(model.path))
-
-
-def find_package(settings: Settings, version: str) -> Path:
-    """The package of model ``version``: ``models/<version>``, else its newest copy in the store."""
-    local = package_dir(settings, version)
-    if (local / "metadata.json").exists():
-        return local
-    for model in reversed(published_models(settings)):
-        if model.info.labels.get("model_version") == version:
-            return Path(model.path)
-    raise RegistryError(f"no package for model {version} in {settings.models_dir} or the BentoML store")
 
 
 def production_package(settings: Settings, warehouse: Warehouse) -> ModelPackage:
@@ -351,100 +182,6 @@ class Candidate:
         return self.metadata.kind
 
 
-def save_candidate(
-    settings: Settings,
-    warehouse: Warehouse,
-    forecaster: PackagedForecaster,
-    loaded: LoadedHistory,
-    *,
-    forecasts: pl.DataFrame,
-    version: str | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    wandb_run: str | None = None,
-    context_days: int | None = None,
-) -> Candidate:
-    """Write the package of a freshly trained model -- or of a baseline the gate serves -- and
-    record it as ``candidate`` (the one package builder for both kinds).
-
-    ``forecasts`` are the forecaster's forecasts issued on ``loaded.as_of`` (all stations, 7 days).
-    """
-    from tasks.model.forecast import context_history
-
-    trained_at = datetime.now(UTC).replace(tzinfo=None)
-    version = version or new_version()
-    ridership = loaded.history.ridership
-    if ridership.is_empty():
-        raise RegistryError("cannot register a model trained on no ridership")
-    known = ridership.filter(pl.col("date") <= cutoff_for(loaded.as_of, lag_of(forecaster)))
-    kind = kind_of(forecaster)
-    if isinstance(forecaster, CatBoostForecaster):
-        fingerprint, recipe = recipe_fingerprint(), recipe_of(forecaster)
-        train_info = {
-            k: forecaster.metadata.get(k)
-            for k in ("train_rows", "train_stations", "train_date_range", "timings_s", "final_trees")
-        }
-    else:  # a baseline: nothing fitted, its name and lag are the whole recipe
-        fingerprint, recipe, train_info = (
-            "",
-            {"baseline": forecaster.name, "lag_days": lag_of(forecaster)},
-            {},
-        )
-    all_metrics = {
-        **dict(metrics or {}),
-        "kind": kind,
-        "forecaster": forecaster.name,
-        "recipe": recipe,
-        "recipe_fingerprint": fingerprint,
-        "train": train_info,
-    }
-    meta = PackageMetadata(
-        version=version,
-        as_of=loaded.as_of,
-        horizon_days=MAX_HORIZON,
-        data_start=known["date"].min(),  # type: ignore[arg-type]
-        data_end=known["date"].max(),  # type: ignore[arg-type]
-        data_hash=data_hash(known),
-        code_version=code_version(),
-        trained_at=trained_at,
-        wandb_run=wandb_run,
-        metrics=json_safe(all_metrics),
-        weather_source="kma_forecast" if loaded.weather_source == "kma_forecast" else "observed",
-        kind=kind,
-        forecaster=forecaster.name,
-    )
-    context = context_history(loaded, context_days or forecaster_context_days(forecaster))
-    with tempfile.TemporaryDirectory(prefix="seongsu-model-") as tmp:
-        if isinstance(forecaster, CatBoostForecaster):
-            model_dir = forecaster.save(Path(tmp) / "model")
-        else:
-            model_dir = save_baseline(forecaster, Path(tmp) / "model")
-        path = build_package(
-            package_dir(settings, version),
-            metadata=meta,
-            model_dir=model_dir,
-            forecasts=forecasts,
-            ridership=context.ridership,
-            weather=context.weather,
-            stations=context.stations,
-        )
-    record = ModelRecord(
-        version=version,
-        status="candidate",
-        trained_at=trained_at,
-        promoted_at=None,
-        data_hash=meta.data_hash,
-        data_start=meta.data_start,
-        data_end=meta.data_end,
-        code_version=meta.code_version,
-        wandb_run=wandb_run,
-        metrics=meta.metrics,
-        kind=kind,
-    )
-    with warehouse.transaction():
-        _upsert(warehouse, [record.row()])
-    return Candidate(version, path, meta, recipe, fingerprint)
-
-
 # --------------------------------------------------------------------------------------------------
 # promotion, rejection, refresh, rollback
 
@@ -469,7 +206,7 @@ def promote(
     settings: Settings,
     warehouse: Warehouse,
     candidate: Candidate,
-    decision: Decision,
+    decision: Verdict,
     *,
     metrics: Mapping[str, Any] | None = None,
     wandb_run: str | None = None,
@@ -509,7 +246,7 @@ def promote(
         )
     )
     with warehouse.transaction():
-        _upsert(warehouse, rows)
+        upsert_records(warehouse, rows)
     if emit_event:
         _emit_promoted(candidate.version, meta.as_of, tag)
     return Publication(candidate.version, "production", tag, archived)
@@ -518,7 +255,7 @@ def promote(
 def reject(
     warehouse: Warehouse,
     candidate: Candidate,
-    decision: Decision,
+    decision: Verdict,
     *,
     metrics: Mapping[str, Any] | None = None,
     wandb_run: str | None = None,
@@ -534,7 +271,7 @@ def reject(
         replace(candidate.metadata, metrics=json_safe({**candidate.metadata.metrics, **extra})),
     )
     with warehouse.transaction():
-        _upsert(
+        upsert_records(
             warehouse,
             [
                 record.row(
@@ -569,13 +306,10 @@ def rollback(settings: Settings, warehouse: Warehouse) -> Publication:
     current = production_record(warehouse)
     if current is None:
         raise RegistryError("no production model: nothing to roll back")
-    archived = warehouse.read_table(MODELS, "status = %s", ["archived"]).filter(
-        pl.col("promoted_at").is_not_null()
-    )
-    if archived.is_empty():
+    previous = previous_champion(warehouse)
+    if previous is None:
         raise RegistryError(f"{current.version} is the only model ever promoted: nothing to roll back to")
-    previous = ModelRecord.from_row(archived.sort("promoted_at").row(-1, named=True))
-    source = _newest_package(settings, previous.version)
+    source = newest_package(settings, previous.version)
     tag = publish_package(settings, source, kind="rollback")
     now = datetime.now(UTC).replace(tzinfo=None)
     history = list(previous.metrics.get("rollbacks", []))
@@ -587,32 +321,6 @@ def rollback(settings: Settings, warehouse: Warehouse) -> Publication:
         ),
     ]
     with warehouse.transaction():
-        _upsert(warehouse, rows)
+        upsert_records(warehouse, rows)
     move_production_alias(settings, previous.version)
     return Publication(previous.version, "production", tag, [current.version])
-
-
-def _newest_package(settings: Settings, version: str) -> Path:
-    """The most recent package of ``version``: its newest store copy (latest refresh), else local."""
-    for model in reversed(published_models(settings)):
-        if model.info.labels.get("model_version") == version:
-            return Path(model.path)
-    local = package_dir(settings, version)
-    if (local / "metadata.json").exists():
-        return local
-    raise RegistryError(f"no package of model {version} to re-publish")
-
-
-def json_safe(value: Any) -> Any:
-    """JSON round trip (dates -> ISO strings, numpy scalars -> floats) for metrics/metadata."""
-    return json.loads(json.dumps(value, default=_default, ensure_ascii=False))
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)

@@ -252,37 +252,7 @@ class Tracker:
         import wandb
 
         assert self.run is not None
-        frame = frame.sort("ts")
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            xs = list(range(frame.height))
-            chart = wandb.plot.line_series(
-                xs=xs,
-                ys=[frame["actual"].fill_null(0).to_list(), frame["yhat"].to_list()],
-                keys=["actual", "forecast"],
-                title=title,
-                xname="hour index",
-            )
-            self.run.log({key: chart})
-            return
-        fig, ax = plt.subplots(figsize=(11, 3.5), dpi=100)
-        ts = frame["ts"].to_list()
-        ax.fill_between(ts, frame["lo"].to_list(), frame["hi"].to_list(), alpha=0.25, label="80% interval")
-        ax.plot(ts, frame["yhat"].to_list(), label="forecast (median)", linewidth=1.4)
-        ax.plot(ts, frame["actual"].to_list(), label="actual", linewidth=1.0, color="black")
-        ax.set_title(title)
-        ax.set_ylabel("riders per hour band")
-        ax.legend(loc="upper left", fontsize=8)
-        fig.autofmt_xdate()
-        fig.tight_layout()
-        try:
-            self.run.log({key: wandb.Image(fig)})
-        finally:
-            plt.close(fig)
+        self.run.log({key: _forecast_chart(wandb, frame.sort("ts"), title)})
 
     # -- artifacts -----------------------------------------------------------------------------
     @_best_effort()
@@ -370,3 +340,34 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def _forecast_chart(wandb: Any, frame: pl.DataFrame, title: str) -> Any:
+    """What ``Tracker.log_forecast_plot`` logs: a matplotlib image, else a W&B line chart."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return wandb.plot.line_series(
+            xs=list(range(frame.height)),
+            ys=[frame["actual"].fill_null(0).to_list(), frame["yhat"].to_list()],
+            keys=["actual", "forecast"],
+            title=title,
+            xname="hour index",
+        )
+    fig, ax = plt.subplots(figsize=(11, 3.5), dpi=100)
+    ts = frame["ts"].to_list()
+    ax.fill_between(ts, frame["lo"].to_list(), frame["hi"].to_list(), alpha=0.25, label="80% interval")
+    ax.plot(ts, frame["yhat"].to_list(), label="forecast (median)", linewidth=1.4)
+    ax.plot(ts, frame["actual"].to_list(), label="actual", linewidth=1.0, color="black")
+    ax.set_title(title)
+    ax.set_ylabel("riders per hour band")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    try:
+        return wandb.Image(fig)
+    finally:
+        plt.close(fig)

@@ -16,6 +16,7 @@ so tests run with zero waits.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -27,7 +28,13 @@ from urllib.parse import quote, quote_plus
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from tasks.data.feeds.base import FeedAPIError, FeedAuthError, FeedError, FeedUnavailableError
+from tasks.data.feeds.base import (
+    FeedAPIError,
+    FeedAuthError,
+    FeedError,
+    FeedFormatError,
+    FeedUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -235,3 +242,15 @@ class ClientOwner:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def load_json_object(content: bytes, service: str) -> dict[str, Any]:
+    """A JSON object reply, else ``FeedFormatError`` (never quoting the body: an error page could
+    echo the request URL, i.e. the key)."""
+    try:
+        doc = json.loads(content)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FeedFormatError(f"{service}: reply is not JSON ({exc}; {len(content)} bytes)") from None
+    if not isinstance(doc, dict):
+        raise FeedFormatError(f"{service}: reply is JSON but not an object")
+    return doc

@@ -23,7 +23,6 @@ Why it is written this way (see ``/work/shared/data/API-FORMATS.md``):
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -36,9 +35,9 @@ import httpx
 import polars as pl
 from pydantic import SecretStr
 
-from tasks.data.feeds.base import FeedAPIError, FeedAuthError, FeedFormatError, RawPayload
-from tasks.data.feeds.http import DEFAULT_TIMEOUT_S, ClientOwner, get_with_retries
 from tasks.core.settings import Settings
+from tasks.data.feeds.base import FeedAPIError, FeedAuthError, FeedFormatError, RawPayload
+from tasks.data.feeds.http import DEFAULT_TIMEOUT_S, ClientOwner, get_with_retries, load_json_object
 
 DEFAULT_BASE_URL = "http://openapi.seoul.go.kr:8088"
 PAGE_SIZE = 1000  # the API's hard cap per call (ERROR-336 above it)
@@ -137,7 +136,7 @@ class Envelope:
 
 def read_envelope(content: bytes, service: str) -> Envelope:
     """Decode one reply and raise the right ``FeedError`` for error codes; INFO-200 -> no rows."""
-    body = _service_body(_load_json(content, service), service)
+    body = _service_body(load_json_object(content, service), service)
     result = body.get("RESULT")
     if not isinstance(result, dict) or not isinstance(result.get("CODE"), str):
         raise FeedFormatError(f"{service}: reply has no RESULT.CODE")
@@ -146,17 +145,6 @@ def read_envelope(content: bytes, service: str) -> Envelope:
     if code == NO_DATA:
         return Envelope(code, message, 0, [])
     return Envelope(code, message, _total(body, service), _rows(body, service))
-
-
-def _load_json(content: bytes, service: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        # no excerpt of the body: an error page could echo the request URL, i.e. the key
-        raise FeedFormatError(f"{service}: reply is not JSON ({exc}; {len(content)} bytes)") from None
-    if not isinstance(doc, dict):
-        raise FeedFormatError(f"{service}: reply is JSON but not an object")
-    return doc
 
 
 def _service_body(doc: dict[str, Any], service: str) -> dict[str, Any]:

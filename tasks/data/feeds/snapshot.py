@@ -24,20 +24,21 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.data.feeds.base import FeedFormatError, RawPayload
+from tasks.core.constants import PUBLICATION_LAG_DAYS as RIDERSHIP_LAG_DAYS
 from tasks.core.schema import TABLES
+from tasks.data.feeds.base import FeedFormatError, RawPayload
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 
 PUBLICATION_LAG_DAYS: dict[str, int] = {
     # Seoul's card-based daily counts (OA-12914 / CardSubwayStatsNew) are registered three days
     # after the day of use: 등록일자 = 사용일자 + 3 on every row of CARD_SUBWAY_MONTH_202301.csv.
-    "ridership_daily": 3,
+    "ridership_daily": RIDERSHIP_LAG_DAYS,
     # Seoul Metro's hourly per-station counts really appear as monthly/yearly files, weeks later.
     # The replay deliberately uses the card-based daily lag for them too, so a simulated day sees
     # hourly data as recent as the daily totals: an optimistic simplification (the project's
     # choice, not a publisher promise) that keeps the daily forecast loop meaningful.
-    "ridership_hourly": 3,
+    "ridership_hourly": RIDERSHIP_LAG_DAYS,
     # KMA ASOS hourly observations: the data portal / ASOS hourly API serve observations up to the
     # previous day (전날 자료까지), so day d is complete on d+1.
     "weather_hourly": 1,

@@ -92,6 +92,10 @@ class Warehouse(Protocol):
 
     def close(self) -> None: ...
 
+    def __enter__(self) -> Warehouse: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
 
 _SECRET_PARAM = re.compile(r"([?&][^=&#]*(?:password|secret|token|key)[^=&#]*=)[^&#]*", re.IGNORECASE)
 
@@ -110,22 +114,6 @@ def redact_url(url: str) -> str:
             authority = f"{user}:***@{host}" if colon else f"{user}@{host}"
         url = f"{scheme}://{authority}{tail}"
     return _SECRET_PARAM.sub(r"\1***", url)
-
-
-def open_warehouse(url: str) -> Warehouse:
-    """Open the backend named by ``url`` (``postgresql://`` or ``sqlite:///path``)."""
-    if url.startswith(("postgresql://", "postgres://")):
-        from tasks.data.warehouse.postgres import PostgresWarehouse
-
-        return PostgresWarehouse(url)
-    if url.startswith("sqlite:///"):
-        from tasks.data.warehouse.sqlite import SqliteWarehouse
-
-        return SqliteWarehouse(url)
-    raise WarehouseError(
-        f"unsupported warehouse URL {redact_url(url)!r}: use postgresql://user:pass@host:port/db "
-        "or sqlite:///path/to/warehouse.sqlite"
-    )
 
 
 def with_reconnects(warehouse: Warehouse, operation: Callable[[], T], attempts: int = 3) -> T:
