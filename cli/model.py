@@ -289,9 +289,10 @@ def model_list(
 
 
 def _model_row(row: dict[str, Any]) -> dict[str, Any]:
-    from tasks.ops.registry import ModelRecord
+    from tasks.ops.model_metrics import ModelMetrics
 
-    metrics = ModelRecord.from_row(row).metrics
+    typed = ModelMetrics.from_json(row.get("metrics_json"))
+    metrics = typed.as_dict()
     comparison = (metrics.get("decision") or {}).get("comparison") or {}
     ch, cp = comparison.get("challenger_wape"), comparison.get("champion_wape")
     best, bw = comparison.get("best_baseline"), comparison.get("best_baseline_wape")
@@ -308,7 +309,7 @@ def _model_row(row: dict[str, Any]) -> dict[str, Any]:
         "data_hash": row.get("data_hash"),
         "code_version": row.get("code_version"),
         "wandb_run": row.get("wandb_run"),
-        "backtest_wape": metrics.get("backtest_wape"),
+        "backtest_wape": typed.backtest_wape,
         "window": window,
         "decision": (metrics.get("decision") or {}).get("reason"),
     }

@@ -36,6 +36,7 @@ from cli.serve import serve_command
 from cli.supervisor import stop_process_group
 from tasks.model.features import MAX_HORIZON, History, cutoff_for, forecast_targets
 from tasks.model.package import BENTO_MODEL_NAME, PackageMetadata, crowding_thresholds, write_package
+from tasks.ops.model_metrics import ModelMetrics
 
 REPO = Path(__file__).resolve().parent.parent
 SNAPSHOT = REPO / "data" / "snapshot"
@@ -112,7 +113,7 @@ def build_package(
         code_version="tests",
         trained_at=datetime(2023, 6, 20, 12, 0, tzinfo=UTC),
         promoted_at=datetime.now(UTC),
-        metrics={"wape": 0.1, "coverage_80": 0.8, "note": "tiny test model"},
+        metrics=ModelMetrics.build(backtest_wape=0.1, backtest_coverage=0.8).as_dict(),
     )
     return write_package(
         destination,

@@ -24,6 +24,7 @@ from tasks.ops.alerts import (
     find_alerts,
     retrain_request,
 )
+from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.monitor import MonitorInputs, evaluate, run_monitor
 from tasks.ops.scores import (
     accuracy_metrics,
@@ -248,11 +249,13 @@ def test_relative_rule_catches_degradation_below_the_ceiling() -> None:
 @pytest.mark.parametrize(
     ("metrics", "expected"),
     [
-        ({"backtest": {"wape": 0.18}}, 0.18),
-        ({"backtest": {"overall": {"wape": 0.17}}}, 0.17),
-        ({"backtest_wape": 0.16, "wape": 0.3}, 0.16),
-        ({"wape": 0.15}, 0.15),
-        ({"backtest": {"wape": None}}, None),
+        ({"backtest_wape": 0.16, "backtest": [{"model": "x", "wape": 0.3}]}, 0.16),
+        ({"backtest_wape": None}, None),
+        ({"backtest_wape": float("nan")}, None),
+        ({"backtest_wape": "0.2"}, None),
+        # shapes production never wrote: no score (the relative rule is skipped), no crash
+        ({"wape": 0.15}, None),
+        ({"backtest": {"overall": {"wape": 0.17}}}, None),
         ({}, None),
         (None, None),
     ],
@@ -304,7 +307,7 @@ def _scenario(warehouse_url: str, evaluated_on: date, error: float) -> None:
         "status": "production",
         "trained_at": datetime(2023, 1, 1),
         "promoted_at": datetime(2023, 1, 2),
-        "metrics_json": json.dumps({"backtest": {"wape": 0.12}}),
+        "metrics_json": ModelMetrics.build(backtest_wape=0.12, backtest_coverage=0.8).to_json(),
     }
     wh = open_warehouse(warehouse_url)
     try:
@@ -411,7 +414,7 @@ def test_run_monitor_requests_once_per_model(tmp_path: Path) -> None:
             "status": "production",
             "trained_at": datetime(2023, 3, 21),
             "promoted_at": datetime(2023, 3, 21, 1),
-            "metrics_json": json.dumps({"backtest_wape": 0.1}),
+            "metrics_json": ModelMetrics.build(backtest_wape=0.1, backtest_coverage=0.8).to_json(),
         }
         wh.upsert(MODELS, conform(pl.DataFrame([promoted]), MODELS))
         third = run_monitor(wh, date(2023, 3, 22))

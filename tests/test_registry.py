@@ -32,8 +32,12 @@ from tasks.core.schema import MODELS
 from tasks.data.warehouse import open_warehouse
 from tasks.model.features import MAX_HORIZON
 from tasks.model.package import read_package
+from tasks.ops.alerts import backtest_wape
 from tasks.ops.champion import Comparison, comparison_origins, decide
+from tasks.ops.model_metrics import ModelMetrics
+from tasks.ops.monitor import load_inputs
 from tasks.ops.registry import list_models
+from tasks.ops.scores import windows_for
 from tasks.ops.store import latest_published, published_models
 
 
@@ -94,6 +98,15 @@ def test_promotion_needs_a_strictly_better_score_on_the_same_window(
     metrics = json.loads(row["metrics_json"])
     assert metrics["decision"]["promote"] is True and metrics["backtest_wape"] > 0
     assert metrics["recipe"]["params"]["iterations"] == TINY["iterations"]
+    # the monitor reads what the registry really wrote: its own loader gets the backtest WAPE
+    warehouse = home.open()
+    try:
+        inputs = load_inputs(warehouse, windows_for(SLICE_END + dt.timedelta(days=3)))
+    finally:
+        warehouse.close()
+    assert inputs.model_version == first.candidate.version
+    assert backtest_wape(inputs.model_metrics) == metrics["backtest_wape"]
+    assert ModelMetrics.from_json(row["metrics_json"]).backtest_wape == metrics["backtest_wape"]
 
     # 2. the same recipe on the same data: identical forecasts on the window -> a tie -> rejected
     second = train_and_register(home, plan(TINY))

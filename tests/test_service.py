@@ -244,7 +244,7 @@ def test_model_endpoint(client: httpx.Client) -> None:
     info = ModelInfo.model_validate(client.get("/model").json())
     assert info.version == "test-v1" and info.as_of == TRAIN_AS_OF
     assert info.forecastable.start == FIRST and info.forecastable.end == FIRST + dt.timedelta(days=6)
-    assert info.training_data["hash"] and info.metrics["wape"] == 0.1
+    assert info.training_data["hash"] and info.metrics["backtest_wape"] == 0.1
     assert info.stations == 5
 
 

@@ -11,7 +11,6 @@ wrappers is a plain function of polars frames, testable on a handful of rows.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -19,6 +18,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.scores import ALL_SCOPE, POOLED_HORIZON
 
 RETRAIN_EVENT: Final = "seongsu.monitor.retrain-needed"
@@ -128,22 +128,9 @@ def find_alerts(
 
 
 def backtest_wape(metrics: Mapping[str, Any] | None) -> float | None:
-    """The model's own backtest WAPE from ``models.metrics_json``, wherever the registry put it.
-
-    Accepts ``{"wape": x}``, ``{"backtest_wape": x}``, ``{"backtest": {"wape": x}}`` or
-    ``{"backtest": {"overall": {"wape": x}}}``; None when absent (the relative rule is skipped).
-    """
-    if not metrics:
-        return None
-    candidates: list[Any] = [metrics.get("backtest_wape"), metrics.get("wape")]
-    backtest = metrics.get("backtest")
-    if isinstance(backtest, Mapping):
-        overall = backtest.get("overall")
-        candidates += [backtest.get("wape"), overall.get("wape") if isinstance(overall, Mapping) else None]
-    for value in candidates:
-        if isinstance(value, int | float) and math.isfinite(value) and value > 0:
-            return float(value)
-    return None
+    """The model's own backtest WAPE from ``models.metrics_json`` (the registry's ``ModelMetrics``);
+    None when absent or in a shape production never wrote (the relative rule is then skipped)."""
+    return ModelMetrics.of(metrics).backtest_wape
 
 
 def cooldown_since(

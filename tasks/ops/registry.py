@@ -25,7 +25,6 @@ Why it works this way:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -47,6 +46,7 @@ from tasks.model.package import (
 from tasks.ops.identity import (
     json_safe,
 )
+from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.store import (
     RegistryError,
     find_package,
@@ -98,10 +98,7 @@ class ModelRecord:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ModelRecord:
-        try:
-            metrics = json.loads(row.get("metrics_json") or "{}")
-        except json.JSONDecodeError:
-            metrics = {}
+        metrics = ModelMetrics.from_json(row.get("metrics_json")).as_dict()
         return cls(
             version=row["version"],
             status=row["status"],
@@ -112,14 +109,14 @@ class ModelRecord:
             data_end=row.get("data_end"),
             code_version=row.get("code_version"),
             wandb_run=row.get("wandb_run"),
-            metrics=metrics if isinstance(metrics, dict) else {},
+            metrics=metrics,
             kind=row.get("kind") or "model",
         )
 
     def row(self, **changes: Any) -> dict[str, Any]:
         rec = replace(self, **changes)
         out = {k: v for k, v in asdict(rec).items() if k != "metrics"}
-        out["metrics_json"] = json.dumps(rec.metrics, default=str, ensure_ascii=False, sort_keys=True)
+        out["metrics_json"] = ModelMetrics.of(rec.metrics).to_json()
         return out
 
 
