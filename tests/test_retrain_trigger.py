@@ -10,7 +10,6 @@ Scheduled: creating it is Prefect's part of the contract, running it is the work
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from flows.replay import retrain_requested
 from tasks.core.schema import FORECASTS, MODELS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
 from tasks.core.settings import get_settings
 from tasks.data.warehouse import open_warehouse
+from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.orchestration import triggered_runs, utc_now
 from tasks.ops.scores import windows_for
 
@@ -120,7 +120,7 @@ def degraded_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         "status": "production",
         "trained_at": datetime(2023, 4, 1),
         "promoted_at": datetime(2023, 4, 1),
-        "metrics_json": json.dumps({"backtest": {"wape": 0.15}}),
+        "metrics_json": ModelMetrics.build(backtest_wape=0.15, backtest_coverage=0.8).to_json(),
     }
     wh = open_warehouse(url)
     try:
