@@ -289,29 +289,29 @@ def model_list(
 
 
 def _model_row(row: dict[str, Any]) -> dict[str, Any]:
-    from tasks.ops.model_metrics import ModelMetrics
+    from tasks.ops.registry import ModelRecord
 
-    typed = ModelMetrics.from_json(row.get("metrics_json"))
-    metrics = typed.as_dict()
-    comparison = (metrics.get("decision") or {}).get("comparison") or {}
+    record = ModelRecord.from_row(row)
+    metrics = record.metrics
+    comparison = metrics.decision.get("comparison") or {}
     ch, cp = comparison.get("challenger_wape"), comparison.get("champion_wape")
     best, bw = comparison.get("best_baseline"), comparison.get("best_baseline_wape")
     window = "" if ch is None else _pct(ch) + ("" if cp is None else f" vs {_pct(cp)}")
     window += "" if bw is None else f" (best baseline {best} {_pct(bw)})"
     return {
-        "version": row["version"],
-        "status": row["status"],
-        "kind": " ".join(filter(None, (row.get("kind") or "model", metrics.get("forecaster")))),
-        "trained_at": f"{row['trained_at']:%Y-%m-%d %H:%M}" if row.get("trained_at") else None,
-        "promoted_at": f"{row['promoted_at']:%Y-%m-%d %H:%M}" if row.get("promoted_at") else None,
-        "data_start": row.get("data_start"),
-        "data_end": row.get("data_end"),
-        "data_hash": row.get("data_hash"),
-        "code_version": row.get("code_version"),
-        "wandb_run": row.get("wandb_run"),
-        "backtest_wape": typed.backtest_wape,
+        "version": record.version,
+        "status": record.status,
+        "kind": " ".join(filter(None, (record.kind, metrics.forecaster))),
+        "trained_at": f"{record.trained_at:%Y-%m-%d %H:%M}" if record.trained_at else None,
+        "promoted_at": f"{record.promoted_at:%Y-%m-%d %H:%M}" if record.promoted_at else None,
+        "data_start": record.data_start,
+        "data_end": record.data_end,
+        "data_hash": record.data_hash,
+        "code_version": record.code_version,
+        "wandb_run": record.wandb_run,
+        "backtest_wape": metrics.backtest_wape,
         "window": window,
-        "decision": (metrics.get("decision") or {}).get("reason"),
+        "decision": metrics.decision.get("reason"),
     }
 
 

@@ -11,14 +11,13 @@ wrappers is a plain function of polars frames, testable on a handful of rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any, Final
 
 import polars as pl
 
-from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.scores import ALL_SCOPE, POOLED_HORIZON
 
 RETRAIN_EVENT: Final = "seongsu.monitor.retrain-needed"
@@ -125,12 +124,6 @@ def find_alerts(
                 Alert("psi_max", row["metric"], row["scope"], 0, row["value"], thresholds.psi_max, row["n"])
             )
     return alerts
-
-
-def backtest_wape(metrics: Mapping[str, Any] | None) -> float | None:
-    """The model's own backtest WAPE from ``models.metrics_json`` (the registry's ``ModelMetrics``);
-    None when absent or in a shape production never wrote (the relative rule is then skipped)."""
-    return ModelMetrics.of(metrics).backtest_wape
 
 
 def cooldown_since(

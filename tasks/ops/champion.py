@@ -206,7 +206,7 @@ def compare(
 def _forecaster_name(record: ModelRecord | None) -> str | None:
     if record is None:
         return None
-    return record.metrics.get("forecaster") or (CatBoostForecaster.name if record.kind == "model" else None)
+    return record.metrics.forecaster or (CatBoostForecaster.name if record.kind == "model" else None)
 
 
 def champion_predictions(
@@ -238,8 +238,8 @@ def champion_predictions(
                 frames.append(predict_at(fitted, history, origin, codes))
                 methods[origin.isoformat()] = "baseline"
         return pl.concat(frames, how="vertical_relaxed").select(*KEYS, "as_of", "yhat", "lo", "hi"), methods
-    recipe = champion.metrics.get("recipe") or recipe_of(fitted)
-    same_recipe = champion.metrics.get("recipe_fingerprint") == recipe_fingerprint() and json_safe(
+    recipe = champion.metrics.recipe or recipe_of(fitted)
+    same_recipe = champion.metrics.recipe_fingerprint == recipe_fingerprint() and json_safe(
         recipe
     ) == json_safe(dict(challenger_recipe))
     lag = lag_of(fitted)

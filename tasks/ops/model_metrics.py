@@ -58,6 +58,36 @@ class ModelMetrics:
     def as_dict(self) -> dict[str, Any]:
         return dict(self.raw)
 
+    def merged(self, extra: Mapping[str, Any]) -> ModelMetrics:
+        """These metrics with ``extra``'s keys added or replaced (the row is rewritten whole)."""
+        return ModelMetrics({**self.raw, **extra})
+
+    @property
+    def forecaster(self) -> str | None:
+        value = self.raw.get("forecaster")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def recipe(self) -> Mapping[str, Any] | None:
+        value = self.raw.get("recipe")
+        return value if isinstance(value, Mapping) and value else None
+
+    @property
+    def recipe_fingerprint(self) -> str | None:
+        value = self.raw.get("recipe_fingerprint")
+        return value if isinstance(value, str) else None
+
+    @property
+    def decision(self) -> Mapping[str, Any]:
+        """The gate's decision as recorded (empty when none was)."""
+        value = self.raw.get("decision")
+        return value if isinstance(value, Mapping) else {}
+
+    @property
+    def rollbacks(self) -> list[Any]:
+        value = self.raw.get("rollbacks")
+        return list(value) if isinstance(value, list) else []
+
     @property
     def backtest_wape(self) -> float | None:
         """The model's own backtest WAPE (pooled over stations and horizons); None when absent."""

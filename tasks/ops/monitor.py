@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import polars as pl
 
@@ -32,10 +31,10 @@ from tasks.ops.alerts import (
     THRESHOLDS,
     Alert,
     Thresholds,
-    backtest_wape,
     cooldown_since,
     find_alerts,
 )
+from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.registry import production_record
 from tasks.ops.scores import (
     ALL_SCOPE,
@@ -62,7 +61,7 @@ class MonitorInputs:
     weather: pl.DataFrame  # reference_start .. cutoff (station 108)
     stations: pl.DataFrame
     model_version: str | None  # production model, else the newest one that forecast
-    model_metrics: dict[str, Any] = field(default_factory=dict)
+    model_metrics: ModelMetrics = field(default_factory=ModelMetrics)
     previous_requests: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(
             schema={"evaluated_on": pl.Date, "model_version": pl.String, "value": pl.Float64}
@@ -98,7 +97,7 @@ def load_inputs(warehouse: Warehouse, windows: Windows) -> MonitorInputs:
         metrics = champion.metrics
     else:
         version = forecasts.sort("as_of")["model_version"][-1] if forecasts.height else None
-        metrics = {}
+        metrics = ModelMetrics()
     return MonitorInputs(forecasts, ridership, weather, stations, version, metrics, previous)
 
 
@@ -133,7 +132,7 @@ def evaluate(inputs: MonitorInputs, windows: Windows, thresholds: Thresholds = T
             weather_drift(inputs.weather, windows),
         ]
     )
-    bt = backtest_wape(inputs.model_metrics)
+    bt = inputs.model_metrics.backtest_wape
     alerts = tuple(find_alerts(metrics, thresholds, bt))
     held = (
         cooldown_since(

@@ -29,6 +29,7 @@ from tasks.model.forecasters import context_days as forecaster_context_days
 from tasks.model.package import ModelPackage, PackageMetadata, build_package
 from tasks.model.train import CatBoostForecaster
 from tasks.ops.identity import code_version, json_safe, new_version, recipe_fingerprint, recipe_of
+from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.registry import Candidate, ModelRecord, upsert_records
 from tasks.ops.store import RegistryError, latest_published, package_dir, publish_package
 
@@ -119,7 +120,7 @@ def save_candidate(
         data_end=meta.data_end,
         code_version=meta.code_version,
         wandb_run=wandb_run,
-        metrics=meta.metrics,
+        metrics=ModelMetrics.of(meta.metrics),
         kind=kind,
     )
     with warehouse.transaction():

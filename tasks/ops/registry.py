@@ -93,12 +93,11 @@ class ModelRecord:
     data_end: dt.date | None
     code_version: str | None
     wandb_run: str | None
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: ModelMetrics = field(default_factory=ModelMetrics)
     kind: str = "model"
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ModelRecord:
-        metrics = ModelMetrics.from_json(row.get("metrics_json")).as_dict()
         return cls(
             version=row["version"],
             status=row["status"],
@@ -109,14 +108,14 @@ class ModelRecord:
             data_end=row.get("data_end"),
             code_version=row.get("code_version"),
             wandb_run=row.get("wandb_run"),
-            metrics=metrics,
+            metrics=ModelMetrics.from_json(row.get("metrics_json")),
             kind=row.get("kind") or "model",
         )
 
     def row(self, **changes: Any) -> dict[str, Any]:
         rec = replace(self, **changes)
         out = {k: v for k, v in asdict(rec).items() if k != "metrics"}
-        out["metrics_json"] = ModelMetrics.of(rec.metrics).to_json()
+        out["metrics_json"] = rec.metrics.to_json()
         return out
 
 
@@ -230,16 +229,14 @@ def promote(
         for r in previous.iter_rows(named=True)
         if r["version"] != candidate.version
     ]
-    merged = {**record.metrics, **extra, "bento_tag": tag}
-    if merged.get("backtest_wape") is None:
+    merged = record.metrics.merged(json_safe({**extra, "bento_tag": tag}))
+    if merged.raw.get("backtest_wape") is None:
         c = decision.comparison
-        merged["backtest_wape"] = c.best_baseline_wape if candidate.kind == "baseline" else c.challenger_wape
+        wape = c.best_baseline_wape if candidate.kind == "baseline" else c.challenger_wape
+        merged = merged.merged({"backtest_wape": json_safe(wape)})
     rows.append(
         record.row(
-            status="production",
-            promoted_at=now,
-            wandb_run=wandb_run or record.wandb_run,
-            metrics=json_safe(merged),
+            status="production", promoted_at=now, wandb_run=wandb_run or record.wandb_run, metrics=merged
         )
     )
     with warehouse.transaction():
@@ -262,7 +259,6 @@ def reject(
     if record is None:
         raise RegistryError(f"model {candidate.version} is not registered")
     extra = {**dict(metrics or {}), "decision": decision.as_dict()}
-    metrics = {**record.metrics, **extra}
     _set_metadata(
         candidate.package_path,
         replace(candidate.metadata, metrics=json_safe({**candidate.metadata.metrics, **extra})),
@@ -272,7 +268,9 @@ def reject(
             warehouse,
             [
                 record.row(
-                    status="rejected", wandb_run=wandb_run or record.wandb_run, metrics=json_safe(metrics)
+                    status="rejected",
+                    wandb_run=wandb_run or record.wandb_run,
+                    metrics=record.metrics.merged(json_safe(extra)),
                 )
             ],
         )
@@ -309,12 +307,14 @@ def rollback(settings: Settings, warehouse: Warehouse) -> Publication:
     source = newest_package(settings, previous.version)
     tag = publish_package(settings, source, kind="rollback")
     now = datetime.now(UTC).replace(tzinfo=None)
-    history = list(previous.metrics.get("rollbacks", []))
-    history.append({"at": now.isoformat(), "from": current.version, "bento_tag": tag})
+    history = [
+        *previous.metrics.rollbacks,
+        {"at": now.isoformat(), "from": current.version, "bento_tag": tag},
+    ]
     rows = [
         current.row(status="rolled_back"),
         previous.row(
-            status="production", promoted_at=now, metrics={**previous.metrics, "rollbacks": history}
+            status="production", promoted_at=now, metrics=previous.metrics.merged({"rollbacks": history})
         ),
     ]
     with warehouse.transaction():

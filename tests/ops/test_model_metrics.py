@@ -14,7 +14,6 @@ import polars as pl
 import pytest
 
 from tasks.data.warehouse import open_warehouse
-from tasks.ops.alerts import backtest_wape
 from tasks.ops.challenger import MODEL_NAME, backtest_metrics
 from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.registry import ModelRecord, production_record, upsert_records
@@ -36,7 +35,7 @@ def _backtest() -> pl.DataFrame:
 
 def test_the_monitor_reads_the_backtest_wape_the_registry_writes(tmp_path: Path) -> None:
     metrics = {**backtest_metrics(_backtest(), [dt.date(2023, 5, 17)]), "decision": {"promote": True}}
-    record = ModelRecord("m1", "production", None, None, None, None, None, None, None, metrics)
+    record = ModelRecord("m1", "production", None, None, None, None, None, None, None, ModelMetrics(metrics))
     wh = open_warehouse(f"sqlite:///{tmp_path / 'wh.sqlite'}")
     try:
         wh.migrate()
@@ -45,9 +44,9 @@ def test_the_monitor_reads_the_backtest_wape_the_registry_writes(tmp_path: Path)
     finally:
         wh.close()
     assert champion is not None and champion.version == "m1"
-    assert backtest_wape(champion.metrics) == pytest.approx(0.123)
-    assert ModelMetrics.of(champion.metrics).backtest_coverage == pytest.approx(0.81)
-    assert champion.metrics["decision"] == {"promote": True}
+    assert champion.metrics.backtest_wape == pytest.approx(0.123)
+    assert champion.metrics.backtest_coverage == pytest.approx(0.81)
+    assert champion.metrics.decision == {"promote": True}
 
 
 @pytest.mark.parametrize("text", [None, "", "not json", "[1, 2]", '"x"', '{"wape": 0.1}'])

@@ -19,7 +19,6 @@ from tasks.ops.alerts import (
     RETRAIN_EVENT,
     Alert,
     Thresholds,
-    backtest_wape,
     cooldown_since,
     find_alerts,
     retrain_request,
@@ -261,7 +260,7 @@ def test_relative_rule_catches_degradation_below_the_ceiling() -> None:
     ],
 )
 def test_backtest_wape_is_read_from_the_models_metrics(metrics: dict | None, expected: float | None) -> None:
-    assert backtest_wape(metrics) == expected
+    assert ModelMetrics.of(metrics).backtest_wape == expected
 
 
 def test_retrain_request_is_one_event_about_the_model() -> None:

@@ -19,7 +19,6 @@ from tasks.core.schema import MODELS
 from tasks.data.warehouse import open_warehouse
 from tasks.model.features import MAX_HORIZON
 from tasks.model.package import read_package
-from tasks.ops.alerts import backtest_wape
 from tasks.ops.champion import EPS, Comparison, comparison_origins, decide
 from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.monitor import load_inputs
@@ -104,7 +103,7 @@ def test_promotion_needs_a_strictly_better_score_on_the_same_window(
     finally:
         warehouse.close()
     assert inputs.model_version == first.candidate.version
-    assert backtest_wape(inputs.model_metrics) == metrics["backtest_wape"]
+    assert inputs.model_metrics.backtest_wape == metrics["backtest_wape"]
     assert ModelMetrics.from_json(row["metrics_json"]).backtest_wape == metrics["backtest_wape"]
 
     # 2. the same recipe on the same data: identical forecasts on the window -> a tie -> rejected
