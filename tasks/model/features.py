@@ -201,7 +201,7 @@ def weather_features(
         pl.col("humidity_pct").cast(pl.Float64),
         pl.col("wind_ms").cast(pl.Float64),
         pl.col("snow_cm").cast(pl.Float64).fill_null(0.0),
-    ).unique("ts", keep="last")
+    ).unique("ts", keep="last", maintain_order=True)
     daily = (
         w.group_by(pl.col("ts").dt.date().alias("date"))
         .agg(precip_day_mm=pl.col("precip_mm").sum())

@@ -47,6 +47,8 @@ class TrainConfig:
     ``blend``: blend the model with ``profile_4w`` at the weight that scores best on the holdout
       (``blend_weight``), the interval calibrated after blending.
     ``fit_time_limit_s``: wall-clock cap of one CatBoost fit (a callback stops it).
+    ``half_life_days``: recency weighting of the training rows (a row this many days older than the
+      newest counts half; ``tasks.model.train`` says why 365); None = every year alike.
     """
 
     params: dict[str, Any] = field(
@@ -66,6 +68,7 @@ class TrainConfig:
     guard: bool = True
     blend: bool = True
     fit_time_limit_s: float | None = None
+    half_life_days: float | None = 365.0
 
 
 DEFAULT_GRID: Final[tuple[dict[str, Any], ...]] = (

@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 from tasks.model.features import FEATURE_COLUMNS, History, build_features, forecast_targets
 from tasks.model.quantile import blend, blend_weight, decode_target, encode_target, fix_up, interval_scale
 from tasks.model.recipe import TrainConfig
-from tasks.model.train import CatBoostForecaster, load, save, train
+from tasks.model.train import CatBoostForecaster, load, recency_weight, save, train
 from tests.support.paths import SNAPSHOT
 
 AS_OF = dt.date(2023, 5, 26)
@@ -51,6 +51,24 @@ def test_fit_records_its_metadata(fitted: CatBoostForecaster) -> None:
     assert meta["train_rows"] > 0 and meta["interval_scale"] > 0
     assert meta["params"]["random_seed"] == 0 and meta["params"]["thread_count"] == 1
     assert "observations" in meta["weather_note"]
+
+
+def test_recency_weight_halves_every_half_life() -> None:
+    dates = pl.Series([dt.date(2023, 6, 1), dt.date(2022, 6, 1), dt.date(2021, 6, 1)])
+    assert np.allclose(recency_weight(dates, 365.0), [1.0, 0.5, 0.25], atol=0.002)
+
+
+def test_recency_weighting_reaches_the_fit(fitted: CatBoostForecaster, history: History) -> None:
+    """The default recipe decays old rows (COVID years); without the decay the trees differ."""
+    assert fitted.metadata["config"]["half_life_days"] == 365.0
+    flat = TrainConfig(
+        params=dict(TINY), thread_count=1, max_train_rows=None, valid_days=7, half_life_days=None
+    )
+    other = train(history, AS_OF, flat, grid=None, time_budget_s=None)
+    targets = forecast_targets([211, 222], AS_OF)
+    assert not np.allclose(
+        fitted.predict(targets)["yhat"].to_numpy(), other.predict(targets)["yhat"].to_numpy()
+    )
 
 
 def test_predictions_have_ordered_intervals(fitted: CatBoostForecaster) -> None:
