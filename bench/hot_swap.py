@@ -1,6 +1,6 @@
 """Benchmark: how long a published package takes to replace the served one, under load.
 
-The hot-swap test (tests/test_hot_swap.py) checks the behaviour -- no failed request, no thread
+The hot-swap test (tests/bentos/test_hot_swap.py) checks the behaviour -- no failed request, no thread
 going back to the old version; how *fast* the swap is depends on the machine's load, so it is
 measured here, not asserted there.  A real ``bentoml serve`` (reload poll ``--interval`` s) serves
 v1 while ``--threads`` keep-alive clients hammer ``POST /forecast``; v2 is published and the time
@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # package_fixture: build/publish/serve helpers shared with the tests
+sys.path.insert(0, str(REPO))  # tests.support.packages: build/publish/serve helpers shared with the tests
 
 BODY = {"station": "성수", "date": "2023-06-24", "hour_start": 7, "hour_end": 10}
 
@@ -43,7 +43,7 @@ def _hammer(url: str, stop: threading.Event, seen: dict[str, float], errors: lis
 
 
 def one_round(workdir: Path, threads: int, interval: float) -> tuple[float, float, int]:
-    from package_fixture import TRAIN_AS_OF, build_package, publish, running_service
+    from tests.support.packages import TRAIN_AS_OF, build_package, publish, running_service
 
     home = workdir / "bentoml"
     v1 = build_package(workdir / "v1", version="bench-v1", as_of=TRAIN_AS_OF)

@@ -18,7 +18,7 @@ a request's time goes: the lookup itself, request parsing, and each framework's 
     uv run python bench/serving.py [--package DIR] [--seconds 3] [--workers 1] [--servers bento,fastapi]
 
 Without ``--package`` it serves ``seongsu-crowding:latest`` from the model store in SEONGSU_HOME if
-there is one, else builds the small real test package (tests/package_fixture.py).  The model store
+there is one, else builds the small real test package (tests/support/packages.py).  The model store
 it serves from is always a temporary copy, so the benchmark never touches yours.
 """
 
@@ -42,7 +42,7 @@ from loadgen import load
 from cli.supervisor import stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # package_fixture: build/publish helpers shared with the tests
+sys.path.insert(0, str(REPO))  # tests.support.packages: build/publish helpers shared with the tests
 
 LEVELS_DEFAULT = (1, 8, 32)
 SERVERS = ("bento", "fastapi", "fastapi-bytes")
@@ -152,7 +152,7 @@ def _resolve_package(arg: str | None, workdir: Path) -> Path:
 
         return package_root(Path(bentoml.models.get("seongsu-crowding:latest").path))
     except Exception:
-        from package_fixture import build_package
+        from tests.support.packages import build_package
 
         print(
             "no seongsu-crowding:latest in the model store: building the small test package", file=sys.stderr
@@ -207,10 +207,10 @@ def main() -> None:
             "PYTHONPATH": str(REPO),
         }
         subprocess.run(
-            [sys.executable, "-c", "import sys; from package_fixture import publish; "
+            [sys.executable, "-c", "import sys; from tests.support.packages import publish; "
              "from pathlib import Path; print(publish(Path(sys.argv[1]), Path(sys.argv[2])))",
              str(package), str(home)],
-            cwd=REPO / "tests", env=env, check=True, capture_output=True,
+            cwd=REPO, env=env, check=True, capture_output=True,
         )  # fmt: skip
 
         print(f"package: {package} (model {index.metadata.version}, {index.station_count} stations)")

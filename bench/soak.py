@@ -200,9 +200,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="seongsu-soak-") as tmp:
         workdir = Path(tmp)
         package = _resolve_package(args.package, workdir)
-        from package_fixture import publish
-
         from bentos.crowding.lookup import load_index
+        from tests.support.packages import publish
 
         index = load_index(package, "soak")
         body = json.dumps({"station": "211", "date": index.first_date.isoformat()}).encode()

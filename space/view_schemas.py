@@ -1,6 +1,6 @@
 """The columns the Space reads from the warehouse, copied from ``tasks``' table contracts.
 
-Copied because the hosted Space does not install this project; ``tests/test_space_schemas.py``
+Copied because the hosted Space does not install this project; ``tests/space/test_space_schemas.py``
 compares every copy with the production contract, so the copies cannot drift.  Also the pieces
 both data backends (Supabase views, local warehouse) share.
 """

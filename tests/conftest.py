@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated SEONGSU_HOME, one Prefect server per session, real Postgres databases.
+"""Shared fixtures: an isolated SEONGSU_HOME (and a fresh `home` per test), one Prefect server per
+session, real Postgres databases.  Helpers the fixtures build on live in ``tests/support``.
 
 Postgres tests use a real server (``SEONGSU_TEST_POSTGRES_URL``, default the local one): each test
 gets a fresh database that is dropped afterwards.  When the server is unreachable they skip on a
@@ -15,12 +16,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).parent / "fixtures"
+if TYPE_CHECKING:
+    from tests.support.homes import Home
+
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -169,3 +172,11 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+    """A fresh SEONGSU_HOME with its own BentoML store, for one test (``tests.support.homes``)."""
+    from tests.support.homes import use_home
+
+    return use_home(tmp_path, monkeypatch)

@@ -139,7 +139,7 @@ class ForecastFastPath:
     does exactly what the ``forecast`` API does: the same pydantic model parses the body (as JSON,
     whatever the Content-Type), ``answer_forecast`` answers, and validation errors have BentoML's
     400 format.  The ``@bentoml.api`` method stays the documented API and the fallback
-    (``SEONGSU_FORECAST_FAST_PATH=0``); ``tests/test_service.py`` checks both give identical answers.
+    (``SEONGSU_FORECAST_FAST_PATH=0``); ``tests/bentos/test_service.py`` checks both give identical answers.
     """
 
     def __init__(self, app: Any) -> None:

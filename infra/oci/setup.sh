@@ -19,7 +19,7 @@
 #   7. when PREFECT_API_URL is set: the work pool `seongsu-docker` and the global concurrency limit
 #      `seongsu-ingest` (1 slot: two ingests never overlap), then (re)starts the worker.
 #
-# SEONGSU_PREFIX (default empty) installs under a staging root instead of / -- tests/test_setup_sh.py
+# SEONGSU_PREFIX (default empty) installs under a staging root instead of / -- tests/infra/test_setup_sh.py
 # runs the script twice that way, with the system commands replaced by recording stubs.
 set -euo pipefail
 

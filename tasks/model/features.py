@@ -241,7 +241,7 @@ def build_features(
     Returns the target columns (plus any extra columns of ``targets``, e.g. a label ``y``), ``base``
     (the anchor of the model's target, in riders) and ``FEATURE_COLUMNS``, in the order of
     ``targets``.  Each row's ridership features read only history dated ``<= as_of - lag_days``;
-    ``tests/test_features.py`` proves it by poisoning.
+    ``tests/model/test_features.py`` proves it by poisoning.
 
     ``base`` is the 3-week same-kind mean (``BASE_WEEKS``; past holidays left out, holiday targets
     from the Sunday profile) -- the strongest simple forecast (issue 10), falling back to longer

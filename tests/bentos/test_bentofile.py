@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
 
 # A stand-in for ``seongsu-crowding:latest``: ``bentoml build`` only records the model's tag.
 _PLACEHOLDER_MODEL = """

@@ -1,0 +1,204 @@
+"""An accuracy drop retrains the model through Prefect, end to end on the session's server.
+
+The chain under test: the real ``monitor`` flow scores forecasts that are 60% too high against real
+snapshot ridership -> it emits ``seongsu.monitor.retrain-needed`` about ``seongsu.model.<version>``
+-> the trigger that ``prefect deploy`` created from ``prefect.yaml`` (an automation; ``prefect
+server start`` runs the triggers and actions services) -> a flow run of the ``train/local``
+deployment, with the evaluation date as its ``as_of``.  No worker runs here, so the run stays
+Scheduled: creating it is Prefect's part of the contract, running it is the worker's.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+import polars as pl
+import pytest
+from prefect.client.schemas.objects import FlowRun
+
+from flows.replay import retrain_requested
+from tasks.core.schema import FORECASTS, MODELS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
+from tasks.core.settings import get_settings
+from tasks.data.warehouse import open_warehouse
+from tasks.ops.model_metrics import ModelMetrics
+from tasks.ops.orchestration import triggered_runs, utc_now
+from tasks.ops.scores import windows_for
+from tests.support.paths import REPO
+
+STATION_CODES = (150, 151, 210, 211, 212, 213)  # two stations of line 1, Seongsu and its line-2 neighbours
+EVALUATED_ON = date(2023, 4, 20)
+AUTOMATION_RELOAD_S = 6.0  # the triggers service reloads automations every 5 s (SQLite, no NOTIFY)
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    deployment_id: UUID
+    at: float  # time.monotonic() when the deployment (and its automation) was created
+
+
+def _prefect(*args: str, api_url: str) -> None:
+    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    done = subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, (
+        f"prefect {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+
+
+@pytest.fixture(scope="module")
+def train_deployment(prefect_server: str) -> Deployed:
+    """Only ``train/local`` from prefect.yaml (the process pool: no Docker needed)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        pools = {p.name: p.type for p in client.read_work_pools()}
+    if pools.get("seongsu-process") != "process":  # test_deploy may have created it already
+        _prefect("work-pool", "create", "seongsu-process", "--type", "process", api_url=prefect_server)
+    _prefect("deploy", "-n", "train/local", api_url=prefect_server)
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("train/local")
+    return Deployed(deployment.id, time.monotonic())
+
+
+@pytest.fixture
+def degraded_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A warehouse with real ridership and weather, a production model and its bad forecasts."""
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    monkeypatch.setenv("SEONGSU_WAREHOUSE_URL", url)
+    w = windows_for(EVALUATED_ON)
+    snapshot = get_settings().snapshot_dir
+    ridership = (
+        pl.scan_parquet(snapshot / "ridership_hourly.parquet")
+        .filter(
+            pl.col("date").is_between(w.reference_start, w.cutoff)
+            & pl.col("station_code").is_in(STATION_CODES)
+        )
+        .collect()
+    )
+    weather = pl.read_parquet(snapshot / "weather_hourly.parquet").filter(
+        pl.col("ts").dt.date().is_between(w.reference_start, w.cutoff)
+    )
+    stations = pl.read_parquet(snapshot / "stations.parquet").filter(
+        pl.col("station_code").is_in(STATION_CODES)
+    )
+    recent = ridership.filter(pl.col("date") >= w.recent_start)
+    forecasts = pl.concat(
+        [
+            recent.select(
+                "date",
+                "hour",
+                "station_code",
+                "direction",
+                model_version=pl.lit("m-bad"),
+                as_of=pl.col("date") - pl.duration(days=h),
+                yhat=pl.col("count") * 1.6,
+                lo=pl.col("count") * 1.4,
+                hi=pl.col("count") * 1.8,
+            )
+            for h in (1, 4)
+        ]
+    )
+    model = {
+        "version": "m-bad",
+        "status": "production",
+        "trained_at": datetime(2023, 4, 1),
+        "promoted_at": datetime(2023, 4, 1),
+        "metrics_json": ModelMetrics.build(backtest_wape=0.15, backtest_coverage=0.8).to_json(),
+    }
+    wh = open_warehouse(url)
+    try:
+        wh.migrate()
+        wh.upsert(STATIONS, conform(stations, STATIONS))
+        wh.upsert(
+            RIDERSHIP_HOURLY, conform(ridership.with_columns(source=pl.lit("snapshot")), RIDERSHIP_HOURLY)
+        )
+        wh.upsert(WEATHER_HOURLY, conform(weather.with_columns(source=pl.lit("snapshot")), WEATHER_HOURLY))
+        wh.upsert(FORECASTS, conform(forecasts, FORECASTS))
+        wh.upsert(MODELS, conform(pl.DataFrame([model]), MODELS))
+    finally:
+        wh.close()
+    yield url
+
+
+def _manual_train_runs(deployment_id: UUID) -> list[FlowRun]:
+    """Runs of the deployment not created by its weekly schedule."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]))
+        )
+    return [r for r in runs if not r.auto_scheduled]
+
+
+def test_accuracy_drop_schedules_a_training_run(train_deployment: Deployed, degraded_model: str) -> None:
+    from prefect.events.worker import EventsWorker
+
+    from flows.monitor import monitor
+
+    assert _manual_train_runs(train_deployment.deployment_id) == []
+    # the automation must be loaded by the triggers service before the event arrives
+    time.sleep(max(0.0, AUTOMATION_RELOAD_S - (time.monotonic() - train_deployment.at)))
+
+    since = utc_now()
+    result = monitor(as_of=EVALUATED_ON)
+    EventsWorker.drain_all(timeout=10)
+
+    assert result is not None and result.retrain_needed
+    assert result.model_version == "m-bad"
+    assert result.value("wape") == pytest.approx(0.6)
+    assert {a.rule for a in result.alerts} >= {"wape_max", "wape_vs_backtest", "coverage_min"}
+
+    deadline = time.monotonic() + 60
+    runs: list[FlowRun] = []
+    while time.monotonic() < deadline and not runs:
+        time.sleep(1)
+        runs = _manual_train_runs(train_deployment.deployment_id)
+    assert runs, "no train flow run was created within 60 s of the retrain event"
+    time.sleep(2)  # one event, one run: nothing else may follow
+    [run] = _manual_train_runs(train_deployment.deployment_id)
+    assert run.parameters == {"as_of": EVALUATED_ON.isoformat()}  # the event's payload, via the trigger
+    assert run.state is not None and run.state.type.value in ("SCHEDULED", "PENDING")
+    assert run.idempotency_key, "created by an automation's run-deployment action"
+    # what `seongsu replay` relies on: the monitor's stored request, and the one run it then waits for
+    wh = open_warehouse(degraded_model)
+    try:
+        assert retrain_requested(wh, EVALUATED_ON)
+    finally:
+        wh.close()
+    assert [r.id for r in triggered_runs("train/local", since)] == [run.id]
+
+
+def test_the_retrain_event_names_the_model(prefect_server: str, train_deployment: Deployed) -> None:
+    """The event the trigger matched, as the server stored it (what an operator sees in the UI).
+
+    Runs after the test above, which emitted it (same module, same server)."""
+    query = {"filter": {"event": {"name": ["seongsu.monitor.retrain-needed"]}}, "limit": 10}
+    response = httpx.post(f"{prefect_server}/events/filter", json=query, timeout=10)
+    response.raise_for_status()
+    events = response.json()["events"]
+    assert len(events) == 1
+    [event] = events
+    assert event["resource"]["prefect.resource.id"] == "seongsu.model.m-bad"
+    assert event["payload"]["as_of"] == EVALUATED_ON.isoformat()
+    assert "wape 0.600 for all above the ceiling 0.200" in event["payload"]["reason"]
+    roles = {r["prefect.resource.role"] for r in event["related"]}
+    assert "flow-run" in roles, "emitted inside the monitor flow run, so Prefect links the two"

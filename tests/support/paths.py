@@ -1,0 +1,14 @@
+"""Where the tests find the repository, the snapshot and the recorded inputs (one place, so a test
+module can move between folders without its paths breaking)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SNAPSHOT = REPO / "data" / "snapshot"
+FIXTURES = REPO / "tests" / "fixtures"
+FILES = FIXTURES / "files"
+"""Real files cut from the publishers' downloads (``files/make_fixtures.py``)."""
+API_FIXTURES = FIXTURES / "api"
+"""Recorded API payloads."""
