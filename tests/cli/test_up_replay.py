@@ -1,7 +1,7 @@
 """``seongsu up`` then ``seongsu replay``: the success paths, run as a person runs them.
 
 ``up`` is started as a process in a home holding a small real slice of the snapshot, a production
-package (the gate's pick, ``model_fixtures.prepared_home``, as of ``TRAIN_AS_OF``) and the replayed
+package (the gate's pick, ``tests.support.homes.prepared_home``, as of ``TRAIN_AS_OF``) and the replayed
 clock one day later: so it skips the snapshot ingest and the first training -- the minutes-long parts
 of a first start on the full snapshot -- and does everything else for real: its own Prefect server, the work pool, the ingest
 limit and the deployments of ``prefect.yaml``, a process worker that runs the ``forecast/local``
@@ -27,13 +27,13 @@ from typing import Any
 
 import httpx
 import pytest
-from model_fixtures import TRAIN_AS_OF, Home, prepared_home
 
 from tasks.core.runtime import PREFECT_URL_FILE
 from tasks.data.clock import read_clock, set_clock
 from tasks.ops.orchestration import LOCAL_DEPLOYMENTS
+from tests.support.homes import TRAIN_AS_OF, Home, prepared_home
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 READY = "Ctrl-C stops everything."
 CLOCK = TRAIN_AS_OF + timedelta(days=1)
 """The replayed today at ``up``: the day after the champion's data, its forecasts not issued yet."""
