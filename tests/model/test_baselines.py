@@ -196,3 +196,17 @@ def test_holiday_profile_of_an_hour_empty_on_sundays_is_a_number() -> None:
     pred = HolidayProfile(3).predict(targets, history=history)
     assert pred["yhat"].is_nan().sum() == 0 and pred["yhat"].null_count() == 0
     assert pred.filter(pl.col("date") == dt.date(2023, 6, 6))["yhat"][0] == 0.0
+
+
+def test_holiday_profile_is_the_plain_recent_profile_on_ordinary_days(history: History) -> None:
+    """Off holidays ``profile_{N}w_holiday`` is ``profile_{N}w`` to the bit, also for targets of
+    several origins answered in one call (the backtest's blocks): its profile reads only its own weeks
+    of the year of history the holiday factors need."""
+    targets = pl.concat([forecast_targets([211, 222], AS_OF - dt.timedelta(days=7 * k)) for k in (0, 3)])
+    holiday = calendar_features(dt.date(2023, 5, 1), dt.date(2023, 6, 30)).filter(pl.col("is_holiday") == 1)
+    for weeks in (2, 3, 4):
+        aware = HolidayProfile(weeks).predict(targets, history=history)
+        plain = ProfileMean(weeks, holiday_aware=True).predict(targets, history=history)
+        ordinary = ~pl.col("date").is_in(holiday["date"].implode())
+        assert aware.filter(ordinary).height > 500
+        assert_frame_equal(aware.filter(ordinary), plain.filter(ordinary), check_exact=True)
