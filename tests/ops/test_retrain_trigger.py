@@ -10,9 +10,6 @@ Scheduled: creating it is Prefect's part of the contract, running it is the work
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +29,7 @@ from tasks.data.warehouse import open_warehouse
 from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.orchestration import triggered_runs, utc_now
 from tasks.ops.scores import windows_for
-from tests.support.paths import REPO
+from tests.support.prefect_cli import run_prefect
 
 STATION_CODES = (150, 151, 210, 211, 212, 213)  # two stations of line 1, Seongsu and its line-2 neighbours
 EVALUATED_ON = date(2023, 4, 20)
@@ -47,21 +44,6 @@ class Deployed:
     at: float  # time.monotonic() when the deployment (and its automation) was created
 
 
-def _prefect(*args: str, api_url: str) -> None:
-    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_LOGGING_LEVEL": "WARNING"}
-    done = subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, (
-        f"prefect {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    )
-
-
 @pytest.fixture(scope="module")
 def train_deployment(prefect_server: str) -> Deployed:
     """Only ``train/local`` from prefect.yaml (the process pool: no Docker needed)."""
@@ -70,8 +52,8 @@ def train_deployment(prefect_server: str) -> Deployed:
     with get_client(sync_client=True) as client:
         pools = {p.name: p.type for p in client.read_work_pools()}
     if pools.get("seongsu-process") != "process":  # test_deploy may have created it already
-        _prefect("work-pool", "create", "seongsu-process", "--type", "process", api_url=prefect_server)
-    _prefect("deploy", "-n", "train/local", api_url=prefect_server)
+        run_prefect("work-pool", "create", "seongsu-process", "--type", "process", api_url=prefect_server)
+    run_prefect("deploy", "-n", "train/local", api_url=prefect_server)
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("train/local")
     return Deployed(deployment.id, time.monotonic())

@@ -1,10 +1,11 @@
 """Build a small but REAL model package in a couple of seconds, and publish it to a BentoML store.
 
 Real means: real 2023 ridership and weather from ``data/snapshot``, a real CatBoost forecaster from
-``tasks.model.train`` (tiny: depth 4, 30 trees, one thread), forecasts computed by that forecaster with
-``forecast_targets`` + the as-of history, thresholds from ``crowding_thresholds`` and the files
-written by ``write_package``.  Only the station list is cut down (성수 and a few neighbours, plus
-건대입구, which has one code on line 2 and one on line 7) so tests stay fast.
+``tasks.model.train`` (tiny: depth 4, 30 trees, one thread), its forecasts from
+``tasks.model.forecast``, and the package written and published by the production code
+(``tasks.ops.packaging.save_candidate``, ``tasks.ops.store.publish_package``).  Only the station
+list is cut down (성수 and a few neighbours, plus 건대입구, which has one code on line 2 and one on
+line 7) so tests stay fast.
 
 The trained model is cached per (stations, train as_of) for the life of the process: a second package
 with a later ``as_of`` is then a "forecast refresh" (same model, new forecasts), exactly what the
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
-import hashlib
-import json
 import os
 import shutil
 import socket
@@ -26,17 +25,22 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import polars as pl
 
 from cli.serve import serve_command
 from cli.supervisor import stop_process_group
-from tasks.model.features import MAX_HORIZON, History, cutoff_for, forecast_targets
-from tasks.model.package import BENTO_MODEL_NAME, PackageMetadata, crowding_thresholds, write_package
-from tasks.ops.model_metrics import ModelMetrics
+from tasks.core.settings import Settings
+from tasks.data.history import LoadedHistory
+from tasks.data.warehouse import warehouse_session
+from tasks.model.features import MAX_HORIZON, History, cutoff_for
+from tasks.model.forecast import forecast
+from tasks.ops.packaging import save_candidate
+from tasks.ops.store import publish_package
 from tests.support.paths import REPO, SNAPSHOT
 
 DEFAULT_STATIONS: tuple[int, ...] = (211, 210, 212, 2729, 222)
@@ -77,6 +81,19 @@ def trained_model(stations: Sequence[int] = DEFAULT_STATIONS, train_as_of: dt.da
     return _MODELS[key]
 
 
+def known_on(as_of: dt.date, stations: Sequence[int] = DEFAULT_STATIONS) -> LoadedHistory:
+    """What the warehouse would hand the forecast flow on ``as_of`` (``load_history``'s shape): the
+    ridership published by then, the weather through the forecast horizon, the stations."""
+    history = snapshot_history(stations)
+    weather_end = datetime.combine(as_of + dt.timedelta(days=MAX_HORIZON + 1), dt.time())
+    known = history.until(cutoff_for(as_of))
+    return LoadedHistory(
+        History(known.ridership, history.weather.filter(pl.col("ts") < weather_end), history.stations),
+        as_of,
+        "observed",
+    )
+
+
 def build_package(
     destination: Path,
     *,
@@ -85,71 +102,41 @@ def build_package(
     stations: Sequence[int] = DEFAULT_STATIONS,
     train_as_of: dt.date = TRAIN_AS_OF,
 ) -> Path:
-    """Write a package whose forecasts cover ``as_of + 1 .. as_of + 7`` and return its path."""
+    """The tiny model's package issued on ``as_of`` (forecasts for ``as_of + 1 .. as_of + 7``),
+    written by the registry's own builder (``tasks.ops.packaging.save_candidate``, in a throwaway
+    home) and copied to ``destination``: the metadata and metrics are what training writes."""
     from tasks.model.train import load
 
-    model_dir = trained_model(stations, train_as_of)
-    forecaster = load(model_dir)
-    history = snapshot_history(stations)
-    cutoff = cutoff_for(as_of)
-    known = history.until(cutoff)
-    targets = forecast_targets(list(stations), as_of)
-    forecasts = forecaster.predict(targets, history=known).select(
-        "date", "hour", "station_code", "direction", "yhat", "lo", "hi"
-    )
-    context = known.ridership.filter(pl.col("date") > cutoff - dt.timedelta(days=70))
-    weather = history.weather.filter(
-        pl.col("ts") < datetime.combine(as_of + dt.timedelta(days=MAX_HORIZON + 1), dt.time())
-    )
-    assert history.stations is not None
-    metadata = PackageMetadata(
-        version=version,
-        as_of=as_of,
-        horizon_days=MAX_HORIZON,
-        data_start=HISTORY_START,
-        data_end=cutoff,
-        data_hash=_snapshot_hash(),
-        code_version="tests",
-        trained_at=datetime(2023, 6, 20, 12, 0, tzinfo=UTC),
-        promoted_at=datetime.now(UTC),
-        metrics=ModelMetrics.build(backtest_wape=0.1, backtest_coverage=0.8).as_dict(),
-    )
-    return write_package(
-        destination,
-        metadata=metadata,
-        model_dir=model_dir,
-        forecasts=forecasts,
-        context=context,
-        weather=weather,
-        stations=history.stations,
-        levels=crowding_thresholds(known.ridership),
-    )
+    forecaster = load(trained_model(stations, train_as_of))
+    loaded = known_on(as_of, stations)
+    forecasts = forecast(forecaster, loaded.history, as_of, days=MAX_HORIZON, stations="all")
+    with tempfile.TemporaryDirectory(prefix="seongsu-fixture-home-") as tmp:
+        settings = Settings(home=Path(tmp))
+        with warehouse_session(settings) as warehouse:
+            candidate = save_candidate(
+                settings, warehouse, forecaster, loaded, forecasts=forecasts, version=version
+            )
+        if destination.exists():
+            shutil.rmtree(destination)
+        shutil.copytree(candidate.package_path, destination)
+    return destination
 
 
-def _snapshot_hash() -> str:
-    manifest = json.loads((SNAPSHOT / "manifest.json").read_text())
-    return hashlib.sha256(manifest["files"]["ridership_hourly.parquet"]["sha256"].encode()).hexdigest()
-
-
-def publish(package_dir: Path, bentoml_home: Path) -> str:
-    """Save ``package_dir`` as a new version of ``BENTO_MODEL_NAME`` in the store at ``bentoml_home``.
-
-    Same layout as the registry: the package files at the root of the model's path.  The store is
-    passed explicitly so tests never touch the developer's own ``BENTOML_HOME``.
-    """
-    import bentoml
-    from bentoml._internal.models import ModelStore
-
-    store = ModelStore(str(bentoml_home / "models"))
-    meta = PackageMetadata.from_json((package_dir / "metadata.json").read_text(encoding="utf-8"))
-    with bentoml.models.create(
-        BENTO_MODEL_NAME,
-        labels={"as_of": meta.as_of.isoformat()},
-        metadata={"version": meta.version},
-        _model_store=store,
-    ) as model:
-        shutil.copytree(package_dir, model.path, dirs_exist_ok=True)
-    return str(model.tag)
+def publish(
+    package_dir: Path, bentoml_home: Path, kind: Literal["promotion", "refresh", "rollback"] = "promotion"
+) -> str:
+    """Publish ``package_dir`` as the registry does (``tasks.ops.store.publish_package``: a new
+    ``:latest``) to the store at ``bentoml_home`` -- passed explicitly so tests never touch the
+    developer's own ``BENTOML_HOME``."""
+    saved = os.environ.get("BENTOML_HOME")
+    os.environ["BENTOML_HOME"] = str(bentoml_home)
+    try:
+        return publish_package(Settings(home=bentoml_home.parent), package_dir, kind=kind)
+    finally:
+        if saved is None:
+            os.environ.pop("BENTOML_HOME", None)
+        else:
+            os.environ["BENTOML_HOME"] = saved
 
 
 # --------------------------------------------------------------------------------------------------

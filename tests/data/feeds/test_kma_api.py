@@ -11,7 +11,6 @@ import copy
 import json
 import logging
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +28,7 @@ from tasks.data.feeds.base import (
 )
 from tasks.data.feeds.kma_api import DEFAULT_BASE_URL, KmaApiFeed, latest_issue, month_chunks
 from tasks.data.feeds.kma_payload import FORECAST, FORECAST_SCHEMA, HOURLY, HOURLY_SCHEMA, parse_amount
-from tests.support.paths import API_FIXTURES
+from tests.support.paths import API_FIXTURES, api_json
 
 # a made-up key in the shape of a data.go.kr "decoding" key (contains + / =)
 KEY = "Xq9+TestOnlyKey/abcDEF0123456789zz=="
@@ -39,20 +38,16 @@ VILAGE_URL = f"{DEFAULT_BASE_URL}/VilageFcstInfoService_2.0/getVilageFcst"
 NOW = datetime(2021, 10, 18, 5, 30)  # KST; the forecast sample is the 05:00 issue of this day
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((API_FIXTURES / name).read_text(encoding="utf-8"))
-
-
 def asos_doc() -> dict[str, Any]:
-    return fixture("AsosHourlyInfoService.getWthrDataList.seoul108.2019-01-20.json")
+    return api_json("AsosHourlyInfoService.getWthrDataList.seoul108.2019-01-20.json")
 
 
 def vilage_doc() -> dict[str, Any]:
-    return fixture("VilageFcstInfoService_2.0.getVilageFcst.2021-10-18.json")
+    return api_json("VilageFcstInfoService_2.0.getVilageFcst.2021-10-18.json")
 
 
 def nodata_doc() -> dict[str, Any]:
-    return fixture("errors.kma-datagokr.json")["nodata"]
+    return api_json("errors.kma-datagokr.json")["nodata"]
 
 
 GATEWAY_XML = (API_FIXTURES / "errors.kma-gateway.xml").read_bytes()
