@@ -30,7 +30,12 @@ def test_window_mean_std_count_and_last_value_at_the_cutoff() -> None:
     out = trailing_stats(_hist(), keys, ["g"], 4, "p", more_windows=(10,)).sort("g")
     one, two = out.row(0, named=True), out.row(1, named=True)
     # group 1, window (05-02, 05-06]: 05-03 and 05-05 -> 30, 50
-    assert (one["p"], one["p_n"], one["p_last"], one["p_last_date"]) == (40.0, 2.0, 50.0, D0 + dt.timedelta(4))
+    assert (one["p"], one["p_n"], one["p_last"], one["p_last_date"]) == (
+        40.0,
+        2.0,
+        50.0,
+        D0 + dt.timedelta(4),
+    )
     assert one["p_std"] == pytest.approx(10.0)
     assert one["p_10d"] == pytest.approx(27.5)  # 10, 20, 30, 50
     assert (two["p"], two["p_n"], two["p_std"], two["p_last"]) == (9.0, 1.0, None, 9.0)
