@@ -22,12 +22,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import polars as pl
@@ -213,3 +214,27 @@ def running_service(
     finally:
         stop_process_group(proc)
         log.close()
+
+
+# a day both swap packages can forecast: v1 covers as_of+1..+7 = 06-21..06-27, v2 (as_of one day
+# later) 06-22..06-28
+SWAP_BODY = {"station": "성수", "date": "2023-06-24", "hour_start": 7, "hour_end": 10}
+
+
+def hammer_forecast(
+    url: str, stop: threading.Event, on_answer: Callable[[dict[str, Any]], object], errors: list[str]
+) -> None:
+    """POST ``SWAP_BODY`` over one keep-alive connection until ``stop``: every 200 body goes to
+    ``on_answer``, every failure to ``errors``.  The hot-swap test and ``bench/hot_swap.py`` share
+    it, so the bench measures exactly the load the test checks."""
+    with httpx.Client(base_url=url, timeout=10.0) as client:
+        while not stop.is_set():
+            try:
+                r = client.post("/forecast", json=SWAP_BODY)
+            except httpx.HTTPError as exc:
+                errors.append(repr(exc))
+                continue
+            if r.status_code != 200:
+                errors.append(f"{r.status_code} {r.text[:200]}")
+                continue
+            on_answer(r.json())
