@@ -42,31 +42,15 @@ from tasks.model.features import MAX_HORIZON, History, cutoff_for
 from tasks.model.forecast import forecast
 from tasks.ops.packaging import save_candidate
 from tasks.ops.store import publish_package
-from tests.support.paths import REPO, SNAPSHOT
+from tests.support.history import DEFAULT_STATIONS, snapshot_history
+from tests.support.paths import REPO
 
-DEFAULT_STATIONS: tuple[int, ...] = (211, 210, 212, 2729, 222)
-"""성수 (211), 뚝섬 (210), 건대입구 (212 line 2, 2729 line 7), 강남 (222)."""
 TRAIN_AS_OF = dt.date(2023, 6, 20)
-HISTORY_START = dt.date(2023, 3, 1)
 TINY_PARAMS = {"depth": 4, "learning_rate": 0.3, "iterations": 30}
 
 _MODELS: dict[tuple[tuple[int, ...], dt.date], Path] = {}
 _TMP = Path(tempfile.mkdtemp(prefix="seongsu-fixture-models-"))
 atexit.register(shutil.rmtree, _TMP, True)
-
-
-def snapshot_history(stations: Sequence[int] = DEFAULT_STATIONS) -> History:
-    """Ridership of ``stations`` since ``HISTORY_START`` and all of the weather, from the snapshot."""
-    ridership = (
-        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
-        .filter(pl.col("station_code").is_in(list(stations)) & (pl.col("date") >= HISTORY_START))
-        .collect()
-    )
-    weather = pl.read_parquet(SNAPSHOT / "weather_hourly.parquet")
-    stations_frame = pl.read_parquet(SNAPSHOT / "stations.parquet").filter(
-        pl.col("station_code").is_in(list(stations))
-    )
-    return History(ridership, weather, stations_frame)
 
 
 def trained_model(stations: Sequence[int] = DEFAULT_STATIONS, train_as_of: dt.date = TRAIN_AS_OF) -> Path:
