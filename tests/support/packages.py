@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -137,21 +138,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class StartedService:
+    """A ``bentoml serve`` subprocess that may still be booting."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+
 @contextmanager
-def running_service(
+def started_service(
     bentoml_home: Path,
     *,
     reload_interval_s: float = 0.5,
     workers: int = 1,
-    ready: bool = True,
-    timeout_s: float = 90.0,
     env: dict[str, str] | None = None,
     via_cli: bool = False,
-) -> Iterator[str]:
-    """``bentoml serve`` the crowding service on a free port; yield its base URL; always stop it.
+) -> Iterator[StartedService]:
+    """``bentoml serve`` the crowding service on a free port without waiting for it (so it can boot
+    while something else does); always stop it.
 
-    Waits for ``/readyz`` (a package is loaded), or only ``/livez`` with ``ready=False``.  The
-    service's API key is ``API_KEY`` (send ``AUTH``) unless ``env`` says otherwise.  The command is
+    The service's API key is ``API_KEY`` (send ``AUTH``) unless ``env`` says otherwise.  The command is
     the one ``seongsu serve`` runs (``cli.serve.serve_command``); ``via_cli`` runs ``seongsu serve``
     itself, which replaces itself with that command.
     """
@@ -178,26 +186,49 @@ def running_service(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"bentoml serve exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}"
-                )
-            try:
-                if httpx.get(f"{url}/{'readyz' if ready else 'livez'}", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"service not ready after {timeout_s} s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.25)
-        yield url
+        yield StartedService(f"http://127.0.0.1:{port}", proc, log_path)
     finally:
         stop_process_group(proc)
         log.close()
+
+
+def wait_until_up(service: StartedService, *, ready: bool = True, timeout_s: float = 90.0) -> None:
+    """Until ``/readyz`` answers 200 (a package is loaded), or only ``/livez`` with ``ready=False``;
+    raises with the server's log if it exits or takes longer than ``timeout_s``."""
+    log_tail = service.log_path.read_text
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if service.proc.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited ({service.proc.returncode}):\n{log_tail()[-3000:]}")
+        try:
+            probe = f"{service.url}/{'readyz' if ready else 'livez'}"
+            if httpx.get(probe, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"service not ready after {timeout_s} s:\n{log_tail()[-3000:]}")
+        time.sleep(0.25)
+
+
+@contextmanager
+def running_service(
+    bentoml_home: Path,
+    *,
+    reload_interval_s: float = 0.5,
+    workers: int = 1,
+    ready: bool = True,
+    timeout_s: float = 90.0,
+    env: dict[str, str] | None = None,
+    via_cli: bool = False,
+) -> Iterator[str]:
+    """``started_service``, waited for (``wait_until_up``); yields its base URL."""
+    with started_service(
+        bentoml_home, reload_interval_s=reload_interval_s, workers=workers, env=env, via_cli=via_cli
+    ) as service:
+        wait_until_up(service, ready=ready, timeout_s=timeout_s)
+        yield service.url
 
 
 # a day both swap packages can forecast: v1 covers as_of+1..+7 = 06-21..06-27, v2 (as_of one day
