@@ -23,12 +23,11 @@ import pytest
 from prefect.client.schemas.objects import FlowRun
 
 from flows.replay import retrain_requested
-from tasks.core.schema import FORECASTS, MODELS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
 from tasks.core.settings import get_settings
 from tasks.data.warehouse import open_warehouse
-from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.orchestration import triggered_runs, utc_now
 from tasks.ops.scores import windows_for
+from tests.support.monitoring import forecasts_of, production_model, seed_monitored
 from tests.support.prefect_cli import run_prefect
 
 STATION_CODES = (150, 151, 210, 211, 212, 213)  # two stations of line 1, Seongsu and its line-2 neighbours
@@ -81,41 +80,18 @@ def degraded_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         pl.col("station_code").is_in(STATION_CODES)
     )
     recent = ridership.filter(pl.col("date") >= w.recent_start)
-    forecasts = pl.concat(
-        [
-            recent.select(
-                "date",
-                "hour",
-                "station_code",
-                "direction",
-                model_version=pl.lit("m-bad"),
-                as_of=pl.col("date") - pl.duration(days=h),
-                yhat=pl.col("count") * 1.6,
-                lo=pl.col("count") * 1.4,
-                hi=pl.col("count") * 1.8,
-            )
-            for h in (1, 4)
-        ]
+    count = pl.col("count")
+    forecasts = forecasts_of(recent, "m-bad", (1, 4), yhat=count * 1.6, lo=count * 1.4, hi=count * 1.8)
+    model = production_model("m-bad", datetime(2023, 4, 1), datetime(2023, 4, 1), backtest_wape=0.15)
+    seed_monitored(
+        url,
+        stations=stations,
+        ridership=ridership,
+        forecasts=forecasts,
+        model=model,
+        source="snapshot",
+        weather=weather,
     )
-    model = {
-        "version": "m-bad",
-        "status": "production",
-        "trained_at": datetime(2023, 4, 1),
-        "promoted_at": datetime(2023, 4, 1),
-        "metrics_json": ModelMetrics.build(backtest_wape=0.15, backtest_coverage=0.8).to_json(),
-    }
-    wh = open_warehouse(url)
-    try:
-        wh.migrate()
-        wh.upsert(STATIONS, conform(stations, STATIONS))
-        wh.upsert(
-            RIDERSHIP_HOURLY, conform(ridership.with_columns(source=pl.lit("snapshot")), RIDERSHIP_HOURLY)
-        )
-        wh.upsert(WEATHER_HOURLY, conform(weather.with_columns(source=pl.lit("snapshot")), WEATHER_HOURLY))
-        wh.upsert(FORECASTS, conform(forecasts, FORECASTS))
-        wh.upsert(MODELS, conform(pl.DataFrame([model]), MODELS))
-    finally:
-        wh.close()
     yield url
 
 

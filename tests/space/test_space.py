@@ -38,16 +38,9 @@ from space.clients import (
     prefect_ui_base,
 )
 from tests.space.test_space_panels import registry_metrics
-from tests.support.packages import (
-    DEFAULT_STATIONS,
-    REPO,
-    SNAPSHOT,
-    TRAIN_AS_OF,
-    build_package,
-    free_port,
-    publish,
-    stop_process_group,
-)
+from tests.support.history import DEFAULT_STATIONS
+from tests.support.packages import TRAIN_AS_OF, build_package, free_port, publish, stop_process_group
+from tests.support.paths import REPO, SNAPSHOT
 
 DAY = TRAIN_AS_OF + dt.timedelta(days=1)  # first forecastable day of the package; actuals exist too
 EVALUATED_ON = DAY + dt.timedelta(days=3)  # the day DAY's actuals are published

@@ -22,12 +22,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import polars as pl
@@ -41,31 +42,15 @@ from tasks.model.features import MAX_HORIZON, History, cutoff_for
 from tasks.model.forecast import forecast
 from tasks.ops.packaging import save_candidate
 from tasks.ops.store import publish_package
-from tests.support.paths import REPO, SNAPSHOT
+from tests.support.history import DEFAULT_STATIONS, snapshot_history
+from tests.support.paths import REPO
 
-DEFAULT_STATIONS: tuple[int, ...] = (211, 210, 212, 2729, 222)
-"""성수 (211), 뚝섬 (210), 건대입구 (212 line 2, 2729 line 7), 강남 (222)."""
 TRAIN_AS_OF = dt.date(2023, 6, 20)
-HISTORY_START = dt.date(2023, 3, 1)
 TINY_PARAMS = {"depth": 4, "learning_rate": 0.3, "iterations": 30}
 
 _MODELS: dict[tuple[tuple[int, ...], dt.date], Path] = {}
 _TMP = Path(tempfile.mkdtemp(prefix="seongsu-fixture-models-"))
 atexit.register(shutil.rmtree, _TMP, True)
-
-
-def snapshot_history(stations: Sequence[int] = DEFAULT_STATIONS) -> History:
-    """Ridership of ``stations`` since ``HISTORY_START`` and all of the weather, from the snapshot."""
-    ridership = (
-        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
-        .filter(pl.col("station_code").is_in(list(stations)) & (pl.col("date") >= HISTORY_START))
-        .collect()
-    )
-    weather = pl.read_parquet(SNAPSHOT / "weather_hourly.parquet")
-    stations_frame = pl.read_parquet(SNAPSHOT / "stations.parquet").filter(
-        pl.col("station_code").is_in(list(stations))
-    )
-    return History(ridership, weather, stations_frame)
 
 
 def trained_model(stations: Sequence[int] = DEFAULT_STATIONS, train_as_of: dt.date = TRAIN_AS_OF) -> Path:
@@ -213,3 +198,27 @@ def running_service(
     finally:
         stop_process_group(proc)
         log.close()
+
+
+# a day both swap packages can forecast: v1 covers as_of+1..+7 = 06-21..06-27, v2 (as_of one day
+# later) 06-22..06-28
+SWAP_BODY = {"station": "성수", "date": "2023-06-24", "hour_start": 7, "hour_end": 10}
+
+
+def hammer_forecast(
+    url: str, stop: threading.Event, on_answer: Callable[[dict[str, Any]], object], errors: list[str]
+) -> None:
+    """POST ``SWAP_BODY`` over one keep-alive connection until ``stop``: every 200 body goes to
+    ``on_answer``, every failure to ``errors``.  The hot-swap test and ``bench/hot_swap.py`` share
+    it, so the bench measures exactly the load the test checks."""
+    with httpx.Client(base_url=url, timeout=10.0) as client:
+        while not stop.is_set():
+            try:
+                r = client.post("/forecast", json=SWAP_BODY)
+            except httpx.HTTPError as exc:
+                errors.append(repr(exc))
+                continue
+            if r.status_code != 200:
+                errors.append(f"{r.status_code} {r.text[:200]}")
+                continue
+            on_answer(r.json())
