@@ -20,30 +20,18 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # tests.support.packages: build/publish/serve helpers shared with the tests
 
-BODY = {"station": "성수", "date": "2023-06-24", "hour_start": 7, "hour_end": 10}
-
-
-def _hammer(url: str, stop: threading.Event, seen: dict[str, float], errors: list[str]) -> None:
-    with httpx.Client(base_url=url, timeout=10.0) as client:
-        while not stop.is_set():
-            try:
-                r = client.post("/forecast", json=BODY)
-            except httpx.HTTPError as exc:
-                errors.append(repr(exc))
-                continue
-            if r.status_code != 200:
-                errors.append(str(r.status_code))
-                continue
-            seen.setdefault(r.json()["model_version"], time.monotonic())
-
 
 def one_round(workdir: Path, threads: int, interval: float) -> tuple[float, float, int]:
-    from tests.support.packages import TRAIN_AS_OF, build_package, publish, running_service
+    from tests.support.packages import TRAIN_AS_OF, build_package, hammer_forecast, publish, running_service
+
+    def hammer(url: str, stop: threading.Event, seen: dict[str, float], errors: list[str]) -> None:
+        """Record when this client first saw each version."""
+        hammer_forecast(
+            url, stop, lambda body: seen.setdefault(body["model_version"], time.monotonic()), errors
+        )
 
     home = workdir / "bentoml"
     v1 = build_package(workdir / "v1", version="bench-v1", as_of=TRAIN_AS_OF)
@@ -53,7 +41,7 @@ def one_round(workdir: Path, threads: int, interval: float) -> tuple[float, floa
         stop = threading.Event()
         seen: list[dict[str, float]] = [{} for _ in range(threads)]
         errors: list[str] = []
-        pool = [threading.Thread(target=_hammer, args=(url, stop, s, errors)) for s in seen]
+        pool = [threading.Thread(target=hammer, args=(url, stop, s, errors)) for s in seen]
         for t in pool:
             t.start()
         try:

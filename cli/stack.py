@@ -109,13 +109,10 @@ def _print_urls(prefect: str, bento: str, space: str, did: dict[str, Any], secon
 
 
 def _forecast_result(did: dict[str, Any]) -> str:
-    """What happened to the forecasts in this start, in words (a promotion issues them itself)."""
+    """What happened to the forecasts in this start, in words (``bootstrap`` sets ``forecast`` when a
+    run issued them, its own or the one a promotion triggered)."""
     if did.get("forecast"):
         return f"issued for the 7 days after {did['as_of']}"
-    trained = did.get("trained")
-    now = trained.get("serving") or {} if isinstance(trained, dict) else {}
-    if now.get("bento_tag"):  # the gate published the challenger or the best baseline
-        return f"issued by the newly promoted {now['kind']} {now['forecaster']} for the 7 days after {did['as_of']}"
     return f"reused (already issued as of {did['as_of']})"
 
 

@@ -13,7 +13,7 @@ effort) -> artifacts.  The work is in ``tasks.ops.challenger``, ``tasks.ops.cham
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
@@ -22,8 +22,10 @@ from prefect import flow
 from tasks.core.progress import stage
 from tasks.core.settings import get_settings
 from tasks.ops.challenger import TrainPlan, backtest_metrics, backtest_table, window_origins
+from tasks.ops.champion import Decision
 from tasks.ops.decision_report import serving, track_training
 from tasks.ops.orchestration import as_of_run_name
+from tasks.ops.registry import Candidate, Publication
 from tasks.ops.tracking import Tracker
 from tasks.reports import publish_training
 from tasks.steps import (
@@ -50,13 +52,33 @@ def train(
 ) -> dict[str, Any]:
     """Train on what was known on ``as_of`` (default: newest data + lag, or the replay clock) and
     promote the model only if it beats the champion and the best baseline on the newest weeks."""
-    started = time.perf_counter()
     if quick:
         plan = TrainPlan.quick(time_budget_s)
     else:
         plan = TrainPlan(time_budget_s=time_budget_s, max_train_rows=max_train_rows, n_origins=n_origins)
     if params:
         plan = TrainPlan(**{**asdict(plan), "params": dict(params)})
+    return run_training(plan, as_of, stations).summary
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What one training run decided (the flow returns ``summary``; tests read the rest)."""
+
+    candidate: Candidate
+    decision: Decision
+    publication: Publication
+    summary: dict[str, Any]
+
+
+def run_training(
+    plan: TrainPlan, as_of: date | None = None, stations: list[int] | None = None
+) -> TrainingRun:
+    """The train flow's steps for any ``TrainPlan`` (the flow builds the plan from its parameters).
+
+    A plain function so tests drive the very steps the flow runs with plans the deployment does not
+    expose (a deliberately weak one, a log target); its tasks need a Prefect API, like the flow."""
+    started = time.perf_counter()
     stage("features", "loading what was known on the issue date")
     loaded = load_history_task(as_of, stations)
     tracker = Tracker.start(
@@ -97,7 +119,7 @@ def train(
     seconds = time.perf_counter() - started
     title = f"Training {candidate.version} as of {loaded.as_of}"
     publish_training(title, decision, publication, table, as_of=loaded.as_of, seconds=seconds)
-    return {
+    summary = {
         "version": candidate.version,
         "as_of": loaded.as_of.isoformat(),
         "promoted": decision.promote,
@@ -115,3 +137,4 @@ def train(
         "wandb_dir": str(tracker.run_dir) if tracker.run_dir else None,
         "tracking_errors": tracker.errors,
     }
+    return TrainingRun(candidate, decision, publication, summary)

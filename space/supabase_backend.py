@@ -72,45 +72,42 @@ class SupabaseBackend(HttpService):
             raise BackendError(f"{self.host} sent an unexpected answer for {view}")
         return rows
 
+    def _view(self, view: str, schema: Mapping[str, pl.DataType], **params: str) -> pl.DataFrame:
+        """``schema``'s columns of one ``api_*`` view (``params``: PostgREST filters, order, limit)."""
+        return frame_of(self._get(view, {"select": ",".join(schema), **params}), schema)
+
     def stations(self) -> pl.DataFrame:
-        rows = self._get("api_stations", {"select": ",".join(STATIONS_SCHEMA), "order": "station_code.asc"})
-        return frame_of(rows, STATIONS_SCHEMA)
+        return self._view("api_stations", STATIONS_SCHEMA, order="station_code.asc")
 
     def actuals(self, code: int, day: dt.date) -> pl.DataFrame:
-        params = {
-            "select": ",".join(ACTUALS_SCHEMA),
-            "station_code": f"eq.{code}",
-            "date": f"eq.{day.isoformat()}",
-        }
-        return frame_of(self._get("api_ridership_hourly", params), ACTUALS_SCHEMA)
+        return self._view(
+            "api_ridership_hourly", ACTUALS_SCHEMA, station_code=f"eq.{code}", date=f"eq.{day.isoformat()}"
+        )
 
     def stored_forecast(self, code: int, day: dt.date) -> pl.DataFrame:
-        params = {
-            "select": ",".join(STORED_FORECAST_SCHEMA),
-            "station_code": f"eq.{code}",
-            "date": f"eq.{day.isoformat()}",
-            "as_of": f"lt.{day.isoformat()}",
-            "order": "as_of.desc,model_version.desc",
-            "limit": "400",
-        }
-        return latest_issue(frame_of(self._get("api_forecasts", params), STORED_FORECAST_SCHEMA))
+        frame = self._view(
+            "api_forecasts",
+            STORED_FORECAST_SCHEMA,
+            station_code=f"eq.{code}",
+            date=f"eq.{day.isoformat()}",
+            as_of=f"lt.{day.isoformat()}",
+            order="as_of.desc,model_version.desc",
+            limit="400",
+        )
+        return latest_issue(frame)
 
     def monitoring(self) -> pl.DataFrame:
-        params = {
-            "select": ",".join(MONITORING_SCHEMA),
-            "metric": f"in.({','.join(MONITORED_METRICS)})",
-            "order": "evaluated_on.desc",
-            "limit": "1000",
-        }
-        return frame_of(self._get("api_monitoring", params), MONITORING_SCHEMA).sort("evaluated_on")
+        metrics = f"in.({','.join(MONITORED_METRICS)})"
+        frame = self._view(
+            "api_monitoring", MONITORING_SCHEMA, metric=metrics, order="evaluated_on.desc", limit="1000"
+        )
+        return frame.sort("evaluated_on")
 
     def models(self) -> pl.DataFrame:
-        params = {"select": ",".join(MODELS_SCHEMA), "order": "trained_at.desc", "limit": "20"}
-        return frame_of(self._get("api_models", params), MODELS_SCHEMA)
+        return self._view("api_models", MODELS_SCHEMA, order="trained_at.desc", limit="20")
 
     def ingest_runs(self, limit: int) -> pl.DataFrame:
-        params = {"select": ",".join(INGEST_RUNS_SCHEMA), "order": "started_at.desc", "limit": str(limit)}
-        return frame_of(self._get("api_ingest_runs", params), INGEST_RUNS_SCHEMA)
+        return self._view("api_ingest_runs", INGEST_RUNS_SCHEMA, order="started_at.desc", limit=str(limit))
 
     def _newest(self, view: str, column: str) -> str | None:
         rows = self._get(view, {"select": column, "order": f"{column}.desc.nullslast", "limit": "1"})

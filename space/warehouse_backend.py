@@ -7,7 +7,7 @@ methods, so the Space stays importable where it is not (Hugging Face).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -121,51 +121,37 @@ class WarehouseBackend:
             first = first.replace(password, "***")
         return first[:300]
 
+    def _view(
+        self, table: str, schema: Mapping[str, pl.DataType], rest: str = "", params: Sequence[Any] = ()
+    ) -> pl.DataFrame:
+        """``schema``'s columns of ``table`` (``rest``: where / order / limit), typed like the Supabase
+        views: the one read both backends' callers see."""
+        frame = self._read(f"select {', '.join(schema)} from {table} {rest}".rstrip(), params)
+        return typed(frame, schema) if frame.height else pl.DataFrame(schema=dict(schema))
+
     def stations(self) -> pl.DataFrame:
-        frame = self._read(
-            "select station_code, station_name, line, name_en from stations order by station_code"
-        )
-        return typed(frame, STATIONS_SCHEMA)
+        return self._view("stations", STATIONS_SCHEMA, "order by station_code")
 
     def actuals(self, code: int, day: dt.date) -> pl.DataFrame:
-        frame = self._read(
-            "select date, hour, station_code, direction, count from ridership_hourly "
-            "where station_code = %s and date = %s",
-            (code, self._p(day)),
-        )
-        return typed(frame, ACTUALS_SCHEMA) if frame.height else pl.DataFrame(schema=ACTUALS_SCHEMA)
+        where = "where station_code = %s and date = %s"
+        return self._view("ridership_hourly", ACTUALS_SCHEMA, where, (code, self._p(day)))
 
     def stored_forecast(self, code: int, day: dt.date) -> pl.DataFrame:
-        frame = self._read(
-            "select model_version, as_of, date, hour, station_code, direction, yhat, lo, hi from forecasts "
-            "where station_code = %s and date = %s and as_of < %s",
-            (code, self._p(day), self._p(day)),
-        )
-        if not frame.height:
-            return pl.DataFrame(schema=STORED_FORECAST_SCHEMA)
-        return latest_issue(typed(frame, STORED_FORECAST_SCHEMA))
+        where = "where station_code = %s and date = %s and as_of < %s"
+        frame = self._view("forecasts", STORED_FORECAST_SCHEMA, where, (code, self._p(day), self._p(day)))
+        return latest_issue(frame) if frame.height else frame
 
     def monitoring(self) -> pl.DataFrame:
         metrics = ", ".join(f"'{m}'" for m in MONITORED_METRICS)
-        frame = self._read(
-            "select evaluated_on, metric, scope, horizon, value, n, model_version from monitoring "
-            f"where metric in ({metrics}) order by evaluated_on"
+        return self._view(
+            "monitoring", MONITORING_SCHEMA, f"where metric in ({metrics}) order by evaluated_on"
         )
-        return typed(frame, MONITORING_SCHEMA) if frame.height else pl.DataFrame(schema=MONITORING_SCHEMA)
 
     def models(self) -> pl.DataFrame:
-        frame = self._read(
-            "select version, status, trained_at, promoted_at, data_start, data_end, data_hash, metrics_json, "
-            "kind from models order by trained_at desc limit 20"
-        )
-        return typed(frame, MODELS_SCHEMA) if frame.height else pl.DataFrame(schema=MODELS_SCHEMA)
+        return self._view("models", MODELS_SCHEMA, "order by trained_at desc limit 20")
 
     def ingest_runs(self, limit: int) -> pl.DataFrame:
-        frame = self._read(
-            f"select {', '.join(INGEST_RUNS_SCHEMA)} from ingest_runs order by started_at desc limit %s",
-            (limit,),
-        )
-        return typed(frame, INGEST_RUNS_SCHEMA) if frame.height else pl.DataFrame(schema=INGEST_RUNS_SCHEMA)
+        return self._view("ingest_runs", INGEST_RUNS_SCHEMA, "order by started_at desc limit %s", (limit,))
 
     def freshness(self) -> list[Freshness]:
         from tasks.data.status import table_status

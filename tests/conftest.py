@@ -22,6 +22,8 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
+    from tasks.data.raw_zone import LocalRawZone
+    from tasks.data.warehouse.base import Warehouse
     from tests.support.homes import Home
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -180,3 +182,22 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
     from tests.support.homes import use_home
 
     return use_home(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def wh(warehouse_url: str) -> Iterator[Warehouse]:
+    """A migrated warehouse on each backend (``warehouse_url``), closed afterwards."""
+    from tasks.data.warehouse import open_warehouse
+
+    warehouse = open_warehouse(warehouse_url)
+    warehouse.migrate()
+    yield warehouse
+    warehouse.close()
+
+
+@pytest.fixture
+def raw_zone(tmp_path: Path) -> LocalRawZone:
+    """An empty local raw zone for one test."""
+    from tasks.data.raw_zone import LocalRawZone
+
+    return LocalRawZone(tmp_path / "raw")

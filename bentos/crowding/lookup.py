@@ -262,8 +262,8 @@ class ForecastIndex:
         return {
             "version": m.version,
             "package": self.tag,
-            "promoted_at": m.promoted_at,
-            "trained_at": m.trained_at,
+            "promoted_at": _utc(m.promoted_at),
+            "trained_at": _utc(m.trained_at),
             "metrics": m.metrics,
             "training_data": {"start": m.data_start, "end": m.data_end, "hash": m.data_hash},
             "as_of": m.as_of,
@@ -278,6 +278,11 @@ class ForecastIndex:
             "forecaster": m.forecaster,
             "why": (m.metrics.get("decision") or {}).get("reason"),
         }
+
+
+def _utc(at: dt.datetime | None) -> dt.datetime | None:
+    """The registry stores UTC wall time without an offset; ``/model`` promises RFC 3339 date-times."""
+    return at.replace(tzinfo=dt.UTC) if at is not None and at.tzinfo is None else at
 
 
 def package_root(path: Path) -> Path:

@@ -3,7 +3,8 @@
 One declaration per table gives: the polars dtypes frames are cast to on the way in and out, the
 primary key that turns every load into an upsert, and the DDL of the embedded SQLite store.  The
 Postgres/Supabase schema lives in ``infra/supabase/migrations/*.sql`` (Supabase's convention, with
-RLS and grants); ``tests/test_schema_parity.py`` checks both agree column by column.
+RLS and grants); ``test_columns_match_the_schema_declared_in_code`` in
+``tests/infra/test_postgres_security.py`` checks both agree column by column, in order.
 """
 
 from __future__ import annotations

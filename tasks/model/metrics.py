@@ -22,7 +22,6 @@ from typing import Final
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import mean_pinball_loss
 
 SUM_COLUMNS: Final = ("abs_err", "sum_y", "sum_yhat", "n", "inside", "n_interval")
 METRICS: Final = ("wape", "mae", "bias", "coverage")
@@ -91,7 +90,10 @@ def summarise(
 
 def pinball(y: np.ndarray, q: np.ndarray, alphas: Sequence[float]) -> dict[float, float]:
     """Mean pinball loss of each quantile column of ``q`` (n, k) at its ``alphas`` (riders per row):
-    how good a quantile forecast is as a quantile (scikit-learn's ``mean_pinball_loss``)."""
+    how good a quantile forecast is as a quantile (scikit-learn's ``mean_pinball_loss``).  Imported
+    here: only training scores quantiles, and scikit-learn took ~1 s of every command's start-up."""
+    from sklearn.metrics import mean_pinball_loss
+
     return {a: float(mean_pinball_loss(y, q[:, i], alpha=a)) for i, a in enumerate(alphas)}
 
 

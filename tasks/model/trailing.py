@@ -54,16 +54,14 @@ def trailing_stats(
     at ``cutoff - window`` remove the older part of the cumulative sums, which are computed once
     for all windows.
     """
-    cum = (
-        hist.sort([*by, "date"])
-        .with_columns(
-            _s=pl.col(value).cast(pl.Float64).cum_sum().over(by),
-            _q=pl.col(value).cast(pl.Float64).pow(2).cum_sum().over(by),
-            _n=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(by),
-        )
-        .select(*by, "date", "_s", "_q", "_n", pl.col(value).cast(pl.Float64).alias("_v"))
-        .sort("date")
-    )
+    # the running sums need each group's rows in date order, nothing more: a frame sorted by date
+    # (prepared histories are) keeps it, and sorting by every group key first cost ~10x the sums
+    ordered = hist if hist.get_column("date").is_sorted() else hist.sort("date")
+    cum = ordered.with_columns(
+        _s=pl.col(value).cast(pl.Float64).cum_sum().over(by),
+        _q=pl.col(value).cast(pl.Float64).pow(2).cum_sum().over(by),
+        _n=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(by),
+    ).select(*by, "date", "_s", "_q", "_n", pl.col(value).cast(pl.Float64).alias("_v"))
     up = keys.sort("_cutoff").join_asof(
         cum.rename({"date": "_d1"}),
         left_on="_cutoff",

@@ -15,32 +15,30 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.packages import AUTH, TRAIN_AS_OF, build_package, publish, running_service
+from tests.support.packages import (
+    AUTH,
+    TRAIN_AS_OF,
+    build_package,
+    hammer_forecast,
+    publish,
+    running_service,
+)
 
 THREADS = 6
-# a day both packages can forecast: v1 covers as_of+1..+7 = 06-21..06-27, v2 06-22..06-28
-BODY = {"station": "성수", "date": "2023-06-24", "hour_start": 7, "hour_end": 10}
 
 
 def _hammer(url: str, stop: threading.Event, log: list[tuple[float, int, str]], errors: list[str]) -> None:
-    with httpx.Client(base_url=url, timeout=10.0) as client:
-        while not stop.is_set():
-            try:
-                r = client.post("/forecast", json=BODY)
-            except httpx.HTTPError as exc:
-                errors.append(repr(exc))
-                continue
-            if r.status_code != 200:
-                errors.append(f"{r.status_code} {r.text[:200]}")
-                continue
-            body = r.json()
-            if len(body["stations"][0]["forecasts"]) != 4:
-                errors.append(f"incomplete answer: {body}")
-            log.append((time.monotonic(), 200, body["model_version"]))
+    def on_answer(body: dict[str, Any]) -> None:
+        if len(body["stations"][0]["forecasts"]) != 4:
+            errors.append(f"incomplete answer: {body}")
+        log.append((time.monotonic(), 200, body["model_version"]))
+
+    hammer_forecast(url, stop, on_answer, errors)
 
 
 def _wait_for(predicate: object, timeout: float) -> bool:

@@ -251,7 +251,10 @@ def test_model_endpoint(client: httpx.Client) -> None:
     info = ModelInfo.model_validate(client.get("/model").json())
     assert info.version == "test-v1" and info.as_of == TRAIN_AS_OF
     assert info.forecastable.start == FIRST and info.forecastable.end == FIRST + dt.timedelta(days=6)
-    assert info.training_data["hash"] and info.metrics["backtest_wape"] == 0.1
+    assert info.training_data["hash"] and info.training_data["end"] == cutoff_for(TRAIN_AS_OF).isoformat()
+    assert (
+        info.metrics["kind"] == "model" and info.metrics["recipe"]["params"]["depth"] == 4
+    )  # what training wrote
     assert info.stations == 5
 
 

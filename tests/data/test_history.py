@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 

@@ -35,19 +35,6 @@ from tests.support.paths import FILES
 SNAPSHOT = REPO_ROOT / "data" / "snapshot"
 
 
-@pytest.fixture
-def wh(warehouse_url: str) -> Iterator[Warehouse]:
-    warehouse = open_warehouse(warehouse_url)
-    warehouse.migrate()
-    yield warehouse
-    warehouse.close()
-
-
-@pytest.fixture
-def raw_zone(tmp_path: Path) -> LocalRawZone:
-    return LocalRawZone(tmp_path / "raw")
-
-
 def _fingerprint(wh: Warehouse, names: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for name in names:

@@ -27,19 +27,6 @@ DAY = (date(2023, 1, 1), date(2023, 1, 2))
 COUNT_COLUMN = 6  # band 06~07 of the publisher's hourly file
 
 
-@pytest.fixture
-def wh(warehouse_url: str) -> Iterator[Warehouse]:
-    warehouse = open_warehouse(warehouse_url)
-    warehouse.migrate()
-    yield warehouse
-    warehouse.close()
-
-
-@pytest.fixture
-def raw_zone(tmp_path: Path) -> LocalRawZone:
-    return LocalRawZone(tmp_path / "raw")
-
-
 def _edited(tmp_path: Path, edit: Callable[[list[list[str]]], None], name: str = "edited.csv") -> Path:
     rows = [
         line.split(",") for line in (FILES / "metro_202301_sample_utf8.csv").read_text("utf-8").splitlines()

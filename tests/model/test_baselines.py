@@ -17,19 +17,14 @@ from tasks.model.features import (
     cutoff_for,
     forecast_targets,
 )
-from tests.support.paths import SNAPSHOT
+from tests.support.history import snapshot_history
 
 AS_OF = dt.date(2023, 6, 2)  # targets 06-03 .. 06-09, incl. the 06-06 (Tuesday) holiday
 
 
 @pytest.fixture(scope="module")
 def history() -> History:
-    ridership = (
-        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
-        .filter(pl.col("station_code").is_in([211, 222]), pl.col("date") >= dt.date(2023, 3, 1))
-        .collect()
-    )
-    return History(ridership, pl.read_parquet(SNAPSHOT / "weather_hourly.parquet"))
+    return snapshot_history((211, 222), dt.date(2023, 3, 1), station_table=False)
 
 
 def _value(history: History, date: dt.date, hour: int, station: int, direction: str) -> int:

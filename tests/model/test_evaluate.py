@@ -22,7 +22,7 @@ from tasks.model.evaluate import (
 from tasks.model.features import KEYS, History, cutoff_for
 from tasks.model.recipe import TrainConfig
 from tasks.model.train import CatBoostForecaster
-from tests.support.paths import SNAPSHOT
+from tests.support.history import snapshot_history
 
 
 def _scored() -> pl.DataFrame:
@@ -90,12 +90,7 @@ class _Spy:
 
 @pytest.fixture(scope="module")
 def history() -> History:
-    ridership = (
-        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
-        .filter(pl.col("station_code").is_in([211, 222]), pl.col("date") >= dt.date(2023, 3, 1))
-        .collect()
-    )
-    return History(ridership, pl.read_parquet(SNAPSHOT / "weather_hourly.parquet"))
+    return snapshot_history((211, 222), dt.date(2023, 3, 1), station_table=False)
 
 
 def test_backtest_cuts_history_at_each_origin_and_scores_everyone_alike(history: History) -> None:

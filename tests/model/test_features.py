@@ -23,7 +23,7 @@ from tasks.model.features import (
     forecast_targets,
     training_targets,
 )
-from tests.support.paths import SNAPSHOT
+from tests.support.history import snapshot_history
 
 STATIONS = (211, 222, 150)
 AS_OF = dt.date(2023, 5, 26)  # targets 05-27 (Sat, Buddha's Birthday) .. 06-02, incl. the 05-29 substitute
@@ -31,13 +31,7 @@ AS_OF = dt.date(2023, 5, 26)  # targets 05-27 (Sat, Buddha's Birthday) .. 06-02,
 
 @pytest.fixture(scope="module")
 def history() -> History:
-    ridership = (
-        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
-        .filter(pl.col("station_code").is_in(STATIONS), pl.col("date") >= dt.date(2023, 2, 1))
-        .collect()
-    )
-    weather = pl.read_parquet(SNAPSHOT / "weather_hourly.parquet")
-    return History(ridership, weather)
+    return snapshot_history(STATIONS, dt.date(2023, 2, 1), station_table=False)
 
 
 def _poison_after(ridership: pl.DataFrame, cutoff: dt.date) -> pl.DataFrame:

@@ -35,7 +35,7 @@ COLUMNS = "date,hour,station_code,station_name,direction,yhat,lo,hi"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
+def served(tmp_path_factory: pytest.TempPathFactory, prefect_server: str) -> Iterator[Home]:
     with pytest.MonkeyPatch.context() as mp:
         yield prepared_home(tmp_path_factory.mktemp("served"), mp)
 

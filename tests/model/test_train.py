@@ -15,7 +15,7 @@ from tasks.model.features import FEATURE_COLUMNS, History, build_features, forec
 from tasks.model.quantile import blend, blend_weight, decode_target, encode_target, fix_up, interval_scale
 from tasks.model.recipe import TrainConfig
 from tasks.model.train import CatBoostForecaster, load, recency_weight, save, train
-from tests.support.paths import SNAPSHOT
+from tests.support.history import snapshot_history
 
 AS_OF = dt.date(2023, 5, 26)
 TINY = {"depth": 4, "learning_rate": 0.2, "iterations": 30}
@@ -23,15 +23,7 @@ TINY = {"depth": 4, "learning_rate": 0.2, "iterations": 30}
 
 @pytest.fixture(scope="module")
 def history() -> History:
-    ridership = (
-        pl.scan_parquet(SNAPSHOT / "ridership_hourly.parquet")
-        .filter(
-            pl.col("station_code").is_in([211, 222, 150]),
-            pl.col("date").is_between(dt.date(2023, 2, 1), dt.date(2023, 6, 2)),
-        )
-        .collect()
-    )
-    return History(ridership, pl.read_parquet(SNAPSHOT / "weather_hourly.parquet"))
+    return snapshot_history((211, 222, 150), dt.date(2023, 2, 1), dt.date(2023, 6, 2), station_table=False)
 
 
 @pytest.fixture(scope="module")

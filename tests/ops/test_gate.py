@@ -76,6 +76,7 @@ def _seed(home: Home, start: dt.date = dt.date(2023, 3, 1), end: dt.date = SLICE
         warehouse.close()
 
 
+@pytest.mark.usefixtures("prefect_server")  # train_and_register runs the flow's tasks
 def test_weak_challenger_is_rejected_and_the_best_baseline_is_served(home: Home) -> None:
     _seed(home)
     weak = train_and_register(home, weak_plan())
@@ -168,6 +169,7 @@ def _feature_row(loaded: object) -> dict[str, object]:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
 
 
+@pytest.mark.usefixtures("prefect_server")  # train_and_register runs the flow's tasks
 def test_rollback_works_across_kinds(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
     # against a baseline a model can beat (the real list: the test above); end of April, where the
     # seasonal naive forecast is 16 % better than the tiny model, then end of May, where it misses

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks.core.schema import FORECASTS, MODELS, MONITORING, RIDERSHIP_HOURLY, STATIONS, conform
+from tasks.core.schema import FORECASTS, MODELS, MONITORING, RIDERSHIP_HOURLY, conform
 from tasks.data.history import default_as_of
 from tasks.data.warehouse import open_warehouse
 from tasks.ops.alerts import (
@@ -37,6 +37,7 @@ from tasks.ops.scores import (
     windows_for,
 )
 from tasks.reports import report_markdown
+from tests.support.monitoring import forecasts_of, production_model, seed_monitored
 
 STATIONS_FRAME = pl.DataFrame(
     {
@@ -288,35 +289,17 @@ def _scenario(warehouse_url: str, evaluated_on: date, error: float) -> None:
     days = [w.reference_start + timedelta(days=i) for i in range((w.cutoff - w.reference_start).days + 1)]
     ridership = _ridership(days, {150: 100.0, 211: 120.0, 212: 80.0})
     recent = ridership.filter(pl.col("date") >= w.recent_start)
-    forecasts = pl.concat(
-        [
-            recent.select(
-                pl.lit("m1").alias("model_version"),
-                (pl.col("date") - pl.duration(days=h)).alias("as_of"),
-                "date", "hour", "station_code", "direction",
-                yhat=pl.col("count") * (1 + error),
-                lo=pl.col("count") * (1 + error) * 0.9,
-                hi=pl.col("count") * (1 + error) * 1.1,
-            )
-            for h in (1, 2)
-        ]
-    )  # fmt: skip
-    model = {
-        "version": "m1",
-        "status": "production",
-        "trained_at": datetime(2023, 1, 1),
-        "promoted_at": datetime(2023, 1, 2),
-        "metrics_json": ModelMetrics.build(backtest_wape=0.12, backtest_coverage=0.8).to_json(),
-    }
-    wh = open_warehouse(warehouse_url)
-    try:
-        wh.migrate()
-        wh.upsert(STATIONS, conform(STATIONS_FRAME, STATIONS))
-        wh.upsert(RIDERSHIP_HOURLY, conform(ridership.with_columns(source=pl.lit("test")), RIDERSHIP_HOURLY))
-        wh.upsert(FORECASTS, conform(forecasts, FORECASTS))
-        wh.upsert(MODELS, conform(pl.DataFrame([model]), MODELS))
-    finally:
-        wh.close()
+    factor = pl.col("count") * (1 + error)
+    forecasts = forecasts_of(recent, "m1", (1, 2), yhat=factor, lo=factor * 0.9, hi=factor * 1.1)
+    model = production_model("m1", datetime(2023, 1, 1), datetime(2023, 1, 2), backtest_wape=0.12)
+    seed_monitored(
+        warehouse_url,
+        stations=STATIONS_FRAME,
+        ridership=ridership,
+        forecasts=forecasts,
+        model=model,
+        source="test",
+    )
 
 
 def test_run_monitor_stores_metrics_and_decides(warehouse_url: str) -> None:

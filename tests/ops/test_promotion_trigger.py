@@ -8,9 +8,6 @@ No worker runs here (as in ``test_retrain_trigger``): creating the run is Prefec
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from uuid import UUID
@@ -20,26 +17,11 @@ from prefect.client.schemas.objects import FlowRun
 
 from tasks.ops.registry import production_record
 from tests.support.homes import TRAIN_AS_OF, prepared_home
-from tests.support.paths import REPO
+from tests.support.prefect_cli import run_prefect
 
 AUTOMATION_RELOAD_S = 6.0  # the triggers service reloads automations every 5 s (SQLite, no NOTIFY)
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def _prefect(*args: str, api_url: str) -> None:
-    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_LOGGING_LEVEL": "WARNING"}
-    done = subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, (
-        f"prefect {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    )
 
 
 def _manual_runs(deployment_id: UUID) -> list[FlowRun]:
@@ -63,8 +45,8 @@ def test_a_promotion_schedules_a_forecast_run(
     with get_client(sync_client=True) as client:
         pools = {p.name: p.type for p in client.read_work_pools()}
     if pools.get("seongsu-process") != "process":  # another test module may have created it already
-        _prefect("work-pool", "create", "seongsu-process", "--type", "process", api_url=prefect_server)
-    _prefect("deploy", "-n", "forecast/local", api_url=prefect_server)
+        run_prefect("work-pool", "create", "seongsu-process", "--type", "process", api_url=prefect_server)
+    run_prefect("deploy", "-n", "forecast/local", api_url=prefect_server)
     deployed_at = time.monotonic()
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("forecast/local")

@@ -60,6 +60,7 @@ def test_window_origins_cover_the_newest_known_weeks() -> None:
     assert origins[-1] + dt.timedelta(days=MAX_HORIZON) == dt.date(2023, 5, 31)
 
 
+@pytest.mark.usefixtures("prefect_server")  # train_and_register runs the flow's tasks
 def test_promotion_needs_a_strictly_better_score_on_the_same_window(
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,9 +10,6 @@ Scheduled: creating it is Prefect's part of the contract, running it is the work
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,13 +23,12 @@ import pytest
 from prefect.client.schemas.objects import FlowRun
 
 from flows.replay import retrain_requested
-from tasks.core.schema import FORECASTS, MODELS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
 from tasks.core.settings import get_settings
 from tasks.data.warehouse import open_warehouse
-from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.orchestration import triggered_runs, utc_now
 from tasks.ops.scores import windows_for
-from tests.support.paths import REPO
+from tests.support.monitoring import forecasts_of, production_model, seed_monitored
+from tests.support.prefect_cli import run_prefect
 
 STATION_CODES = (150, 151, 210, 211, 212, 213)  # two stations of line 1, Seongsu and its line-2 neighbours
 EVALUATED_ON = date(2023, 4, 20)
@@ -47,21 +43,6 @@ class Deployed:
     at: float  # time.monotonic() when the deployment (and its automation) was created
 
 
-def _prefect(*args: str, api_url: str) -> None:
-    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_LOGGING_LEVEL": "WARNING"}
-    done = subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, (
-        f"prefect {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    )
-
-
 @pytest.fixture(scope="module")
 def train_deployment(prefect_server: str) -> Deployed:
     """Only ``train/local`` from prefect.yaml (the process pool: no Docker needed)."""
@@ -70,8 +51,8 @@ def train_deployment(prefect_server: str) -> Deployed:
     with get_client(sync_client=True) as client:
         pools = {p.name: p.type for p in client.read_work_pools()}
     if pools.get("seongsu-process") != "process":  # test_deploy may have created it already
-        _prefect("work-pool", "create", "seongsu-process", "--type", "process", api_url=prefect_server)
-    _prefect("deploy", "-n", "train/local", api_url=prefect_server)
+        run_prefect("work-pool", "create", "seongsu-process", "--type", "process", api_url=prefect_server)
+    run_prefect("deploy", "-n", "train/local", api_url=prefect_server)
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("train/local")
     return Deployed(deployment.id, time.monotonic())
@@ -99,41 +80,18 @@ def degraded_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         pl.col("station_code").is_in(STATION_CODES)
     )
     recent = ridership.filter(pl.col("date") >= w.recent_start)
-    forecasts = pl.concat(
-        [
-            recent.select(
-                "date",
-                "hour",
-                "station_code",
-                "direction",
-                model_version=pl.lit("m-bad"),
-                as_of=pl.col("date") - pl.duration(days=h),
-                yhat=pl.col("count") * 1.6,
-                lo=pl.col("count") * 1.4,
-                hi=pl.col("count") * 1.8,
-            )
-            for h in (1, 4)
-        ]
+    count = pl.col("count")
+    forecasts = forecasts_of(recent, "m-bad", (1, 4), yhat=count * 1.6, lo=count * 1.4, hi=count * 1.8)
+    model = production_model("m-bad", datetime(2023, 4, 1), datetime(2023, 4, 1), backtest_wape=0.15)
+    seed_monitored(
+        url,
+        stations=stations,
+        ridership=ridership,
+        forecasts=forecasts,
+        model=model,
+        source="snapshot",
+        weather=weather,
     )
-    model = {
-        "version": "m-bad",
-        "status": "production",
-        "trained_at": datetime(2023, 4, 1),
-        "promoted_at": datetime(2023, 4, 1),
-        "metrics_json": ModelMetrics.build(backtest_wape=0.15, backtest_coverage=0.8).to_json(),
-    }
-    wh = open_warehouse(url)
-    try:
-        wh.migrate()
-        wh.upsert(STATIONS, conform(stations, STATIONS))
-        wh.upsert(
-            RIDERSHIP_HOURLY, conform(ridership.with_columns(source=pl.lit("snapshot")), RIDERSHIP_HOURLY)
-        )
-        wh.upsert(WEATHER_HOURLY, conform(weather.with_columns(source=pl.lit("snapshot")), WEATHER_HOURLY))
-        wh.upsert(FORECASTS, conform(forecasts, FORECASTS))
-        wh.upsert(MODELS, conform(pl.DataFrame([model]), MODELS))
-    finally:
-        wh.close()
     yield url
 
 

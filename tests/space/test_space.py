@@ -38,16 +38,17 @@ from space.clients import (
     prefect_ui_base,
 )
 from tests.space.test_space_panels import registry_metrics
+from tests.support.history import DEFAULT_STATIONS
 from tests.support.packages import (
-    DEFAULT_STATIONS,
-    REPO,
-    SNAPSHOT,
     TRAIN_AS_OF,
+    StartedService,
     build_package,
     free_port,
     publish,
-    stop_process_group,
+    started_service,
+    wait_until_up,
 )
+from tests.support.paths import REPO, SNAPSHOT
 
 DAY = TRAIN_AS_OF + dt.timedelta(days=1)  # first forecastable day of the package; actuals exist too
 EVALUATED_ON = DAY + dt.timedelta(days=3)  # the day DAY's actuals are published
@@ -68,47 +69,19 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bento_process(package: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def bento_process(package: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartedService]:
     """``bentoml serve`` started *without* waiting, so it boots while the Prefect server does."""
     home = tmp_path_factory.mktemp("space-bentoml")
     publish(package, home)
-    port = free_port()
-    env = {
-        **os.environ,
-        "BENTOML_HOME": str(home),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "SEONGSU_RELOAD_INTERVAL_S": "60",
-        "SEONGSU_BENTO_API_KEY": BENTO_KEY,  # /model needs the key the Space is configured with
-    }
-    log_path = home / "serve.log"
-    host_port = ["--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "bentos.crowding.service:CrowdingService", *host_port],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield f"http://127.0.0.1:{port}", log_path
-        finally:
-            stop_process_group(proc)
+    # /model needs the key the Space is configured with
+    with started_service(home, reload_interval_s=60, env={"SEONGSU_BENTO_API_KEY": BENTO_KEY}) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
-def bento_url(bento_process: tuple[str, Path], prefect_server: str) -> str:
-    url, log_path = bento_process
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
-                return url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"bento service not ready:\n{log_path.read_text()[-3000:]}")
+def bento_url(bento_process: StartedService, prefect_server: str) -> str:
+    wait_until_up(bento_process, timeout_s=120)
+    return bento_process.url
 
 
 @pytest.fixture(scope="module")

@@ -17,24 +17,16 @@ from typing import Any
 
 import polars as pl
 import pytest
+from prefect import flow
 
+from flows.train import TrainingRun, run_training
 from tasks.core.schema import HOUR_BANDS, RIDERSHIP_HOURLY, STATIONS, WEATHER_HOURLY, conform
 from tasks.core.settings import Settings, get_settings
 from tasks.data.history import LoadedHistory, load_history
 from tasks.data.warehouse import open_warehouse
 from tasks.data.warehouse.base import Warehouse
 from tasks.model.features import PUBLICATION_LAG_DAYS
-from tasks.ops.challenger import (
-    TrainPlan,
-    backtest_window,
-    evaluate_challenger,
-    record_decision,
-    train_challenger,
-    window_origins,
-)
-from tasks.ops.champion import Decision
-from tasks.ops.packaging import save_candidate
-from tasks.ops.registry import Candidate, Publication
+from tasks.ops.challenger import TrainPlan
 from tests.support.paths import SNAPSHOT
 
 SLICE_STATIONS: tuple[int, ...] = (211, 210, 212, 222)
@@ -152,33 +144,18 @@ def loaded_history(home: Home, as_of: dt.date = TRAIN_AS_OF) -> LoadedHistory:
         warehouse.close()
 
 
-@dataclass(frozen=True)
-class Trained:
-    candidate: Candidate
-    decision: Decision
-    publication: Publication
+def train_and_register(home: Home, training_plan: TrainPlan, as_of: dt.date = TRAIN_AS_OF) -> TrainingRun:
+    """The train flow's own steps (``flows.train.run_training``) on ``home`` with ``training_plan``:
+    train, register, the gate, promote or reject (and serve the best baseline when the gate says
+    so), tracked and reported as the flow does.  Runs in a flow run on the session's Prefect
+    server: callers use the ``prefect_server`` fixture."""
+    assert home.settings.home == get_settings().home, "the environment points at another home"
+    return _training_flow(training_plan, as_of)
 
 
-def train_and_register(home: Home, training_plan: TrainPlan, as_of: dt.date = TRAIN_AS_OF) -> Trained:
-    """The train flow's steps as plain functions (no Prefect): train, register, the gate, record (and
-    serve the best baseline when the gate says so)."""
-    from tasks.model.forecast import forecast
-
-    loaded = loaded_history(home, as_of)
-    challenger = train_challenger(loaded, training_plan)
-    forecasts = forecast(challenger, loaded.history, loaded.as_of, stations="all")
-    warehouse = home.open()
-    try:
-        candidate = save_candidate(home.settings, warehouse, challenger, loaded, forecasts=forecasts)
-        origins = window_origins(loaded, challenger, training_plan)
-        scored = backtest_window(loaded, challenger, origins, training_plan)
-        decision = evaluate_challenger(
-            home.settings, warehouse, candidate, loaded, scored, origins, training_plan
-        )
-        publication = record_decision(home.settings, warehouse, candidate, decision, loaded=loaded)
-    finally:
-        warehouse.close()
-    return Trained(candidate, decision, publication)
+@flow(name="train-with-plan", validate_parameters=False)
+def _training_flow(training_plan: TrainPlan, as_of: dt.date) -> TrainingRun:
+    return run_training(training_plan, as_of)
 
 
 def metro_csv(path: Path, stations: Sequence[int], start: dt.date, end: dt.date) -> Path:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from pathlib import Path
+from typing import ClassVar, Protocol
 
 import polars as pl
 
@@ -73,3 +74,35 @@ class Feed(Protocol):
     def parse(self, payload: RawPayload) -> pl.DataFrame:
         """Frame with the target table's non-audit columns; raises FeedFormatError on unreadable input."""
         ...
+
+
+CSV_MEDIA_TYPE = "text/csv"
+
+
+class WholeFileFeed:
+    """A publisher's file on disk as a Feed.
+
+    The file is the publisher's unit of publication, so ``fetch`` returns it whole, byte for byte, as
+    one payload whatever ``start``/``end`` ask for, and ``parse`` does not filter by date either: the
+    raw zone archives exactly what was published and loading the rows outside the window is harmless
+    because loads are upserts on the primary key.  Subclasses name the datasets (``served``) and parse.
+    """
+
+    source = "file"
+    served: ClassVar[tuple[str, ...]]
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def datasets(self) -> tuple[str, ...]:
+        return self.served
+
+    def fetch(self, dataset: str, start: date, end: date) -> list[RawPayload]:
+        if dataset not in self.served:
+            raise ValueError(f"{type(self).__name__} serves {', '.join(self.served)}, not {dataset!r}")
+        content = self.path.read_bytes()
+        return [RawPayload(self.source, dataset, self.path.name, content, self.media_type(content))]
+
+    def media_type(self, content: bytes) -> str:
+        """The payload's media type: CSV unless the subclass can tell otherwise."""
+        return CSV_MEDIA_TYPE

@@ -16,13 +16,10 @@ and ``alightings`` are kept as text (formatting cleaned only), dates that cannot
 
 from __future__ import annotations
 
-from datetime import date
-from pathlib import Path
-
 import polars as pl
 
-from tasks.data.feeds.base import FeedFormatError, RawPayload
-from tasks.data.feeds.metro_file import CSV_MEDIA_TYPE, clean_number_text, parse_date_text, read_publisher_csv
+from tasks.data.feeds.base import FeedFormatError, RawPayload, WholeFileFeed
+from tasks.data.feeds.metro_file import clean_number_text, parse_date_text, read_publisher_csv
 
 REQUIRED = ("사용일자", "노선명", "역명", "승차총승객수", "하차총승객수")
 REGISTERED = "등록일자"
@@ -47,21 +44,10 @@ def parse_card_bytes(content: bytes, filename: str = "card.csv") -> pl.DataFrame
     )
 
 
-class CardFileFeed:
+class CardFileFeed(WholeFileFeed):
     """A CARD_SUBWAY_MONTH CSV on disk as a Feed (dataset ``ridership_daily``); whole file, unfiltered."""
 
-    source = "file"
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-
-    def datasets(self) -> tuple[str, ...]:
-        return ("ridership_daily",)
-
-    def fetch(self, dataset: str, start: date, end: date) -> list[RawPayload]:
-        if dataset != "ridership_daily":
-            raise ValueError(f"CardFileFeed serves ridership_daily, not {dataset!r}")
-        return [RawPayload(self.source, dataset, self.path.name, self.path.read_bytes(), CSV_MEDIA_TYPE)]
+    served = ("ridership_daily",)
 
     def parse(self, payload: RawPayload) -> pl.DataFrame:
         return parse_card_bytes(payload.content, payload.name)

@@ -25,13 +25,11 @@ Values:
 from __future__ import annotations
 
 import re
-from datetime import date
-from pathlib import Path
 
 import polars as pl
 
-from tasks.data.feeds.base import FeedFormatError, RawPayload
-from tasks.data.feeds.metro_file import CSV_MEDIA_TYPE, decode_publisher_text, read_publisher_csv
+from tasks.data.feeds.base import FeedFormatError, RawPayload, WholeFileFeed
+from tasks.data.feeds.metro_file import decode_publisher_text, read_publisher_csv
 
 # weather_hourly column -> ASOS header (the part before the unit in parentheses)
 COLUMNS: dict[str, str] = {
@@ -81,25 +79,10 @@ def parse_asos_bytes(content: bytes, filename: str = "asos.csv") -> pl.DataFrame
     )
 
 
-class KmaFileFeed:
-    """An ASOS hourly CSV on disk as a Feed (dataset ``weather_hourly``).
+class KmaFileFeed(WholeFileFeed):
+    """An ASOS hourly CSV on disk as a Feed (dataset ``weather_hourly``); whole file, unfiltered."""
 
-    Like the metro file feed, ``fetch`` returns the whole file whatever the window and ``parse`` does
-    not filter: the file is archived as published and loads are upserts.
-    """
-
-    source = "file"
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-
-    def datasets(self) -> tuple[str, ...]:
-        return ("weather_hourly",)
-
-    def fetch(self, dataset: str, start: date, end: date) -> list[RawPayload]:
-        if dataset != "weather_hourly":
-            raise ValueError(f"KmaFileFeed serves weather_hourly, not {dataset!r}")
-        return [RawPayload(self.source, dataset, self.path.name, self.path.read_bytes(), CSV_MEDIA_TYPE)]
+    served = ("weather_hourly",)
 
     def parse(self, payload: RawPayload) -> pl.DataFrame:
         return parse_asos_bytes(payload.content, payload.name)

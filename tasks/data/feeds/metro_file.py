@@ -52,17 +52,14 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache
-from pathlib import Path
 
 import polars as pl
 from korean_romanizer.romanizer import Romanizer
 
-from tasks.data.feeds.base import FeedFormatError, RawPayload
+from tasks.data.feeds.base import CSV_MEDIA_TYPE, FeedFormatError, RawPayload, WholeFileFeed
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CSV_MEDIA_TYPE = "text/csv"
 
 # canonical name -> accepted header spellings (compared with all whitespace removed)
 _ID_ALIASES: dict[str, tuple[str, ...]] = {
@@ -353,32 +350,16 @@ def romanize_name(name: str) -> str:
 # the feed
 
 
-class FileFeed:
-    """A Seoul Metro hourly file on disk as a :class:`~tasks.data.feeds.base.Feed`.
-
-    The file is the publisher's unit of publication, so ``fetch`` returns it whole, byte for byte, as
-    one payload whatever ``start``/``end`` ask for, and ``parse`` does not filter by date either: the
-    raw zone archives exactly what was published and loading the rows outside the window is harmless
-    because loads are upserts on the primary key.  Callers that want a window filter the frame.
-
-    ``fetch("stations", ...)`` returns the same bytes labelled ``stations`` and ``parse`` then gives the
-    stations frame.
+class FileFeed(WholeFileFeed):
+    """A Seoul Metro hourly file on disk as a :class:`~tasks.data.feeds.base.WholeFileFeed` (CSV or
+    XLSX).  ``fetch("stations", ...)`` returns the same bytes labelled ``stations`` and ``parse`` then
+    gives the stations frame.
     """
 
-    source = "file"
+    served = ("ridership_hourly", "stations")
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-
-    def datasets(self) -> tuple[str, ...]:
-        return ("ridership_hourly", "stations")
-
-    def fetch(self, dataset: str, start: date, end: date) -> list[RawPayload]:
-        if dataset not in self.datasets():
-            raise ValueError(f"FileFeed serves {self.datasets()}, not {dataset!r}")
-        content = self.path.read_bytes()
-        media = XLSX_MEDIA_TYPE if _is_xlsx(content, self.path.name) else CSV_MEDIA_TYPE
-        return [RawPayload(self.source, dataset, self.path.name, content, media)]
+    def media_type(self, content: bytes) -> str:
+        return XLSX_MEDIA_TYPE if _is_xlsx(content, self.path.name) else CSV_MEDIA_TYPE
 
     def parse(self, payload: RawPayload) -> pl.DataFrame:
         parsed = parse_metro_bytes(payload.content, payload.name)

@@ -70,4 +70,8 @@ def test_feed(tmp_path: Path) -> None:
     feed = CardFileFeed(path)
     (payload,) = feed.fetch("ridership_daily", date(2023, 1, 1), date(2023, 1, 31))
     assert payload.dataset == "ridership_daily"
+    assert payload.media_type == "text/csv"
     assert feed.parse(payload).height == 12
+    assert feed.datasets() == ("ridership_daily",)
+    with pytest.raises(ValueError, match="CardFileFeed serves ridership_daily"):
+        feed.fetch("weather_hourly", date(2023, 1, 1), date(2023, 1, 31))

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +27,13 @@ from tasks.data.feeds.base import (
 )
 from tasks.data.feeds.kma_api import DEFAULT_BASE_URL, KmaApiFeed, latest_issue, month_chunks
 from tasks.data.feeds.kma_payload import FORECAST, FORECAST_SCHEMA, HOURLY, HOURLY_SCHEMA, parse_amount
-from tests.support.paths import API_FIXTURES
+from tests.support.feeds import (
+    ApiCase,
+    check_key_never_logged,
+    check_retries_exhausted,
+    check_retries_then_success,
+)
+from tests.support.paths import API_FIXTURES, api_json
 
 # a made-up key in the shape of a data.go.kr "decoding" key (contains + / =)
 KEY = "Xq9+TestOnlyKey/abcDEF0123456789zz=="
@@ -39,20 +43,16 @@ VILAGE_URL = f"{DEFAULT_BASE_URL}/VilageFcstInfoService_2.0/getVilageFcst"
 NOW = datetime(2021, 10, 18, 5, 30)  # KST; the forecast sample is the 05:00 issue of this day
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((API_FIXTURES / name).read_text(encoding="utf-8"))
-
-
 def asos_doc() -> dict[str, Any]:
-    return fixture("AsosHourlyInfoService.getWthrDataList.seoul108.2019-01-20.json")
+    return api_json("AsosHourlyInfoService.getWthrDataList.seoul108.2019-01-20.json")
 
 
 def vilage_doc() -> dict[str, Any]:
-    return fixture("VilageFcstInfoService_2.0.getVilageFcst.2021-10-18.json")
+    return api_json("VilageFcstInfoService_2.0.getVilageFcst.2021-10-18.json")
 
 
 def nodata_doc() -> dict[str, Any]:
-    return fixture("errors.kma-datagokr.json")["nodata"]
+    return api_json("errors.kma-datagokr.json")["nodata"]
 
 
 GATEWAY_XML = (API_FIXTURES / "errors.kma-gateway.xml").read_bytes()
@@ -61,6 +61,11 @@ GATEWAY_XML = (API_FIXTURES / "errors.kma-gateway.xml").read_bytes()
 def make_feed(retries: int = 3, key: str = KEY, **kwargs: Any) -> KmaApiFeed:
     kwargs.setdefault("clock", lambda: NOW)
     return KmaApiFeed(SecretStr(key), retries=retries, wait_base_s=0.0, **kwargs)
+
+
+API = ApiCase(
+    make_feed, ASOS_URL, HOURLY, date(2019, 1, 20), asos_doc, 1, (KEY, ENCODED_KEY), "serviceKey=***"
+)
 
 
 def payload(dataset: str, doc: dict[str, Any] | bytes) -> RawPayload:
@@ -335,33 +340,11 @@ def test_unreadable_payload_is_a_format_error(content: bytes) -> None:
 
 
 def test_retries_on_5xx_429_and_timeout_then_succeeds() -> None:
-    waits: list[float] = []
-    with respx.mock() as router:
-        route = router.get(url__startswith=VILAGE_URL).mock(
-            side_effect=[
-                httpx.Response(500),
-                httpx.ReadTimeout("slow"),
-                httpx.Response(429),
-                httpx.Response(200, json=vilage_doc()),
-            ]
-        )
-        payloads = make_feed(sleep=waits.append).fetch(FORECAST, date(2021, 10, 18), date(2021, 10, 18))
-
-    assert route.call_count == 4
-    assert waits == [0.0, 0.0, 0.0]
-    assert make_feed().parse(payloads[0]).height == 1
+    check_retries_then_success(API)
 
 
 def test_retries_exhausted_raise_unavailable_without_the_key() -> None:
-    with respx.mock() as router:
-        route = router.get(url__startswith=ASOS_URL).mock(return_value=httpx.Response(502))
-        with pytest.raises(FeedUnavailableError) as info:
-            make_feed(retries=2).fetch(HOURLY, date(2019, 1, 20), date(2019, 1, 20))
-
-    assert route.call_count == 3
-    message = str(info.value)
-    assert "502" in message and "***" in message
-    assert KEY not in message and ENCODED_KEY not in message
+    check_retries_exhausted(API)
 
 
 def test_http_401_is_an_auth_error_and_not_retried() -> None:
@@ -389,22 +372,7 @@ def test_missing_key_is_a_clear_auth_error() -> None:
 
 
 def test_key_never_reaches_logs(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    feed = make_feed(retries=1)
-    with respx.mock() as router:
-        router.get(url__startswith=ASOS_URL).mock(
-            side_effect=[httpx.Response(503), httpx.Response(200, json=asos_doc())]
-        )
-        feed.fetch(HOURLY, date(2019, 1, 20), date(2019, 1, 20))
-    assert "attempt 1 failed" in caplog.text
-    assert "HTTP Request" not in caplog.text
-
-    caplog.set_level(logging.DEBUG, logger="httpx")
-    with respx.mock() as router:
-        router.get(url__startswith=ASOS_URL).mock(return_value=httpx.Response(200, json=asos_doc()))
-        feed.fetch(HOURLY, date(2019, 1, 20), date(2019, 1, 20))
-    assert "HTTP Request" in caplog.text and "serviceKey=***" in caplog.text
-    assert KEY not in caplog.text and ENCODED_KEY not in caplog.text
+    check_key_never_logged(API, caplog)
 
 
 def test_datasets_and_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -80,4 +80,8 @@ def test_feed(tmp_path: Path) -> None:
     (payload,) = feed.fetch("weather_hourly", date(2023, 1, 1), date(2023, 1, 2))
     assert payload.content == SAMPLE.read_bytes()
     assert payload.source == "file"
+    assert payload.media_type == "text/csv"
     assert feed.parse(payload).height == 25
+    assert feed.datasets() == ("weather_hourly",)
+    with pytest.raises(ValueError, match="KmaFileFeed serves weather_hourly"):
+        feed.fetch("ridership_daily", date(2023, 1, 1), date(2023, 1, 2))

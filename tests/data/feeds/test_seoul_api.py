@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,70 +28,42 @@ from tasks.data.feeds.base import (
 from tasks.data.feeds.http import build_client, get_with_retries, parse_retry_after, redact
 from tasks.data.feeds.seoul_api import (
     DAILY,
+    DAILY_FIELDS,
     DAILY_SCHEMA,
     DEFAULT_BASE_URL,
+    HOUR_FIELDS,
     MONTHLY_HOURLY,
     MONTHLY_HOURLY_SCHEMA,
     SeoulOpenApiFeed,
     normalise_count,
     page_ranges,
 )
-from tests.support.paths import API_FIXTURES
+from tests.support.feeds import (
+    ApiCase,
+    check_key_never_logged,
+    check_retries_exhausted,
+    check_retries_then_success,
+)
+from tests.support.paths import api_json
 
 KEY = "5a1b2c3d4e5f60718293a4b5c6d7e8f9"  # a made-up key in the usual 32-hex shape
 DAILY_URL = f"{DEFAULT_BASE_URL}/{KEY}/json/CardSubwayStatsNew/"
 MONTHLY_URL = f"{DEFAULT_BASE_URL}/{KEY}/json/CardSubwayTime/"
 
-CURRENT_TO_LEGACY_DAILY = {
-    "USE_YMD": "USE_DT",
-    "SBWY_ROUT_LN_NM": "LINE_NUM",
-    "SBWY_STNS_NM": "SUB_STA_NM",
-    "GTON_TNOPE": "RIDE_PASGR_NUM",
-    "GTOFF_TNOPE": "ALIGHT_PASGR_NUM",
-    "REG_YMD": "WORK_DT",
-}
-LEGACY_HOUR_WORDS = [
-    "MIDNIGHT",
-    "ONE",
-    "TWO",
-    "THREE",
-    "FOUR",
-    "FIVE",
-    "SIX",
-    "SEVEN",
-    "EIGHT",
-    "NINE",
-    "TEN",
-    "ELEVEN",
-    "TWELVE",
-    "THIRTEEN",
-    "FOURTEEN",
-    "FIFTEEN",
-    "SIXTEEN",
-    "SEVENTEEN",
-    "EIGHTEEN",
-    "NINETEEN",
-    "TWENTY",
-    "TWENTY_ONE",
-    "TWENTY_TWO",
-    "TWENTY_THREE",
-]
-
-
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((API_FIXTURES / name).read_text(encoding="utf-8"))
+CURRENT_TO_LEGACY_DAILY = dict(DAILY_FIELDS.values())
+"""The feed's own (current, legacy) field pairs: the tests turn one recorded schema into the other."""
 
 
 def daily_doc() -> dict[str, Any]:
-    return fixture("CardSubwayStatsNew.2024-08-30.json")
+    return api_json("CardSubwayStatsNew.2024-08-30.json")
 
 
 def monthly_doc() -> dict[str, Any]:
-    return fixture("CardSubwayTime.legacy-schema.2021-06.json")
+    return api_json("CardSubwayTime.legacy-schema.2021-06.json")
 
 
 def errors() -> dict[str, Any]:
-    return fixture("errors.seoul-openapi.json")
+    return api_json("errors.seoul-openapi.json")
 
 
 def encode(doc: dict[str, Any]) -> bytes:
@@ -101,6 +72,9 @@ def encode(doc: dict[str, Any]) -> bytes:
 
 def make_feed(retries: int = 3, **kwargs: Any) -> SeoulOpenApiFeed:
     return SeoulOpenApiFeed(SecretStr(KEY), retries=retries, wait_base_s=0.0, **kwargs)
+
+
+API = ApiCase(make_feed, DAILY_URL, DAILY, date(2024, 8, 30), daily_doc, 5, (KEY,), "/***/json/")
 
 
 def payload(dataset: str, doc: dict[str, Any] | bytes) -> RawPayload:
@@ -265,9 +239,8 @@ def test_garbage_json_on_fetch_raises_format_error() -> None:
 def legacy_to_current(doc: dict[str, Any]) -> dict[str, Any]:
     """The same real rows under the current field names (USE_MM, STTN, HR_h_GET_ON_NOPE...)."""
     renames = {"USE_MON": "USE_MM", "LINE_NUM": "SBWY_ROUT_LN_NM", "SUB_STA_NM": "STTN", "WORK_DT": "JOB_YMD"}
-    for hour, word in enumerate(LEGACY_HOUR_WORDS):
-        renames[f"{word}_RIDE_NUM"] = f"HR_{hour}_GET_ON_NOPE"
-        renames[f"{word}_ALIGHT_NUM"] = f"HR_{hour}_GET_OFF_NOPE"
+    for (current_on, legacy_on), (current_off, legacy_off) in HOUR_FIELDS.values():
+        renames[legacy_on], renames[legacy_off] = current_on, current_off
     rows = doc["CardSubwayTime"]["row"]
     doc["CardSubwayTime"]["row"] = [{renames[k]: v for k, v in r.items()} for r in rows]
     return doc
@@ -310,34 +283,11 @@ def test_monthly_fetch_one_series_per_month_touching_the_range() -> None:
 
 
 def test_retries_on_503_429_and_timeout_then_succeeds() -> None:
-    waits: list[float] = []
-    with respx.mock() as router:
-        route = router.get(url__startswith=DAILY_URL).mock(
-            side_effect=[
-                httpx.Response(503),
-                httpx.Response(429, headers={"Retry-After": "0"}),
-                httpx.ConnectTimeout("timed out"),
-                httpx.ReadTimeout("timed out"),
-                httpx.Response(200, json=daily_doc()),
-            ]
-        )
-        payloads = make_feed(retries=4, sleep=waits.append).fetch(DAILY, date(2024, 8, 30), date(2024, 8, 30))
-
-    assert route.call_count == 5
-    assert waits == [0.0, 0.0, 0.0, 0.0]
-    assert make_feed().parse(payloads[0]).height == 5
+    check_retries_then_success(API)
 
 
 def test_retries_exhausted_raise_unavailable_without_the_key() -> None:
-    with respx.mock() as router:
-        route = router.get(url__startswith=DAILY_URL).mock(return_value=httpx.Response(503))
-        with pytest.raises(FeedUnavailableError) as info:
-            make_feed(retries=2).fetch(DAILY, date(2024, 8, 30), date(2024, 8, 30))
-
-    assert route.call_count == 3
-    assert "503" in str(info.value)
-    assert KEY not in str(info.value)
-    assert "***" in str(info.value)
+    check_retries_exhausted(API)
 
 
 def test_transport_errors_exhausted_raise_unavailable() -> None:
@@ -375,27 +325,7 @@ def test_unknown_dataset() -> None:
 
 
 def test_key_never_reaches_logs(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    feed = make_feed(retries=1)
-    with respx.mock() as router:
-        router.get(url__startswith=DAILY_URL).mock(
-            side_effect=[httpx.Response(503), httpx.Response(200, json=daily_doc())]
-        )
-        feed.fetch(DAILY, date(2024, 8, 30), date(2024, 8, 30))
-
-    assert "attempt 1 failed" in caplog.text  # our retry warning, redacted
-    assert "HTTP Request" not in caplog.text  # httpx's INFO line is silenced by default
-    assert KEY not in caplog.text
-
-    # someone lowering httpx to DEBUG to investigate still gets no key: the filter redacts it
-    caplog.clear()
-    caplog.set_level(logging.DEBUG, logger="httpx")
-    with respx.mock() as router:
-        router.get(url__startswith=DAILY_URL).mock(return_value=httpx.Response(200, json=daily_doc()))
-        feed.fetch(DAILY, date(2024, 8, 30), date(2024, 8, 30))
-    assert "HTTP Request" in caplog.text
-    assert "***" in caplog.text
-    assert KEY not in caplog.text
+    check_key_never_logged(API, caplog)
 
 
 def test_from_settings_reads_the_key(monkeypatch: pytest.MonkeyPatch) -> None:

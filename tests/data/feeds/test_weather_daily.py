@@ -7,7 +7,6 @@ preamble, header and 5 days byte for byte) and 5 records of ``seoul.json``.
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 
 import polars as pl
 import pytest
