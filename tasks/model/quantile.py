@@ -72,6 +72,12 @@ def decode_target(pred: np.ndarray, base: np.ndarray, target: Target) -> np.ndar
     return pred + base[:, None]
 
 
+def recency_weight(dates: pl.Series, half_life_days: float) -> np.ndarray:
+    """0.5 ** (age / half-life), age counted from the newest date: recent rows speak louder."""
+    age = pl.select(pl.lit(dates).max() - pl.lit(dates)).to_series().dt.total_days().to_numpy()
+    return np.power(0.5, age.astype(np.float64) / half_life_days)
+
+
 def to_pool(
     features: pl.DataFrame, label: np.ndarray | None = None, weight: np.ndarray | None = None
 ) -> Pool:

@@ -10,13 +10,9 @@ Why these choices:
   baseline of issue 10); every profile feature is a log-ratio to it, and the recent-residual and
   year-ago features (``tasks.model.trailing``) are ratios too.  So the model learns *corrections* (holiday
   and bridge-day effects, the level drift of the last days, the vacation weeks a year ago) and the
-  COVID years 2020-2021 -- ridership 30 % lower -- teach the calendar's shape without their level
-  (a ratio to the trailing profile cancels the level).  They are kept but **weighted by recency**
-  (``half_life_days`` = 365: a row a year older than the newest counts half): at full weight their
-  distancing waves taught the seasons pandemic dynamics (winter-spring 2023 under-forecast by 8 % in
-  February, the year-ago February being Omicron's); with the decay the model beat the best baseline
-  by 4.5 % instead of 0.7 % on the 26 weeks from 2022-12-30 (``bench/accuracy.py``; README).  Only
-  the first ``warmup_days`` (no profile yet) are skipped.
+  COVID years 2020-2021 teach the calendar's shape, their level cancelled by the ratio, **weighted
+  by recency** (half-life 365 d): at full weight their waves taught pandemic seasons (February 2023
+  under-forecast by 8 %); the decay took winter-spring 2023 from +0.7 % to +4.5 % (README).
 * **Holdout, early stopping, calibrated intervals.**  The newest ``valid_days`` of target dates are
   held out: early stopping, the search's score, and the interval scale.
   Quantile models fit on stationary-looking labels give too narrow [q10, q90]; the half-widths are
@@ -68,6 +64,7 @@ from tasks.model.quantile import (
     predict_features,
     profile_4w,
     ratio_bounds,
+    recency_weight,
     to_pool,
 )
 from tasks.model.recipe import (
@@ -195,13 +192,6 @@ def training_frame(history: History, as_of: dt.date, config: TrainConfig) -> pl.
     return build_features(
         rid, history.weather, targets, lag_days=config.lag_days, weather_horizon=config.weather_horizon
     )
-
-
-def recency_weight(dates: pl.Series, half_life_days: float) -> np.ndarray:
-    """0.5 ** (age / half-life), age counted from the newest date: recent rows speak louder."""
-    newest: dt.date = dates.max()  # type: ignore[assignment]
-    age = (pl.lit(newest, dtype=pl.Date) - dates).dt.total_days()
-    return np.power(0.5, pl.select(age).to_series().to_numpy().astype(np.float64) / half_life_days)
 
 
 def _fit_one(

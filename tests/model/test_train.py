@@ -12,9 +12,17 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from tasks.model.features import FEATURE_COLUMNS, History, build_features, forecast_targets
-from tasks.model.quantile import blend, blend_weight, decode_target, encode_target, fix_up, interval_scale
+from tasks.model.quantile import (
+    blend,
+    blend_weight,
+    decode_target,
+    encode_target,
+    fix_up,
+    interval_scale,
+    recency_weight,
+)
 from tasks.model.recipe import TrainConfig
-from tasks.model.train import CatBoostForecaster, load, recency_weight, save, train
+from tasks.model.train import CatBoostForecaster, load, save, train
 from tests.support.history import snapshot_history
 
 AS_OF = dt.date(2023, 5, 26)
