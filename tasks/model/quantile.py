@@ -74,8 +74,8 @@ def decode_target(pred: np.ndarray, base: np.ndarray, target: Target) -> np.ndar
 
 def recency_weight(dates: pl.Series, half_life_days: float) -> np.ndarray:
     """0.5 ** (age / half-life), age counted from the newest date: recent rows speak louder."""
-    age = pl.select(pl.lit(dates).max() - pl.lit(dates)).to_series().dt.total_days().to_numpy()
-    return np.power(0.5, age.astype(np.float64) / half_life_days)
+    days = dates.cast(pl.Int32).to_numpy().astype(np.float64)  # days since the epoch
+    return np.power(0.5, (days.max() - days) / half_life_days)
 
 
 def to_pool(
