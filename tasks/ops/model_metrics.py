@@ -55,9 +55,6 @@ class ModelMetrics:
     def to_json(self) -> str:
         return json.dumps(dict(self.raw), default=str, ensure_ascii=False, sort_keys=True)
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.raw)
-
     def merged(self, extra: Mapping[str, Any]) -> ModelMetrics:
         """These metrics with ``extra``'s keys added or replaced (the row is rewritten whole)."""
         return ModelMetrics({**self.raw, **extra})
