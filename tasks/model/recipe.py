@@ -48,7 +48,7 @@ class TrainConfig:
       (``blend_weight``), the interval calibrated after blending.
     ``fit_time_limit_s``: wall-clock cap of one CatBoost fit (a callback stops it).
     ``half_life_days``: recency weighting of the training rows (a row this many days older than the
-      newest counts half; ``tasks.model.train`` says why 365); None = every year alike.
+      newest counts half; ``tasks.model.train`` says why 180); None = every year alike.
     """
 
     params: dict[str, Any] = field(
@@ -68,7 +68,7 @@ class TrainConfig:
     guard: bool = True
     blend: bool = True
     fit_time_limit_s: float | None = None
-    half_life_days: float | None = 365.0
+    half_life_days: float | None = 180.0
 
 
 DEFAULT_GRID: Final[tuple[dict[str, Any], ...]] = (

@@ -60,7 +60,7 @@ def test_recency_weight_halves_every_half_life() -> None:
 
 def test_recency_weighting_reaches_the_fit(fitted: CatBoostForecaster, history: History) -> None:
     """The default recipe decays old rows (COVID years); without the decay the trees differ."""
-    assert fitted.metadata["config"]["half_life_days"] == 365.0
+    assert fitted.metadata["config"]["half_life_days"] == 180.0
     flat = TrainConfig(
         params=dict(TINY), thread_count=1, max_train_rows=None, valid_days=7, half_life_days=None
     )
