@@ -9,7 +9,6 @@ laptop but FAIL in CI (``CI=true``), so a green CI always means the Postgres pat
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+from tests.support.ports import free_port
 
 if TYPE_CHECKING:
     from tasks.data.raw_zone import LocalRawZone
@@ -60,17 +61,11 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ.update(saved)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real ``prefect server`` for the whole session (ephemeral mode costs 12-20 s per process)."""
     home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PREFECT_HOME": str(home),

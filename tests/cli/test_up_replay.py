@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from tasks.data.clock import read_clock, set_clock
 from tasks.ops.orchestration import LOCAL_DEPLOYMENTS
 from tests.support.homes import TRAIN_AS_OF, Home, prepared_home
 from tests.support.paths import REPO
+from tests.support.ports import free_port
 
 READY = "Ctrl-C stops everything."
 CLOCK = TRAIN_AS_OF + timedelta(days=1)
@@ -40,12 +40,6 @@ CLOCK = TRAIN_AS_OF + timedelta(days=1)
 TOOL_HOMES = ("PREFECT_API_URL", "PREFECT_HOME", "WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR")
 
 pytestmark = pytest.mark.timeout(900)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _port_flags(ports: list[int]) -> list[str]:
@@ -104,7 +98,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         env = {k: v for k, v in os.environ.items() if k not in TOOL_HOMES}
         env |= {"SEONGSU_HOME": str(home.path), "BENTOML_HOME": str(home.bento_home)}
         env |= {"PREFECT_SERVER_UI_ENABLED": "false", "COLUMNS": "200"}
-        ports = [_free_port() for _ in range(3)]
+        ports = [free_port() for _ in range(3)]
         output = path / "up.out"
         with output.open("wb") as sink:
             proc = subprocess.Popen(

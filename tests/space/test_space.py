@@ -43,12 +43,12 @@ from tests.support.packages import (
     TRAIN_AS_OF,
     StartedService,
     build_package,
-    free_port,
     publish,
     started_service,
     wait_until_up,
 )
 from tests.support.paths import REPO, SNAPSHOT
+from tests.support.ports import free_port
 
 DAY = TRAIN_AS_OF + dt.timedelta(days=1)  # first forecastable day of the package; actuals exist too
 EVALUATED_ON = DAY + dt.timedelta(days=3)  # the day DAY's actuals are published

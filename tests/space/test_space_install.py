@@ -20,8 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.packages import free_port, stop_process_group
+from tests.support.packages import stop_process_group
 from tests.support.paths import REPO
+from tests.support.ports import free_port
 
 SPACE = REPO / "space"
 

@@ -18,7 +18,6 @@ import atexit
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from tasks.ops.packaging import save_candidate
 from tasks.ops.store import publish_package
 from tests.support.history import DEFAULT_STATIONS, snapshot_history
 from tests.support.paths import REPO
+from tests.support.ports import free_port
 
 TRAIN_AS_OF = dt.date(2023, 6, 20)
 TINY_PARAMS = {"depth": 4, "learning_rate": 0.3, "iterations": 30}
@@ -130,12 +130,6 @@ def publish(
 
 API_KEY = "test-bento-key-5f1c"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

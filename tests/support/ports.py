@@ -1,0 +1,12 @@
+"""A free local TCP port for a server a test starts (the session Prefect server, `seongsu up`, the
+Bento service, the Space)."""
+
+from __future__ import annotations
+
+import socket
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
