@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,8 @@ from pathlib import Path
 import psutil
 from rich.console import Console
 from rich.table import Table
+
+from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {  # issue 10, "Speed"
@@ -180,8 +181,8 @@ def fresh_env(home: Path) -> dict[str, str]:
 def stage_times(stderr: str, total_s: float) -> list[tuple[str, float]]:
     """Seconds per stage from the ``  12.3s stage: detail`` lines the CLI prints (consecutive lines of
     one stage merged; the first span is start-up, the last runs to the end of the command; "search"
-    includes the final forecasts and the candidate's package, "backtest" the recipe's refit at every
-    origin and every baseline)."""
+    includes the final forecasts and the candidate's package, "backtest" the recipe's one fit for the
+    comparison window and every baseline)."""
     marks = [
         (float(m.group(1)), "load history" if (m.group(3) or "").startswith(" loading") else m.group(2))
         for m in map(STAGE_LINE.match, stderr.splitlines())
@@ -197,12 +198,6 @@ def stage_times(stderr: str, total_s: float) -> list[tuple[str, float]]:
         previous = at
         name = stage
     return spans
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:
