@@ -8,8 +8,8 @@ same targets together with every baseline (the gate, ``tasks.ops.champion``), pr
 serve the best baseline when no model beats it.  Reporting (artifact, W&B) is ``tasks.ops.decision_report``.
 
 Budget: ``TrainPlan.time_budget_s`` bounds the hyperparameter search and every single fit is capped
-at half of it; training rows are subsampled to ``max_train_rows`` (seeded) for the search, the
-final refit and the one backtest fit alike, so a run on the whole snapshot takes minutes on 2 cores.
+at half of it; training rows are subsampled to ``max_train_rows`` (seeded) for the search and the
+one backtest fit alike, so a run on the whole snapshot takes minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class TrainPlan:
     """How much work one training run may do.  ``params`` skips the search (tests, ``--quick``).
 
     ``time_budget_s`` bounds the hyperparameter search; every single fit (search candidates, the
-    final refit, the one backtest fit) is capped at half of it, so the search tries at least two
+    one backtest fit) is capped at half of it, so the search tries at least two
     configurations and a whole run stays within about ``2 * time_budget_s`` plus feature building.
     """
 
@@ -120,7 +120,8 @@ class TrainPlan:
 
 
 def train_challenger(loaded: LoadedHistory, plan: TrainPlan) -> CatBoostForecaster:
-    """Search (unless ``plan.params``) within the budget, refit on everything known at as_of."""
+    """Search (unless ``plan.params``) within the budget on everything known at as_of; the best fit
+    is kept as it is (``tasks.model.train``: no refit)."""
     grid = None if plan.params else _default_grid()
     return train(loaded.history, loaded.as_of, plan.config(), grid=grid, time_budget_s=plan.time_budget_s)
 
