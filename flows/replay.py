@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+import polars as pl
+
 from tasks.core.settings import Settings, get_settings
 from tasks.data.clock import read_clock, set_clock
 from tasks.data.warehouse import warehouse_session
@@ -23,6 +25,7 @@ from tasks.ops.orchestration import (
     RETRAIN_EVENT,
     OrchestrationError,
     event_reasons,
+    is_final,
     run_deployment_and_wait,
     url_healthy,
     utc_now,
@@ -54,8 +57,11 @@ def forecasts_issued(warehouse: Warehouse, as_of: date) -> bool:
 def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print) -> dict[str, Any]:
     """Bring the data side to a served state as of the replayed clock, reusing what exists.
 
-    Every step is a run of a local deployment executed by the worker; the forecast after the first
-    promotion is the one the ``forecast`` deployment's promotion trigger starts."""
+    Every step is a run of a local deployment executed by the worker.  The first training does not
+    hold the start up: its run serves the best baseline first (``baseline_first``: scored, packaged,
+    promoted, the day's forecasts written) and ``up`` goes on once that serves, while the model
+    trains in the worker; if it beats the baseline it is promoted, the service hot-swaps it and the
+    ``forecast`` deployment's promotion trigger re-issues the day's forecasts."""
     with warehouse_session(settings) as warehouse:
         clock = read_clock(warehouse)
         did: dict[str, Any] = {"as_of": None, "ingested": False, "trained": None, "forecast": False}
@@ -68,26 +74,41 @@ def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print
             set_clock(warehouse, clock)
             did["ingested"] = True
         did["as_of"] = clock.isoformat()
-        if production_model(warehouse) is None:
+        if not model_decided(warehouse):
             step(
-                "training the first model (CatBoost) and gating it: served only if it beats the best baseline"
+                "training the first model (CatBoost) on the worker; the best baseline serves as soon as "
+                "it is scored, and the model replaces it only if it beats it"
             )
-            since = utc_now()
             run = run_deployment_and_wait(
                 "train/local",
-                {"as_of": clock.isoformat(), "time_budget_s": FIRST_TRAIN_BUDGET_S},
+                {"as_of": clock.isoformat(), "time_budget_s": FIRST_TRAIN_BUDGET_S, "baseline_first": True},
                 on_stage=lambda text: step(f"training · {text}"),
+                until=lambda: production_model(warehouse) is not None,
             )
-            did["trained"] = {"decision": _decision(warehouse, None), "run": run.name}
-            if production_model(warehouse) is not None:
-                step("the promotion trigger re-issues the day's forecasts")
-                wait_for_triggered_run("forecast/local", since)
-                did["forecast"] = True
+            did["trained"] = {"decision": _first_decision(warehouse, run), "run": run.name}
+            did["forecast"] = forecasts_issued(warehouse, clock)
         if not forecasts_issued(warehouse, clock):
             step(f"forecasting the 7 days after {clock} for every station")
             run_deployment_and_wait("forecast/local", {"as_of": clock.isoformat()})
             did["forecast"] = True
         return did
+
+
+def model_decided(warehouse: Warehouse) -> bool:
+    """Whether the gate has ruled on a trained model here (a baseline may serve before the first)."""
+    from tasks.ops.registry import list_models
+
+    models = list_models(warehouse)
+    return models.filter((pl.col("kind") == "model") & (pl.col("status") != "candidate")).height > 0
+
+
+def _first_decision(warehouse: Warehouse, run: Any) -> str:
+    """The first training's outcome so far: decided, or still running behind a serving baseline."""
+    if is_final(run):
+        return _decision(warehouse, None)
+    record = production_record(warehouse)
+    serving = f"{record.metrics.forecaster or record.kind} ({record.version})" if record else "nothing"
+    return f"training in the background (flow run {run.name}); serving meanwhile: {serving}"
 
 
 def _decision(warehouse: Warehouse, before: str | None) -> str:

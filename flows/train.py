@@ -1,7 +1,8 @@
 """Train flow: a challenger is trained, backtested, compared with the champion and the best
 baseline, then promoted -- or not, and then the champion or the best baseline serves.
 
-Table of contents only -- load what was known on ``as_of`` -> train (bounded search) -> backtest on
+Table of contents only -- load what was known on ``as_of`` -> (``baseline_first``, on a fresh system:
+serve the best baseline at once) -> train (bounded search) -> backtest on
 the newest weeks vs the baselines (``tasks.model.evaluate``) -> register the candidate (its package is on
 disk before anything else can fail) -> the gate: challenger vs champion vs best baseline on the same
 targets (``tasks.ops.champion``) -> promote (BentoML store, ``models`` table, ``seongsu.model.promoted``
@@ -35,6 +36,7 @@ from tasks.steps import (
     load_history_task,
     record_decision_task,
     save_candidate_task,
+    serve_first_baseline_task,
     train_challenger_task,
     write_forecasts_task,
 )
@@ -49,16 +51,18 @@ def train(
     stations: list[int] | None = None,
     max_train_rows: int | None = 300_000,
     n_origins: int = 2,
+    baseline_first: bool = False,
 ) -> dict[str, Any]:
     """Train on what was known on ``as_of`` (default: newest data + lag, or the replay clock) and
-    promote the model only if it beats the champion and the best baseline on the newest weeks."""
+    promote the model only if it beats the champion and the best baseline on the newest weeks.
+    ``baseline_first``: when nothing serves yet, serve the best baseline before training (``up``)."""
     if quick:
         plan = TrainPlan.quick(time_budget_s)
     else:
         plan = TrainPlan(time_budget_s=time_budget_s, max_train_rows=max_train_rows, n_origins=n_origins)
     if params:
         plan = TrainPlan(**{**asdict(plan), "params": dict(params)})
-    return run_training(plan, as_of, stations).summary
+    return run_training(plan, as_of, stations, baseline_first=baseline_first).summary
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,11 @@ class TrainingRun:
 
 
 def run_training(
-    plan: TrainPlan, as_of: date | None = None, stations: list[int] | None = None
+    plan: TrainPlan,
+    as_of: date | None = None,
+    stations: list[int] | None = None,
+    *,
+    baseline_first: bool = False,
 ) -> TrainingRun:
     """The train flow's steps for any ``TrainPlan`` (the flow builds the plan from its parameters).
 
@@ -81,6 +89,9 @@ def run_training(
     started = time.perf_counter()
     stage("features", "loading what was known on the issue date")
     loaded = load_history_task(as_of, stations)
+    if baseline_first:
+        stage("baseline", "if nothing serves yet, the best baseline serves while the model trains")
+        serve_first_baseline_task(loaded, plan)
     tracker = Tracker.start(
         get_settings(), job_type="train", name=f"train-{loaded.as_of}", config={"plan": asdict(plan)}
     )

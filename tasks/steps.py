@@ -38,6 +38,7 @@ from tasks.ops.challenger import (
     backtest_window,
     evaluate_challenger,
     record_decision,
+    serve_first_baseline,
     train_challenger,
 )
 from tasks.ops.champion import Decision
@@ -153,6 +154,19 @@ def prune_store_task() -> Pruned:
 
 
 # --- training -------------------------------------------------------------------------------------
+
+
+@task(
+    name="serve-first-baseline",
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=_WAREHOUSE_RETRY,
+    cache_policy=NO_CACHE,
+)
+def serve_first_baseline_task(loaded: LoadedHistory, plan: TrainPlan) -> Publication | None:
+    settings = get_settings()
+    with warehouse_session(settings) as warehouse:
+        return serve_first_baseline(settings, warehouse, loaded, plan)
 
 
 @task(name="train-challenger", cache_policy=NO_CACHE)

@@ -133,13 +133,17 @@ def _default_grid() -> tuple[dict[str, Any], ...]:
 
 
 def window_origins(loaded: LoadedHistory, forecaster: CatBoostForecaster, plan: TrainPlan) -> list[dt.date]:
+    """The comparison window of the challenger (``window_end`` at its publication lag)."""
+    lag = int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
+    return comparison_origins(window_end(loaded, lag), plan.n_origins)
+
+
+def window_end(loaded: LoadedHistory, lag_days: int) -> dt.date:
     """The comparison window ends on the newest ridership known at as_of (the cutoff, or earlier
     when the feeds lag behind)."""
-    lag = int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
-    cutoff = cutoff_for(loaded.as_of, lag)
+    cutoff = cutoff_for(loaded.as_of, lag_days)
     newest = loaded.history.ridership.filter(pl.col("date") <= cutoff)["date"].max()
-    end = min(cutoff, newest) if isinstance(newest, dt.date) else cutoff
-    return comparison_origins(end, plan.n_origins)
+    return min(cutoff, newest) if isinstance(newest, dt.date) else cutoff
 
 
 def backtest_window(
@@ -248,6 +252,30 @@ def record_decision(
     with warehouse.transaction():
         write_forecasts(warehouse, forecasts, model_version=served.version, as_of=loaded.as_of)
     return replace(rejected, baseline=served)
+
+
+def serve_first_baseline(
+    settings: Settings, warehouse: Warehouse, loaded: LoadedHistory, plan: TrainPlan
+) -> Publication | None:
+    """Before any forecaster serves: score every baseline on the comparison window and serve the
+    best one (packaged, promoted, its forecasts written), so a fresh system answers ``/forecast``
+    within a minute while its first model trains.  None (nothing done) once something serves."""
+    from tasks.data.forecasts import write_forecasts
+    from tasks.model.baselines import baselines
+    from tasks.model.evaluate import backtest_predictions
+
+    if production_record(warehouse) is not None:
+        return None
+    lag = plan.config().lag_days
+    origins = comparison_origins(window_end(loaded, lag), plan.n_origins)
+    scored, _ = backtest_predictions(
+        baselines(lag), loaded.history, origins, lag_days=lag, refit_every=len(origins)
+    )
+    decision = decide("", compare(None, loaded.history, origins, baseline_preds=scored))
+    served, forecasts = serve_baseline(settings, warehouse, loaded, decision, lag_days=lag)
+    with warehouse.transaction():
+        write_forecasts(warehouse, forecasts, model_version=served.version, as_of=loaded.as_of)
+    return served
 
 
 def candidate_lag(candidate: Candidate) -> int:

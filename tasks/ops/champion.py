@@ -101,7 +101,7 @@ class Comparison:
 
     origins: list[dt.date]
     n_targets: int
-    challenger_wape: float
+    challenger_wape: float | None
     champion_version: str | None = None
     champion_wape: float | None = None
     champion_method: dict[str, str] = field(default_factory=dict)
@@ -118,7 +118,7 @@ class Comparison:
 
 
 def score_window(
-    challenger: pl.DataFrame,
+    challenger: pl.DataFrame | None,
     champion: pl.DataFrame | None,
     actuals: pl.DataFrame,
     baselines: pl.DataFrame | None = None,
@@ -126,10 +126,18 @@ def score_window(
     """Join every forecast and the actuals on (target, as_of); only rows all of them have count.
 
     ``baselines``: rows of ``tasks.model.evaluate.backtest_predictions`` (a ``model`` column per baseline);
-    each becomes a ``baseline:<name>`` column.
+    each becomes a ``baseline:<name>`` column.  ``challenger`` None: the baselines alone (before the
+    first model exists).
     """
     keys = [*KEYS, "as_of"]
-    frame = challenger.select(*keys, pl.col("yhat").alias("challenger")).join(
+    if challenger is None and (baselines is None or not baselines.height):
+        raise RegistryError("nothing to score: no challenger and no baselines")
+    rows = (
+        challenger.select(*keys, pl.col("yhat").alias("challenger"))
+        if challenger is not None
+        else baselines.select(*keys).unique()  # type: ignore[union-attr]
+    )
+    frame = rows.join(
         actuals.select(
             pl.col("date"),
             pl.col("hour").cast(pl.Int16),
@@ -152,7 +160,7 @@ def score_window(
 
 
 def compare(
-    challenger_preds: pl.DataFrame,
+    challenger_preds: pl.DataFrame | None,
     history: History,
     origins: Sequence[dt.date],
     *,
@@ -170,7 +178,7 @@ def compare(
     scores = {b: _wape(y, frame[BASELINE_PREFIX + b].to_numpy()) for b in names}
     best = min(sorted(scores), key=lambda b: scores[b]) if scores else None
     columns = {
-        "challenger": "challenger",
+        "challenger": "challenger" if challenger_preds is not None else None,
         "champion": "champion" if champion_preds is not None else None,
         "baseline": None if best is None else BASELINE_PREFIX + best,
     }
@@ -189,7 +197,7 @@ def compare(
     return Comparison(
         origins=list(origins),
         n_targets=n,
-        challenger_wape=_wape(y, frame["challenger"].to_numpy()),
+        challenger_wape=_wape(y, frame["challenger"].to_numpy()) if challenger_preds is not None else None,
         champion_version=champion.version if champion else None,
         champion_wape=_wape(y, frame["champion"].to_numpy()) if champion_preds is not None else None,
         champion_method=dict(champion_method or {}),
@@ -294,10 +302,15 @@ def _verdict(a: float, b: float) -> str:
 def decide(version: str, comparison: Comparison, min_improvement: float = 0.0) -> Decision:
     """Who serves next (see the module docstring): the challenger iff strictly better than the
     champion and the best baseline; else the champion unless the best baseline beats it; else the
-    best baseline."""
+    best baseline.  No challenger (``compare`` of the baselines alone): the best baseline serves."""
     c = comparison
     ch, cp, bw, best = c.challenger_wape, c.champion_wape, c.best_baseline_wape, c.best_baseline
     on = f"on {c.n_targets:,} targets"
+    if ch is None:
+        if bw is None:
+            raise RegistryError("no challenger and no baseline: nothing to decide")
+        reason = f"no model trained yet: the best baseline {best} (WAPE {bw:.4f} {on}) is packaged and served"
+        return Decision(version, False, reason, c, "baseline")
 
     def beats(other: float | None) -> bool:
         return other is None or ch < other * (1.0 - min_improvement) - EPS
@@ -359,7 +372,7 @@ def serve_baseline(
     extra = {
         **dict(metrics or {}),
         "backtest_wape": c.best_baseline_wape,
-        "baseline_of": decision.version,
+        **({"baseline_of": decision.version} if decision.version else {}),
         "forecaster": name,
     }
     candidate = save_candidate(

@@ -132,22 +132,35 @@ def worker_online(pool: str = LOCAL_POOL) -> bool:
 
 
 def run_deployment_and_wait(
-    name: str, parameters: dict[str, Any], on_stage: Callable[[str], None] | None = None
+    name: str,
+    parameters: dict[str, Any],
+    on_stage: Callable[[str], None] | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> Any:
     """Create a run of deployment ``name`` for the worker and wait for it; a failure is an error.
 
     ``on_stage`` receives the run's ``stage: ...`` log lines (``tasks.core.progress``) as they arrive, so
-    a terminal can show what a run in the worker's process is doing."""
+    a terminal can show what a run in the worker's process is doing.  ``until``: stop waiting as
+    soon as it returns True (the run goes on in the worker; a run that ended first must have
+    completed)."""
     from prefect.deployments import run_deployment
 
     created = run_deployment(name, parameters=parameters, timeout=0, as_subflow=False)
-    run = _follow(created.id, on_stage)  # type: ignore[union-attr]  # sync call: a FlowRun
-    _require_completed(name, run)
+    run = _follow(created.id, on_stage, until)  # type: ignore[union-attr]  # sync call: a FlowRun
+    if is_final(run):
+        _require_completed(name, run)
     return run
 
 
-def _follow(run_id: UUID, on_stage: Callable[[str], None] | None) -> Any:
-    """Poll the run until it is final, passing its new stage log lines to ``on_stage``."""
+def is_final(run: Any) -> bool:
+    """Whether a flow run has reached a final state (completed, failed, crashed, cancelled)."""
+    return run.state_type is not None and run.state_type.value in FINAL_STATES
+
+
+def _follow(
+    run_id: UUID, on_stage: Callable[[str], None] | None, until: Callable[[], bool] | None = None
+) -> Any:
+    """Poll the run until it is final (or ``until()``), passing its new stage log lines to ``on_stage``."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.client.schemas.sorting import LogSort
@@ -156,7 +169,7 @@ def _follow(run_id: UUID, on_stage: Callable[[str], None] | None) -> Any:
     with get_client(sync_client=True) as client:
         while True:
             run = client.read_flow_run(run_id)
-            final = run.state_type is not None and run.state_type.value in FINAL_STATES
+            final = is_final(run)
             if on_stage is not None:
                 logs = client.read_logs(
                     log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
@@ -167,7 +180,7 @@ def _follow(run_id: UUID, on_stage: Callable[[str], None] | None) -> Any:
                 for entry in logs:
                     if entry.message.startswith(STAGE_PREFIX):
                         on_stage(entry.message.removeprefix(STAGE_PREFIX))
-            if final:
+            if final or (until is not None and until()):
                 return run
             time.sleep(2)
 

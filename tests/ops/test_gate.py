@@ -86,6 +86,7 @@ def test_weak_challenger_is_rejected_and_the_best_baseline_is_served(home: Home)
     assert set(c.baselines) == {b.name for b in baselines()}
     assert c.best_baseline == min(c.baselines, key=lambda name: c.baselines[name])
     assert c.best_baseline_wape == c.baselines[c.best_baseline]
+    assert c.challenger_wape is not None and c.best_baseline_wape is not None
     assert c.challenger_wape > c.best_baseline_wape and c.champion_wape is None
     assert not decision.promote and decision.serve == "baseline", decision.reason
     assert f"does not beat the best baseline {c.best_baseline}" in decision.reason
@@ -218,3 +219,38 @@ def test_rollback_works_across_kinds(home: Home, monkeypatch: pytest.MonkeyPatch
 
     with pytest.raises(RegistryError, match="nothing to roll back to"):
         rollback(home.settings, home.open())
+
+
+@pytest.mark.usefixtures("prefect_server")  # train_and_register runs the flow's tasks
+def test_a_fresh_system_serves_the_best_baseline_while_its_first_model_trains(home: Home) -> None:
+    _seed(home)
+    run = train_and_register(home, weak_plan(), baseline_first=True)
+
+    # before the model was trained, the best of ALL baselines was scored, packaged and promoted
+    warehouse = home.open()
+    try:
+        served = list_models(warehouse).filter(pl.col("kind") == "baseline")
+    finally:
+        warehouse.close()
+    assert served.height == 1
+    first = served.row(0, named=True)
+    why = json.loads(first["metrics_json"])["decision"]
+    assert why["serve"] == "baseline" and why["comparison"]["challenger_wape"] is None
+    scores = why["comparison"]["baselines"]
+    assert set(scores) == {b.name for b in baselines()}
+    assert why["comparison"]["best_baseline"] == min(scores, key=lambda name: scores[name])
+    assert "no model trained yet" in why["reason"]
+
+    # the challenger then had that baseline as the champion to beat (it is weak: it does not)
+    c = run.decision.comparison
+    assert c.champion_version == first["version"] and c.champion_kind == "baseline"
+    assert not run.decision.promote and run.decision.serve == "champion", run.decision.reason
+    assert _models(home) == {
+        first["version"]: ("production", "baseline"),
+        run.candidate.version: ("rejected", "model"),
+    }
+
+    # something serves now: a second run does not serve a baseline first again
+    again = train_and_register(home, weak_plan(), baseline_first=True)
+    assert again.decision.comparison.champion_version == first["version"]
+    assert len(_models(home)) == 3

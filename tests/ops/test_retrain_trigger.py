@@ -25,7 +25,7 @@ from prefect.client.schemas.objects import FlowRun
 from flows.replay import retrain_requested
 from tasks.core.settings import get_settings
 from tasks.data.warehouse import open_warehouse
-from tasks.ops.orchestration import triggered_runs, utc_now
+from tasks.ops.orchestration import is_final, run_deployment_and_wait, triggered_runs, utc_now
 from tasks.ops.scores import windows_for
 from tests.support.monitoring import forecasts_of, production_model, seed_monitored
 from tests.support.prefect_cli import run_prefect
@@ -160,3 +160,25 @@ def test_the_retrain_event_names_the_model(prefect_server: str, train_deployment
     assert "wape 0.600 for all above the ceiling 0.200" in event["payload"]["reason"]
     roles = {r["prefect.resource.role"] for r in event["related"]}
     assert "flow-run" in roles, "emitted inside the monitor flow run, so Prefect links the two"
+
+
+def test_waiting_for_a_run_can_stop_while_it_goes_on(train_deployment: Deployed) -> None:
+    """What ``up`` does with the first training: follow the run until the baseline serves, then
+    leave it to the worker.  No worker here, so the run stays Scheduled and only ``until`` ends the
+    wait; the run is left as it was (not cancelled, not failed).  Runs last in the module: the tests
+    above count the deployment's manual runs."""
+    calls: list[int] = []
+
+    def until() -> bool:
+        calls.append(1)
+        return len(calls) == 2
+
+    run = run_deployment_and_wait("train/local", {"as_of": EVALUATED_ON.isoformat()}, until=until)
+    assert len(calls) == 2 and not is_final(run)
+    assert run.state is not None and run.state.type.value in ("SCHEDULED", "PENDING")
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        still = client.read_flow_run(run.id)
+        assert still.state is not None and still.state.type.value in ("SCHEDULED", "PENDING")
+        client.delete_flow_run(run.id)

@@ -144,18 +144,20 @@ def loaded_history(home: Home, as_of: dt.date = TRAIN_AS_OF) -> LoadedHistory:
         warehouse.close()
 
 
-def train_and_register(home: Home, training_plan: TrainPlan, as_of: dt.date = TRAIN_AS_OF) -> TrainingRun:
+def train_and_register(
+    home: Home, training_plan: TrainPlan, as_of: dt.date = TRAIN_AS_OF, *, baseline_first: bool = False
+) -> TrainingRun:
     """The train flow's own steps (``flows.train.run_training``) on ``home`` with ``training_plan``:
     train, register, the gate, promote or reject (and serve the best baseline when the gate says
     so), tracked and reported as the flow does.  Runs in a flow run on the session's Prefect
     server: callers use the ``prefect_server`` fixture."""
     assert home.settings.home == get_settings().home, "the environment points at another home"
-    return _training_flow(training_plan, as_of)
+    return _training_flow(training_plan, as_of, baseline_first)
 
 
 @flow(name="train-with-plan", validate_parameters=False)
-def _training_flow(training_plan: TrainPlan, as_of: dt.date) -> TrainingRun:
-    return run_training(training_plan, as_of)
+def _training_flow(training_plan: TrainPlan, as_of: dt.date, baseline_first: bool = False) -> TrainingRun:
+    return run_training(training_plan, as_of, baseline_first=baseline_first)
 
 
 def metro_csv(path: Path, stations: Sequence[int], start: dt.date, end: dt.date) -> Path:
