@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from tasks.core.constants import SEONGSU
 from tasks.model.features import (
     PUBLICATION_LAG_DAYS,
     WEATHER_MAX_HORIZON,
@@ -49,6 +50,9 @@ class TrainConfig:
     ``fit_time_limit_s``: wall-clock cap of one CatBoost fit (a callback stops it).
     ``half_life_days``: recency weighting of the training rows (a row this many days older than the
       newest counts half; ``tasks.model.train`` says why 180); None = every year alike.
+    ``focus_stations`` / ``focus_days`` / ``focus_weight``: the product's own station is never
+      subsampled, its newest ``focus_days`` (None: all) enter at every horizon, its rows weigh ``focus_weight``
+      (``tasks.model.training_set`` says why).
     """
 
     params: dict[str, Any] = field(
@@ -69,6 +73,12 @@ class TrainConfig:
     blend: bool = True
     fit_time_limit_s: float | None = None
     half_life_days: float | None = 180.0
+    focus_stations: tuple[int, ...] = (SEONGSU,)
+    focus_days: int | None = 365
+    focus_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "focus_stations", tuple(self.focus_stations))  # JSON gives lists
 
 
 DEFAULT_GRID: Final[tuple[dict[str, Any], ...]] = (

@@ -51,7 +51,6 @@ from tasks.model.features import (
     History,
     build_features,
     cutoff_for,
-    training_targets,
 )
 from tasks.model.metrics import pinball, wape
 from tasks.model.quantile import (
@@ -66,7 +65,6 @@ from tasks.model.quantile import (
     predict_features,
     profile_4w,
     ratio_bounds,
-    recency_weight,
     to_pool,
 )
 from tasks.model.recipe import (
@@ -79,6 +77,7 @@ from tasks.model.recipe import (
     WEATHER_NOTE,
     TrainConfig,
 )
+from tasks.model.training_set import row_weight, training_frame
 
 
 class _TimeLimit:
@@ -176,26 +175,6 @@ class CatBoostForecaster:
         return load(directory)
 
 
-def training_frame(history: History, as_of: dt.date, config: TrainConfig) -> pl.DataFrame:
-    """Features + label ``y`` for every observed row whose target date is known at ``as_of``'s cutoff."""
-    cutoff = cutoff_for(as_of, config.lag_days)
-    rid = history.ridership.filter(pl.col("date") <= cutoff)
-    if rid.is_empty():
-        raise ValueError(f"no ridership on or before the cutoff {cutoff}")
-    start: dt.date = rid["date"].min()  # type: ignore[assignment]
-    first = start + dt.timedelta(days=config.warmup_days)
-    if config.train_days is not None:
-        first = max(first, cutoff - dt.timedelta(days=config.train_days - 1))
-    targets = training_targets(rid, first, cutoff, seed=config.seed, max_horizon=MAX_HORIZON)
-    if config.max_train_rows is not None and targets.height > config.max_train_rows:
-        targets = targets.sample(config.max_train_rows, seed=config.seed).sort("date", "station_code")
-    if targets.is_empty():
-        raise ValueError(f"no training targets between {first} and {cutoff}")
-    return build_features(
-        rid, history.weather, targets, lag_days=config.lag_days, weather_horizon=config.weather_horizon
-    )
-
-
 def _fit_one(
     train: pl.DataFrame,
     valid: pl.DataFrame | None,
@@ -204,13 +183,10 @@ def _fit_one(
     time_limit_s: float | None,
 ) -> tuple[CatBoostRegressor, dict[str, Any]]:
     y = train["y"].to_numpy().astype(np.float64)
-    bounds = ratio_bounds(y, anchor_of(train)) if config.guard else None
-    label, weight = encode_target(y, anchor_of(train), config.target, bounds)
-    if config.half_life_days is not None:
-        weight = (weight if weight is not None else 1.0) * recency_weight(
-            train["date"], config.half_life_days
-        )
-    pool = to_pool(train, label, weight)
+    base = anchor_of(train)
+    bounds = ratio_bounds(y, base) if config.guard else None
+    label, weight = encode_target(y, base, config.target, bounds)
+    pool = to_pool(train, label, (weight if weight is not None else 1.0) * row_weight(train, config))
     eval_pool = None
     if valid is not None and valid.height:
         vlabel, vweight = encode_target(
