@@ -122,7 +122,9 @@ def test_upsert_inserts_updates_and_leaves_identical_rows_alone(warehouse_url: s
     wh = open_warehouse(warehouse_url)
     wh.migrate()
     first = _hourly()
-    assert wh.upsert(RIDERSHIP_HOURLY, first).inserted == first.height
+    assert wh.upsert(RIDERSHIP_HOURLY, first).inserted == first.height  # into an empty table
+    loaded = wh.read_table(RIDERSHIP_HOURLY).sort(RIDERSHIP_HOURLY.primary_key)
+    assert loaded.equals(first.sort(RIDERSHIP_HOURLY.primary_key))
     again = wh.upsert(RIDERSHIP_HOURLY, first)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, first.height)
 
