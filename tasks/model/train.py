@@ -15,6 +15,8 @@ Why these choices:
   under-forecast by 8 %).  Whole-history backtest gain over the best baseline, all stations / 성수:
   365 d +7.0 % / +3.9 %, 180 d +7.9 % / +4.6 %, 90 d about the same; out of season 180 d loses
   (+6.4 % / +0.3 % vs +7.5 % / +3.4 %) -- README.  Without the year-ago features +4.9 % / +0.5 %.
+* **성수 in full.**  The training rows (``tasks.model.training_set``) keep every row of the
+  product's own station, its newest year at every horizon; the others are sampled.
 * **Holdout, early stopping, calibrated intervals.**  The newest ``valid_days`` of target dates are
   held out: early stopping, the search's score, and the interval scale.
   Quantile models fit on stationary-looking labels give too narrow [q10, q90]; the half-widths are
