@@ -171,12 +171,12 @@ class SqliteWarehouse:
 
     # --- loading ----------------------------------------------------------------------------------
     def upsert(self, table: Table, frame: pl.DataFrame) -> UpsertResult:
-        """Stage ``UPSERT_CHUNK_ROWS`` rows at a time, then one set-based upsert per chunk (into an
-        empty table: plain inserts).
+        """Stage ``UPSERT_CHUNK_ROWS`` rows at a time, then one set-based upsert per chunk.
 
         Chunks bound the Python objects alive at once (a 13M-row history would need gigabytes as
         tuples); audit columns holding one value for the whole batch are bound once as parameters
-        instead of travelling with every row.  Inserted rows are counted as the staged keys not yet
+        instead of travelling with every row (plain inserts into an empty table measured twice as
+        slow: 141 s vs 68 s for the whole snapshot).  Inserted rows are counted as the staged keys not yet
         in the table (an index probe per row) rather than by counting the whole table.
         """
         check_unique_keys(table, frame)
@@ -203,14 +203,6 @@ class SqliteWarehouse:
         present = " AND ".join(f'{target}."{c}" = s."{c}"' for c in table.primary_key)
         inserted = updated = 0
         with self.transaction():
-            if self._conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:
-                # first load: nothing to compare with, so straight in (no stage, no probes) -- a
-                # third of the time of a whole-snapshot ingest
-                marks = ", ".join("?" * len(cols))
-                for chunk in frame.iter_slices(UPSERT_CHUNK_ROWS):
-                    rows = _to_sqlite(chunk.select(cols)).rows()
-                    self._conn.executemany(f"INSERT INTO {target} ({quoted}) VALUES ({marks})", rows)
-                return UpsertResult(table.name, frame.height, frame.height, 0)
             self._conn.execute(f'DROP TABLE IF EXISTS temp."{stage}"')
             self._conn.execute(f'CREATE TEMP TABLE "{stage}" AS SELECT {staged} FROM {target} WHERE 0')
             for chunk in frame.iter_slices(UPSERT_CHUNK_ROWS):
