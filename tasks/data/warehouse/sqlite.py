@@ -175,8 +175,8 @@ class SqliteWarehouse:
 
         Chunks bound the Python objects alive at once (a 13M-row history would need gigabytes as
         tuples); audit columns holding one value for the whole batch are bound once as parameters
-        instead of travelling with every row (plain inserts measured 2x slower on a first load).
-        Inserted rows are counted as staged keys not yet in the table, not by counting it.
+        instead of travelling with every row.  Inserted rows are counted as staged keys not yet in
+        the table, not by counting it.
         """
         check_unique_keys(table, frame)
         cols = list(table.columns)
