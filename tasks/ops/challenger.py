@@ -239,18 +239,14 @@ def record_decision(
 ) -> Publication:
     """Promote or reject the challenger; when the gate says so, package and serve the best baseline
     (its forecasts go to the warehouse ``forecasts`` table, as a promoted model's do)."""
-    from tasks.data.forecasts import write_forecasts
-
     if decision.promote:
         return promote(settings, warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
     rejected = reject(warehouse, candidate, decision, metrics=metrics, wandb_run=wandb_run)
     if decision.baseline is None:
         return rejected
-    served, forecasts = serve_baseline(
+    served = serve_baseline(
         settings, warehouse, loaded, decision, wandb_run=wandb_run, lag_days=candidate_lag(candidate)
     )
-    with warehouse.transaction():
-        write_forecasts(warehouse, forecasts, model_version=served.version, as_of=loaded.as_of)
     return replace(rejected, baseline=served)
 
 
@@ -260,7 +256,6 @@ def serve_first_baseline(
     """Before any forecaster serves: score every baseline on the comparison window and serve the
     best one (packaged, promoted, its forecasts written), so a fresh system answers ``/forecast``
     within a minute while its first model trains.  None (nothing done) once something serves."""
-    from tasks.data.forecasts import write_forecasts
     from tasks.model.baselines import baselines
     from tasks.model.evaluate import backtest_predictions
 
@@ -272,10 +267,7 @@ def serve_first_baseline(
         baselines(lag), loaded.history, origins, lag_days=lag, refit_every=len(origins)
     )
     decision = decide("", compare(None, loaded.history, origins, baseline_preds=scored))
-    served, forecasts = serve_baseline(settings, warehouse, loaded, decision, lag_days=lag)
-    with warehouse.transaction():
-        write_forecasts(warehouse, forecasts, model_version=served.version, as_of=loaded.as_of)
-    return served
+    return serve_baseline(settings, warehouse, loaded, decision, lag_days=lag)
 
 
 def candidate_lag(candidate: Candidate) -> int:

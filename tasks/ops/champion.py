@@ -357,10 +357,12 @@ def serve_baseline(
     metrics: Mapping[str, Any] | None = None,
     wandb_run: str | None = None,
     lag_days: int = PUBLICATION_LAG_DAYS,
-) -> tuple[Publication, pl.DataFrame]:
+) -> Publication:
     """Package ``decision.baseline`` issued on ``loaded.as_of`` with the production builder
-    (``tasks.ops.packaging.save_candidate``) and promote it; returns the publication and its forecasts.
-    ``lag_days``: the lag the window's baselines were built with (the challenger's)."""
+    (``tasks.ops.packaging.save_candidate``), promote it and write its forecasts to the warehouse
+    ``forecasts`` table, as a promoted model's are.  ``lag_days``: the lag the window's baselines
+    were built with (the challenger's)."""
+    from tasks.data.forecasts import write_forecasts
     from tasks.model.forecast import forecast
 
     name = decision.baseline
@@ -378,4 +380,7 @@ def serve_baseline(
     candidate = save_candidate(
         settings, warehouse, baseline, loaded, forecasts=forecasts, metrics=extra, wandb_run=wandb_run
     )
-    return promote(settings, warehouse, candidate, decision, wandb_run=wandb_run), forecasts
+    served = promote(settings, warehouse, candidate, decision, wandb_run=wandb_run)
+    with warehouse.transaction():
+        write_forecasts(warehouse, forecasts, model_version=served.version, as_of=loaded.as_of)
+    return served
