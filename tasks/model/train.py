@@ -79,7 +79,7 @@ from tasks.model.recipe import (
     WEATHER_NOTE,
     TrainConfig,
 )
-from tasks.model.training_set import row_weight, training_frame
+from tasks.model.training_set import TrainingRows, row_weight, training_frame
 
 
 class _TimeLimit:
@@ -116,10 +116,15 @@ class CatBoostForecaster:
         config: TrainConfig | None = None,
         grid: tuple[dict[str, Any], ...] | None = None,
         time_budget_s: float | None = None,
+        rows: TrainingRows | None = None,
     ) -> None:
         self.config = config or TrainConfig()
         self.grid = grid
         self.time_budget_s = time_budget_s
+        self.rows = rows
+        """Training rows to fit from (``TrainingRows.known_at``) instead of building them."""
+        self.training_rows: TrainingRows | None = None
+        """The rows of the last fit (not saved with the model)."""
         self.model: CatBoostRegressor | None = None
         self.metadata: dict[str, Any] = {}
         self._history: History | None = None
@@ -128,7 +133,19 @@ class CatBoostForecaster:
     def fit(self, history: History, as_of: dt.date) -> CatBoostForecaster:
         cutoff = cutoff_for(as_of, self.config.lag_days)
         known = history.until(cutoff)
-        self.model, self.metadata = _train(known, as_of, self.config, self.grid, self.time_budget_s)
+        t_start = time.perf_counter()
+        progress.step("features", 1, 1, f"training rows as of {as_of}")
+        if self.rows is None:
+            frame = training_frame(known, as_of, self.config)
+        else:
+            frame = self.rows.known_at(as_of, self.config)
+        t_features = time.perf_counter() - t_start
+        self.model, self.metadata = _train(frame, known, as_of, self.config, self.grid, self.time_budget_s)
+        timings = self.metadata["timings_s"]
+        timings.update(features=round(t_features, 2), total=round(timings["total"] + t_features, 2))
+        if self.rows is not None:
+            self.metadata["rows_reused_from"] = self.rows.as_of.isoformat()
+        self.training_rows = TrainingRows(frame, as_of, self.config)
         self._history = known
         return self
 
@@ -244,6 +261,7 @@ def _fit_one(
 
 
 def _train(
+    frame: pl.DataFrame,
     history: History,
     as_of: dt.date,
     config: TrainConfig,
@@ -251,9 +269,6 @@ def _train(
     time_budget_s: float | None,
 ) -> tuple[CatBoostRegressor, dict[str, Any]]:
     t_start = time.perf_counter()
-    progress.step("features", 1, 1, f"training rows as of {as_of}")
-    frame = training_frame(history, as_of, config)
-    t_features = time.perf_counter() - t_start
     last: dt.date = frame["date"].max()  # type: ignore[assignment]
     split = last - dt.timedelta(days=config.valid_days)
     train_part = frame.filter(pl.col("date") <= split)
@@ -317,7 +332,6 @@ def _train(
         },
         "search": search,
         "timings_s": {
-            "features": round(t_features, 2),
             "fits": round(sum(s.get("fit_s", 0.0) for s in search), 2),
             "total": round(total, 2),
         },

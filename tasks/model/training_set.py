@@ -15,6 +15,10 @@ Why these choices:
   +8.1 % / +6.9 %; weighting its rows x4 on top +8.1 % / +7.8 % (not kept: within noise); the
   extra horizons inside the 400k budget (fewer rows of the others) +7.5 % / +5.8 %, so they come on
   top of ``max_train_rows`` -- README.
+* **Built once per run** (``TrainingRows``): a row's features read only what was known at its own
+  issue date, so the rows of a fit at an earlier issue date are the rows of a later one dated up to
+  the earlier cutoff.  The train flow's backtest refit (at the comparison window's first origin)
+  takes them from the challenger's rows instead of building features a second time.
 * **Weights** (``row_weight``): recency (``half_life_days``: a row that much older than the newest
   counts half) times ``focus_weight`` for the focus stations; the ratio target's own weight (the
   base, so the loss is in riders) multiplies in ``tasks.model.train``.
@@ -23,6 +27,7 @@ Why these choices:
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -85,3 +90,45 @@ def row_weight(frame: pl.DataFrame, config: TrainConfig) -> np.ndarray:
             frame["station_code"].is_in(list(config.focus_stations)).to_numpy(), config.focus_weight, 1.0
         )
     return weight
+
+
+ROW_FIELDS = (
+    "lag_days",
+    "warmup_days",
+    "train_days",
+    "max_train_rows",
+    "weather_horizon",
+    "seed",
+    "focus_stations",
+    "focus_days",
+)
+"""The ``TrainConfig`` fields that decide which rows a fit learns from and what their features are."""
+
+
+@dataclass(frozen=True)
+class TrainingRows:
+    """A ``training_frame`` and what it was built for: reusable by a fit at an earlier issue date."""
+
+    frame: pl.DataFrame
+    as_of: dt.date
+    config: TrainConfig
+
+    def known_at(self, as_of: dt.date, config: TrainConfig) -> pl.DataFrame:
+        """The rows whose target date is known at ``as_of``'s cutoff (their features are as of
+        their own, earlier, issue dates) -- what ``training_frame(history, as_of, config)`` builds,
+        up to the sample.  Refuses a later ``as_of`` or a config that selects rows differently."""
+        if as_of > self.as_of:
+            raise ValueError(f"training rows built as of {self.as_of} cannot train a fit as of {as_of}")
+        differ = self.differ(config)
+        if differ:
+            raise ValueError(f"training rows cannot serve a fit with this {', '.join(differ)}")
+        rows = self.frame.filter(pl.col("date") <= cutoff_for(as_of, config.lag_days))
+        if rows.is_empty():
+            raise ValueError(f"no training rows known as of {as_of}")
+        return rows
+
+    def differ(self, config: TrainConfig) -> list[str]:
+        """Why these rows are not ``config``'s at an earlier issue date: the ``ROW_FIELDS`` it sets
+        otherwise, or ``train_days`` (a window that moves with the cutoff)."""
+        differ = [f for f in ROW_FIELDS if getattr(config, f) != getattr(self.config, f)]
+        return differ or (["train_days"] if config.train_days is not None else [])

@@ -160,9 +160,12 @@ def backtest_window(
     from tasks.model.evaluate import backtest_predictions
 
     lag = int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
-    recipe = CatBoostForecaster(fit_config(recipe_of(forecaster), plan.config()))
     # one fit at the window's first origin scores every origin of it (as bench/accuracy.py's blocks
-    # do): the later weeks are still out of sample, and a refit per origin doubled the flow's fits
+    # do): the later weeks are still out of sample, and a refit per origin doubled the flow's fits;
+    # its training rows are the challenger's known at that origin (no second feature build)
+    config = fit_config(recipe_of(forecaster), plan.config())
+    rows = forecaster.training_rows
+    recipe = CatBoostForecaster(config, rows=None if rows is None or rows.differ(config) else rows)
     scored, seconds = backtest_predictions(
         [recipe, *baselines(lag)], loaded.history, origins, lag_days=lag, refit_every=len(origins)
     )

@@ -171,3 +171,15 @@ def test_blend_trusts_the_model_only_as_far_as_the_holdout_says() -> None:
     assert blend_weight(y, bad, baseline) == 0.0
     half = blend(good, baseline, 0.5)
     assert np.allclose(half[:, 1], 0.5 * y + 0.5 * baseline)
+
+
+def test_a_fit_can_reuse_the_rows_of_a_later_fit(fitted: CatBoostForecaster, history: History) -> None:
+    """What the train flow's backtest refit does: no second feature build, nothing past its cutoff."""
+    rows = fitted.training_rows
+    assert rows is not None and rows.as_of == AS_OF
+    earlier = AS_OF - dt.timedelta(days=14)
+    refit = CatBoostForecaster(fitted.config, rows=rows).fit(history, earlier)
+    assert refit.metadata["rows_reused_from"] == AS_OF.isoformat()
+    assert refit.metadata["holdout_date_range"][1] == "2023-05-09"  # the earlier cutoff
+    assert "rows_reused_from" not in fitted.metadata
+    assert refit.training_rows is not None and refit.training_rows.as_of == earlier

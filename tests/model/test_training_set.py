@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from tasks.model.features import MAX_HORIZON, History, cutoff_for, training_targets
 from tasks.model.recipe import TrainConfig
-from tasks.model.training_set import row_weight, select_rows, training_frame
+from tasks.model.training_set import TrainingRows, row_weight, select_rows, training_frame
 from tests.support.history import snapshot_history
 
 AS_OF = dt.date(2023, 5, 26)
@@ -85,3 +87,32 @@ def test_the_training_frame_uses_the_selection(history: History) -> None:
     )  # the budget + the extra horizons
     own = _horizons(frame.filter(pl.col("station_code") == 211, pl.col("date") == CUTOFF))
     assert sorted(own["h"].unique().to_list()) == list(range(1, MAX_HORIZON + 1))
+
+
+def test_rows_built_once_are_the_rows_an_earlier_fit_would_build(history: History) -> None:
+    """The backtest refit reuses the challenger's rows: dated up to the earlier cutoff, they are the
+    rows (features included) that a fresh build at the earlier issue date gives."""
+    config = TrainConfig(max_train_rows=None, focus_days=None, warmup_days=28)
+    earlier = AS_OF - dt.timedelta(days=14)
+    rows = TrainingRows(training_frame(history, AS_OF, config), AS_OF, config)
+    reused = rows.known_at(earlier, config)
+    fresh = training_frame(history, earlier, config)
+    assert reused["date"].max() == cutoff_for(earlier) < rows.frame["date"].max()  # type: ignore[operator]
+    keys = ["date", "hour", "station_code", "direction", "as_of"]
+    assert_frame_equal(reused.sort(keys), fresh.select(reused.columns).sort(keys))
+
+
+def test_rows_refuse_a_later_fit_or_another_selection(history: History) -> None:
+    config = TrainConfig(max_train_rows=2_000, focus_days=7)
+    rows = TrainingRows(training_frame(history, AS_OF, config), AS_OF, config)
+    with pytest.raises(ValueError, match="cannot train a fit as of 2023-06-02"):
+        rows.known_at(dt.date(2023, 6, 2), config)
+    with pytest.raises(ValueError, match="with this max_train_rows, focus_days"):
+        rows.known_at(AS_OF, replace(config, max_train_rows=3_000, focus_days=14))
+    with pytest.raises(ValueError, match="with this train_days"):  # its window moves with the cutoff
+        TrainingRows(rows.frame, AS_OF, replace(config, train_days=30)).known_at(
+            AS_OF, replace(config, train_days=30)
+        )
+    # tree parameters and threads do not change the rows
+    same = rows.known_at(AS_OF, replace(config, params={"depth": 3}, thread_count=1))
+    assert same.equals(rows.frame)

@@ -10,7 +10,6 @@ import pytest
 from tasks.data.history import LoadedHistory
 from tasks.model.baselines import baselines
 from tasks.model.features import cutoff_for
-from tasks.model.recipe import TrainConfig
 from tasks.model.train import CatBoostForecaster, train
 from tasks.ops.challenger import TrainPlan, backtest_window
 from tasks.ops.champion import comparison_origins
@@ -27,23 +26,26 @@ def test_backtest_fits_the_recipe_once_and_scores_every_origin_out_of_sample(
     every forecaster on the same rows, and the fit never saw the weeks it is scored on."""
     history = snapshot_history((211, 222))
     loaded = LoadedHistory(history.until(cutoff_for(AS_OF)), AS_OF, "observed")
-    config = TrainConfig(params=dict(TINY_PARAMS), thread_count=1, train_days=60)
-    challenger = train(loaded.history, AS_OF, config, grid=None, time_budget_s=None)
-    plan = TrainPlan(params=dict(TINY_PARAMS), n_origins=2, thread_count=1, train_days=60)
+    plan = TrainPlan(params=dict(TINY_PARAMS), n_origins=2, thread_count=1, max_train_rows=20_000)
+    challenger = train(loaded.history, AS_OF, plan.config(), grid=None, time_budget_s=None)
     origins = comparison_origins(cutoff_for(AS_OF), plan.n_origins)
 
     fits: list[tuple[dt.date, dt.date]] = []  # (as_of, newest ridership the fit was given)
+    reused: list[str | None] = []  # the fit's training rows: the challenger's, not built again
     real_fit = CatBoostForecaster.fit
 
     def spy(self: CatBoostForecaster, history: object, as_of: dt.date) -> CatBoostForecaster:
         fits.append((as_of, history.ridership["date"].max()))  # type: ignore[attr-defined]
-        return real_fit(self, history, as_of)  # type: ignore[arg-type]
+        fitted = real_fit(self, history, as_of)  # type: ignore[arg-type]
+        reused.append(fitted.metadata.get("rows_reused_from"))
+        return fitted
 
     monkeypatch.setattr(CatBoostForecaster, "fit", spy)
     scored = backtest_window(loaded, challenger, origins, plan)
 
     assert len(origins) == 2
     assert fits == [(origins[0], cutoff_for(origins[0]))]  # once, on what was known at the first
+    assert reused == [AS_OF.isoformat()]
     per_model = scored.group_by("model").agg(pl.col("as_of").unique().sort(), pl.len())
     names = {"catboost", *(b.name for b in baselines())}
     assert set(per_model["model"]) == names
