@@ -66,7 +66,7 @@ class TrainConfig:
     train_days: int | None = None
     max_train_rows: int | None = 400_000
     valid_days: int = 14
-    early_stopping_rounds: int = 50
+    early_stopping_rounds: int | None = 50
     weather_horizon: int = WEATHER_MAX_HORIZON
     calibrate: bool = True
     guard: bool = True

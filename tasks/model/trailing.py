@@ -176,15 +176,11 @@ def residual_table(hist: pl.DataFrame, days: pl.DataFrame | None = None) -> pl.D
     """
     by = [*GRP, "day_kind"]
     window = f"{7 * RESIDUAL_WEEKS}d"
-    rows = (
-        hist.filter(pl.col("day_kind") != HOLIDAY_KIND)
-        .sort([*by, "date"])
-        .with_columns(
-            q=pl.col("count")
-            .cast(pl.Float64)
-            .rolling_mean_by("date", window_size=window, closed="left")
-            .over(by)
-        )
+    rows = hist.filter(pl.col("day_kind") != HOLIDAY_KIND)
+    # a rolling window per group needs each group's rows in date order, nothing more: date order
+    # (prepared histories have it) keeps it; sorting by the group keys first took 3x as long
+    rows = (rows if rows.get_column("date").is_sorted() else rows.sort("date")).with_columns(
+        q=pl.col("count").cast(pl.Float64).rolling_mean_by("date", window_size=window, closed="left").over(by)
     )
     if days is not None:
         rows = rows.join(days.select("date").unique(), on="date", how="semi")

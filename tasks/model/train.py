@@ -224,11 +224,12 @@ def _fit_one(
     )
     limit = _TimeLimit(time_limit_s)
     t0 = time.perf_counter()
+    stop = config.early_stopping_rounds if eval_pool is not None else None
     model.fit(
         pool,
         eval_set=eval_pool,
-        early_stopping_rounds=config.early_stopping_rounds if eval_pool is not None else None,
-        use_best_model=eval_pool is not None,
+        early_stopping_rounds=stop,
+        use_best_model=stop is not None,
         callbacks=[limit],
     )
     info: dict[str, Any] = {

@@ -183,3 +183,19 @@ def test_a_fit_can_reuse_the_rows_of_a_later_fit(fitted: CatBoostForecaster, his
     assert refit.metadata["holdout_date_range"][1] == "2023-05-09"  # the earlier cutoff
     assert "rows_reused_from" not in fitted.metadata
     assert refit.training_rows is not None and refit.training_rows.as_of == earlier
+
+
+def test_without_early_stopping_every_iteration_is_kept(history: History) -> None:
+    """A two-week holdout is a noisy judge of a tree count (it once stopped a fit at 8 trees): with
+    ``early_stopping_rounds=None`` the fit keeps all its iterations; with a hair-trigger patience it
+    may stop -- the holdout still scores, blends and calibrates either way."""
+    params = {**TINY, "learning_rate": 0.9, "iterations": 60}
+    common = {"params": params, "thread_count": 1, "max_train_rows": 20_000, "valid_days": 7}
+    full = train(
+        history, AS_OF, TrainConfig(**common, early_stopping_rounds=None), grid=None, time_budget_s=None
+    )
+    eager = train(
+        history, AS_OF, TrainConfig(**common, early_stopping_rounds=1), grid=None, time_budget_s=None
+    )
+    assert full.metadata["trees"] == 60 and "valid_wape" in full.metadata["holdout"]
+    assert eager.metadata["trees"] < 60
