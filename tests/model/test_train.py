@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -190,12 +191,8 @@ def test_without_early_stopping_every_iteration_is_kept(history: History) -> Non
     ``early_stopping_rounds=None`` the fit keeps all its iterations; with a hair-trigger patience it
     may stop -- the holdout still scores, blends and calibrates either way."""
     params = {**TINY, "learning_rate": 0.9, "iterations": 60}
-    common = {"params": params, "thread_count": 1, "max_train_rows": 20_000, "valid_days": 7}
-    full = train(
-        history, AS_OF, TrainConfig(**common, early_stopping_rounds=None), grid=None, time_budget_s=None
-    )
-    eager = train(
-        history, AS_OF, TrainConfig(**common, early_stopping_rounds=1), grid=None, time_budget_s=None
-    )
+    common = TrainConfig(params=params, thread_count=1, max_train_rows=20_000, valid_days=7)
+    full = train(history, AS_OF, replace(common, early_stopping_rounds=None), grid=None, time_budget_s=None)
+    eager = train(history, AS_OF, replace(common, early_stopping_rounds=1), grid=None, time_budget_s=None)
     assert full.metadata["trees"] == 60 and "valid_wape" in full.metadata["holdout"]
     assert eager.metadata["trees"] < 60
