@@ -62,8 +62,12 @@ def up(
     _print_urls(prefect.url.removesuffix("/api"), bento.url, space.url, did, time.monotonic() - started)
     if detach:
         return
-    out_console().print("[bold]Ctrl-C stops everything.[/bold]")
+    # Ctrl-C must raise here, whatever handler the start-up left: anyio runners on this thread
+    # (Prefect's sync client) swap in their own while they run, and the speed bench once saw a lone
+    # SIGINT ignored in this loop; handlers are set before the line that invites Ctrl-C
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, interrupt)
+    out_console().print("[bold]Ctrl-C stops everything.[/bold]")
     try:
         while all(m.process is None or m.process.poll() is None for m in stack.processes):
             time.sleep(1)

@@ -124,13 +124,16 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
                 output,
             )
         finally:
+            stopped = True
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: `up` stops what it started
+                os.kill(proc.pid, signal.SIGINT)  # Ctrl-C to `up` alone: it stops what it started
                 try:
                     proc.wait(timeout=90)
                 except subprocess.TimeoutExpired:
+                    stopped = False
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(timeout=10)
+            assert stopped, f"`seongsu up` ignored Ctrl-C:\n{output.read_text(errors='replace')[-2000:]}"
 
 
 def test_up_deploys_runs_the_days_forecast_and_serves(up: Up) -> None:
