@@ -35,6 +35,13 @@ GRP: Final = ["station_code", "direction", "hour"]
 SD: Final = ["station_code", "direction"]
 
 
+def by_date(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` in date order (sorted only if it is not): per-group running sums and rolling windows
+    (``.over(group)``) need each group's rows in date order, nothing more, and a date-sorted frame
+    (prepared histories are) gives it -- sorting by every group key first cost 3-10x the windows."""
+    return frame if frame.get_column("date").is_sorted() else frame.sort("date")
+
+
 def trailing_stats(
     hist: pl.DataFrame,
     keys: pl.DataFrame,
@@ -54,14 +61,15 @@ def trailing_stats(
     at ``cutoff - window`` remove the older part of the cumulative sums, which are computed once
     for all windows.
     """
-    # the running sums need each group's rows in date order, nothing more: a frame sorted by date
-    # (prepared histories are) keeps it, and sorting by every group key first cost ~10x the sums
-    ordered = hist if hist.get_column("date").is_sorted() else hist.sort("date")
-    cum = ordered.with_columns(
-        _s=pl.col(value).cast(pl.Float64).cum_sum().over(by),
-        _q=pl.col(value).cast(pl.Float64).pow(2).cum_sum().over(by),
-        _n=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(by),
-    ).select(*by, "date", "_s", "_q", "_n", pl.col(value).cast(pl.Float64).alias("_v"))
+    cum = (
+        by_date(hist)
+        .with_columns(
+            _s=pl.col(value).cast(pl.Float64).cum_sum().over(by),
+            _q=pl.col(value).cast(pl.Float64).pow(2).cum_sum().over(by),
+            _n=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(by),
+        )
+        .select(*by, "date", "_s", "_q", "_n", pl.col(value).cast(pl.Float64).alias("_v"))
+    )
     up = keys.sort("_cutoff").join_asof(
         cum.rename({"date": "_d1"}),
         left_on="_cutoff",
@@ -176,10 +184,7 @@ def residual_table(hist: pl.DataFrame, days: pl.DataFrame | None = None) -> pl.D
     """
     by = [*GRP, "day_kind"]
     window = f"{7 * RESIDUAL_WEEKS}d"
-    rows = hist.filter(pl.col("day_kind") != HOLIDAY_KIND)
-    # a rolling window per group needs each group's rows in date order, nothing more: date order
-    # (prepared histories have it) keeps it; sorting by the group keys first took 3x as long
-    rows = (rows if rows.get_column("date").is_sorted() else rows.sort("date")).with_columns(
+    rows = by_date(hist.filter(pl.col("day_kind") != HOLIDAY_KIND)).with_columns(
         q=pl.col("count").cast(pl.Float64).rolling_mean_by("date", window_size=window, closed="left").over(by)
     )
     if days is not None:
