@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from pathlib import Path
-from typing import Final, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeGuard, runtime_checkable
 
 import polars as pl
 
 from tasks.model.features import History
+
+if TYPE_CHECKING:
+    from tasks.model.train import CatBoostForecaster
 
 BASELINE_FILE: Final = "baseline.json"
 Kind = Literal["model", "baseline"]
@@ -45,17 +49,21 @@ class PackagedForecaster(Protocol):
 
 def kind_of(forecaster: object) -> Kind:
     """``model`` for a trained CatBoost forecaster, ``baseline`` for anything else."""
-    from tasks.model.train import CatBoostForecaster
+    return "model" if _is_model(forecaster) else "baseline"
 
-    return "model" if isinstance(forecaster, CatBoostForecaster) else "baseline"
+
+def _is_model(forecaster: object) -> TypeGuard[CatBoostForecaster]:
+    """A trained CatBoost forecaster?  Asked without importing CatBoost (seconds of a served baseline's
+    forecast): if ``tasks.model.train`` was never imported, no such instance can exist."""
+    train = sys.modules.get("tasks.model.train")
+    return train is not None and isinstance(forecaster, train.CatBoostForecaster)
 
 
 def lag_of(forecaster: object) -> int:
     """The publication lag the forecaster was built for (its cutoff = as_of - lag)."""
     from tasks.model.features import PUBLICATION_LAG_DAYS
-    from tasks.model.train import CatBoostForecaster
 
-    if isinstance(forecaster, CatBoostForecaster):
+    if _is_model(forecaster):
         return int(forecaster.metadata.get("lag_days", forecaster.config.lag_days))
     return int(getattr(forecaster, "lag_days", PUBLICATION_LAG_DAYS))
 
@@ -65,9 +73,8 @@ def context_days(forecaster: object) -> int:
     as context and what the daily refresh and ``seongsu forecast`` load.  A baseline declares it as
     ``history_days`` (days behind its cutoff); the model needs ``tasks.core.constants.CONTEXT_DAYS``."""
     from tasks.core.constants import CONTEXT_DAYS
-    from tasks.model.train import CatBoostForecaster
 
-    if isinstance(forecaster, CatBoostForecaster):
+    if _is_model(forecaster):
         return CONTEXT_DAYS
     need = getattr(forecaster, "history_days", None)
     days = int(need) if isinstance(need, int) else UNDECLARED_HISTORY_DAYS

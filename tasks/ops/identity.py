@@ -16,13 +16,15 @@ from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from tasks.core.settings import REPO_ROOT
 from tasks.model.recipe import TrainConfig
-from tasks.model.train import CatBoostForecaster
+
+if TYPE_CHECKING:  # the registry reads recipes; importing CatBoost for a served baseline cost seconds
+    from tasks.model.train import CatBoostForecaster
 
 RECIPE_FILES: Final = (
     "tasks/model/features.py",

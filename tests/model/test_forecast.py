@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,6 +167,29 @@ def test_new_actuals_change_the_next_forecast_without_retraining(
         assert list_models(warehouse).height == registered  # nothing was trained or registered
     finally:
         warehouse.close()
+
+
+def test_a_served_baseline_forecasts_without_importing_catboost(private: Home, tmp_path: Path) -> None:
+    """CatBoost (and pandas under it) took seconds of every ``seongsu forecast`` while a baseline serves
+    (the gate's fallback): a fresh process must not import it for one."""
+    warehouse = private.open()
+    try:
+        assert production_package(private.settings, warehouse).metadata.kind == "baseline"
+    finally:
+        warehouse.close()
+    out = tmp_path / "f.csv"
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from cli import app\n"
+        f"r = CliRunner().invoke(app, ['forecast', '--as-of', '{TRAIN_AS_OF}', '--out', {str(out)!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('catboost', 'pandas')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert pl.read_csv(out).height == len(SLICE_STATIONS) * MAX_HORIZON * 20 * 2
 
 
 @pytest.mark.parametrize(
