@@ -43,15 +43,11 @@ def up(
                 out_console().print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
 
             step(f"Prefect API at {prefect.url}")
-            step("work pool, ingest limit and deployments (prefect.yaml)")
+            step("work pool, ingest limit, process worker and deployments (prefect.yaml)")
             stack.prepare_prefect(prefect.url)
-            step("starting the process worker")
-            stack.start_worker(prefect.url)
             did = bootstrap(settings, replay_start or REPLAY_START, step)
-            step("starting the Bento service")
-            bento = stack.start_bento(bento_port)
-            step("starting the Space")
-            space = stack.start_space(space_port, bento.url)
+            step("starting the Bento service and the Space")
+            bento, space = stack.start_services(bento_port, space_port)
     except (StackError, OrchestrationError, ValueError) as exc:
         _stop(stack)
         out_console(stderr=True).print(f"[red]error:[/red] {exc}")

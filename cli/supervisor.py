@@ -73,6 +73,11 @@ class Stack:
         health: str | Callable[[], bool],
         timeout: float,
     ) -> Managed:
+        managed = self._launch(name, args, env, url)
+        _wait_healthy(managed, health, timeout)
+        return managed
+
+    def _launch(self, name: str, args: list[str], env: dict[str, str], url: str) -> Managed:
         log = self.logs / f"{name}.log"
         handle = log.open("ab")
         process = subprocess.Popen(
@@ -80,7 +85,6 @@ class Stack:
         )
         managed = Managed(name, url, process, log)
         self.processes.append(managed)
-        _wait_healthy(managed, health, timeout)
         return managed
 
     def start_prefect(self, port: int) -> Managed:
@@ -115,13 +119,18 @@ class Stack:
         os.environ["PREFECT_API_URL"] = url
         return managed
 
-    def prepare_prefect(self, api_url: str) -> bool:
-        """Work pool, ingest limit and the local deployments (True when ``prefect deploy`` ran)."""
+    def prepare_prefect(self, api_url: str) -> Managed:
+        """Work pool and ingest limit, then the process worker of ``seongsu-process`` (reused when
+        one is already online) started while the local deployments are created: neither needs the
+        other, and each costs 10-20 s of process start-up."""
         ensure_pool_and_limit()
-        return deploy_local(api_url, self.settings.home / DEPLOYED_STAMP)
+        worker = self._launch_worker(api_url)
+        deploy_local(api_url, self.settings.home / DEPLOYED_STAMP)
+        if worker.process is not None:
+            _wait_healthy(worker, worker_online, timeout=120)
+        return worker
 
-    def start_worker(self, api_url: str) -> Managed:
-        """A process worker of ``seongsu-process`` (reused when one is already online)."""
+    def _launch_worker(self, api_url: str) -> Managed:
         if worker_online():
             managed = Managed("worker", api_url, None, self.logs / "worker.log")
             self.processes.append(managed)
@@ -134,7 +143,7 @@ class Stack:
             "PREFECT_WORKER_QUERY_SECONDS": "2",
             "PREFECT_LOGGING_LEVEL": "INFO",
         }
-        return self._spawn("worker", args, env, api_url, worker_online, timeout=120)
+        return self._launch("worker", args, env, api_url)
 
     def _api_key_env(self) -> dict[str, str]:
         """The service's API key for the service and its clients: the configured one, else one made
@@ -142,16 +151,22 @@ class Stack:
         key = self.settings.bento_api_key
         return {"SEONGSU_BENTO_API_KEY": key.get_secret_value() if key else self.run_api_key}
 
-    def start_bento(self, port: int) -> Managed:
-        url = f"http://127.0.0.1:{port}"
-        args = [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        return self._spawn("bento", args, self._api_key_env(), url, f"{url}/readyz", timeout=180)
+    def start_services(self, bento_port: int, space_port: int) -> tuple[Managed, Managed]:
+        """The Bento service and the Space, started together (each takes 10-30 s to import and
+        load; the Space only needs the service's URL, not its answers, to start) and waited for."""
+        bento_url = f"http://127.0.0.1:{bento_port}"
+        space_url = f"http://127.0.0.1:{space_port}"
+        keys = self._api_key_env()
+        bento = self._launch("bento", self._cli("serve", bento_port), keys, bento_url)
+        space_env = {"SEONGSU_BENTO_URL": bento_url, "SEONGSU_SPACE_LOCAL": "1", **keys}
+        space = self._launch("space", self._cli("space", space_port), space_env, space_url)
+        _wait_healthy(bento, f"{bento_url}/readyz", timeout=180)
+        _wait_healthy(space, f"{space_url}/", timeout=180)
+        return bento, space
 
-    def start_space(self, port: int, bento_url: str) -> Managed:
-        url = f"http://127.0.0.1:{port}"
-        env = {"SEONGSU_BENTO_URL": bento_url, "SEONGSU_SPACE_LOCAL": "1", **self._api_key_env()}
-        args = [sys.executable, "-m", "cli", "space", "--host", "127.0.0.1", "--port", str(port)]
-        return self._spawn("space", args, env, url, f"{url}/", timeout=180)
+    @staticmethod
+    def _cli(command: str, port: int) -> list[str]:
+        return [sys.executable, "-m", "cli", command, "--host", "127.0.0.1", "--port", str(port)]
 
     def stop(self) -> None:
         """Stop what this stack started, newest first (reused processes are left running)."""

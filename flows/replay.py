@@ -83,7 +83,9 @@ def bootstrap(settings: Settings, start: date = REPLAY_START, step: Step = print
                 "train/local",
                 {"as_of": clock.isoformat(), "time_budget_s": FIRST_TRAIN_BUDGET_S, "baseline_first": True},
                 on_stage=lambda text: step(f"training · {text}"),
-                until=lambda: production_model(warehouse) is not None,
+                # the served baseline's forecasts are written just after its promotion: waiting for
+                # both keeps ``up`` from issuing the same forecasts again in a second run (~30-50 s)
+                until=lambda: production_model(warehouse) is not None and forecasts_issued(warehouse, clock),
             )
             did["trained"] = {"decision": _first_decision(warehouse, run), "run": run.name}
             did["forecast"] = forecasts_issued(warehouse, clock)
