@@ -179,6 +179,9 @@ class SqliteWarehouse:
         the table, not by counting it.
         """
         check_unique_keys(table, frame)
+        # rows in key order land next to each other in the key's b-tree (WITHOUT ROWID tables):
+        # the snapshot's 13.3 M ridership rows (station by station within a day) took 140 s, sorted 128 s
+        frame = frame.sort(list(table.primary_key))
         cols = list(table.columns)
         constant = {
             c: frame.get_column(c)[0]
