@@ -17,9 +17,9 @@ Why these choices:
   (Sunday-profile base, up to 4x) and rows without a profile had taught leaves of 4-400x that an
   ordinary weekday with an unseen calendar combination fell into (2022-08-31: the whole network
   forecast at 4x, from a model trained to June 2022 -- issue 10's August horizon-5 blow-up).
-* **Blend with the best baseline.**  The quantiles are blended with ``profile_4w`` (the best
+* **Blend with the best baseline.**  The median is blended with ``profile_4w`` (the best
   baseline over the whole history) at the weight in 0, 0.1 .. 1 that scores best on the holdout
-  (``blend_weight``); the interval is calibrated after blending.
+  (``blend_weight``), the other quantiles moved with it; the interval is calibrated after blending.
 """
 
 from __future__ import annotations
@@ -131,8 +131,12 @@ def profile_4w(features: pl.DataFrame) -> np.ndarray:
 
 
 def blend(q: np.ndarray, anchor: np.ndarray, weight: float) -> np.ndarray:
-    """``weight`` x the model's quantiles + (1 - ``weight``) x the baseline (all quantiles alike)."""
-    return weight * q + (1.0 - weight) * anchor[:, None]
+    """The model's quantiles moved so that their median is ``weight`` x the model's + (1 - ``weight``)
+    x the baseline: the centre is blended, the model's spread kept.  (Blending every quantile alike
+    shrank the interval with the weight, to zero width at weight 0 -- the fit of 2023-05-05 in a
+    refit-every-4-weeks backtest chose 0 and covered 9 % of its four weeks.)"""
+    mid = np.sort(q, axis=1)[:, q.shape[1] // 2]
+    return q + ((1.0 - weight) * (anchor - mid))[:, None]
 
 
 def blend_weight(y: np.ndarray, q: np.ndarray, anchor: np.ndarray) -> float:

@@ -172,6 +172,11 @@ def test_blend_trusts_the_model_only_as_far_as_the_holdout_says() -> None:
     assert blend_weight(y, bad, baseline) == 0.0
     half = blend(good, baseline, 0.5)
     assert np.allclose(half[:, 1], 0.5 * y + 0.5 * baseline)
+    # the interval moves with the median and keeps the model's width, even at weight 0
+    for weight in (0.0, 0.5):
+        moved = blend(good, baseline, weight)
+        assert np.allclose(moved[:, 2] - moved[:, 0], good[:, 2] - good[:, 0])
+    assert np.allclose(blend(good, baseline, 0.0)[:, 1], baseline)
 
 
 def test_a_fit_can_reuse_the_rows_of_a_later_fit(fitted: CatBoostForecaster, history: History) -> None:
