@@ -130,12 +130,17 @@ def profile_4w(features: pl.DataFrame) -> np.ndarray:
     return np.where(np.isnan(rel), np.expm1(log_base), np.expm1(np.nan_to_num(rel) + log_base))
 
 
+def median_of(q: np.ndarray) -> np.ndarray:
+    """The middle quantile of each row of (n, k) predictions, after sorting (quantiles may cross)."""
+    return np.sort(q, axis=1)[:, q.shape[1] // 2]
+
+
 def blend(q: np.ndarray, anchor: np.ndarray, weight: float) -> np.ndarray:
     """The model's quantiles moved so that their median is ``weight`` x the model's + (1 - ``weight``)
     x the baseline: the centre is blended, the model's spread kept.  (Blending every quantile alike
     shrank the interval with the weight, to zero width at weight 0 -- the fit of 2023-05-05 in a
-    refit-every-4-weeks backtest chose 0 and covered 9 % of its four weeks.)"""
-    mid = np.sort(q, axis=1)[:, q.shape[1] // 2]
+    refit-every-4-weeks backtest chose 0 and its month's 80 % band covered 9-11 %.)"""
+    mid = median_of(q)
     return q + ((1.0 - weight) * (anchor - mid))[:, None]
 
 
@@ -143,7 +148,7 @@ def blend_weight(y: np.ndarray, q: np.ndarray, anchor: np.ndarray) -> float:
     """The ``BLEND_WEIGHTS`` value whose blend of the median with the baseline has the lowest WAPE
     on a holdout: 1 = the model alone, 0 = the baseline alone (the model is never trusted further
     than the holdout says it beats the baseline)."""
-    mid = np.sort(q, axis=1)[:, q.shape[1] // 2]
+    mid = median_of(q)
     return min(BLEND_WEIGHTS, key=lambda w: wape(y, w * mid + (1.0 - w) * anchor))
 
 
