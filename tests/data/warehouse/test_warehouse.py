@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from datetime import date, datetime
+from pathlib import Path
 
 import polars as pl
 import psycopg
@@ -247,3 +249,38 @@ def test_unreachable_postgres_with_a_query_password_is_redacted() -> None:
     with pytest.raises(WarehouseError) as info:
         open_warehouse("postgresql://user@127.0.0.1:1/db?password=hunter2&connect_timeout=2")
     assert "cannot connect" in str(info.value) and "hunter2" not in str(info.value)
+
+
+def test_sqlite_bulk_stages_leave_nothing_behind_and_other_connections_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQLite upsert stages rows in a private ADBC-written file attached for the transaction:
+    after a commit and after a rollback it is detached and deleted, and a plain ``sqlite3``
+    connection (the stdlib's SQLite, not the driver's) reads exactly what was committed and can
+    write after it -- the failure the shared-file ADBC attempt showed was stale reads, then
+    ``disk I/O error``."""
+    stages = tmp_path / "tmp"
+    stages.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(stages))
+    path = tmp_path / "warehouse.sqlite"
+    wh = open_warehouse(f"sqlite:///{path}")
+    wh.migrate()
+    first = _hourly(2)
+    assert wh.upsert(RIDERSHIP_HOURLY, first).inserted == first.height
+    with pytest.raises(RuntimeError), wh.transaction():
+        wh.upsert(RIDERSHIP_HOURLY, _hourly(3, count_offset=7))
+        raise RuntimeError("boom")
+    assert list(stages.iterdir()) == []
+    assert wh.read("PRAGMA database_list")["name"].to_list() == ["main"]
+
+    other = sqlite3.connect(path)
+    assert other.execute("SELECT sum(count) FROM ridership_hourly").fetchone()[0] == first["count"].sum()
+    with other:
+        other.execute("UPDATE ridership_hourly SET count = count + 1 WHERE hour = 8")
+    other.close()
+    again = wh.upsert(RIDERSHIP_HOURLY, first)
+    assert (again.inserted, again.updated) == (0, first.filter(pl.col("hour") == 8).height)
+    assert wh.read_table(RIDERSHIP_HOURLY).sort(RIDERSHIP_HOURLY.primary_key).equals(
+        first.sort(RIDERSHIP_HOURLY.primary_key)
+    )
+    wh.close()
