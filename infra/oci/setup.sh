@@ -81,7 +81,7 @@ else
   exit 1
 fi
 as_seongsu env UV_PYTHON_INSTALL_DIR="$APP_DIR/.python" UV_CACHE_DIR="$STATE_DIR/.uv-cache" \
-  uv sync --project "$APP_DIR" --locked --no-dev --python 3.11
+  uv sync --project "$APP_DIR" --locked --no-dev --compile-bytecode --python 3.11
 
 echo "==> secrets (names only; edit the values)"
 install -d -m 0755 "$ETC_DIR"

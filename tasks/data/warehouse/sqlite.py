@@ -194,16 +194,6 @@ class SqliteWarehouse:
         }
         varying = [c for c in cols if c not in constant]
         target = f'"{table.name}"'
-        pk = ", ".join(f'"{c}"' for c in table.primary_key)
-        updatable = [c for c in cols if c not in table.primary_key]
-        if table.value_columns:
-            assign = ", ".join(f'"{c}" = excluded."{c}"' for c in updatable)
-            changed = " OR ".join(f'{target}."{c}" IS NOT excluded."{c}"' for c in table.value_columns)
-            action = f"DO UPDATE SET {assign} WHERE {changed}"
-        else:
-            action = "DO NOTHING"
-        quoted = ", ".join(f'"{c}"' for c in cols)
-        selected = ", ".join(f'"{c}"' if c in varying else "?" for c in cols)
         present = " AND ".join(f'{target}."{c}" = s."{c}"' for c in table.primary_key)
         if frame.is_empty():
             return UpsertResult(table.name, 0, 0, 0)
@@ -216,35 +206,19 @@ class SqliteWarehouse:
                     f"SELECT count(*) FROM {staged} s WHERE EXISTS (SELECT 1 FROM {target} WHERE {present})"
                 ).fetchone()[0]
             changes_before = self._conn.total_changes
-            # SQLite needs "WHERE true" to parse ON CONFLICT after INSERT ... SELECT
             self._conn.execute(
-                f"INSERT INTO {target} ({quoted}) SELECT {selected} FROM {staged} WHERE true "
-                f"ON CONFLICT ({pk}) {action}",
-                _params([constant[c] for c in cols if c in constant]),
+                _upsert_sql(table, staged, set(varying)), _params([constant[c] for c in cols if c in constant])
             )
             changes = self._conn.total_changes - changes_before
         inserted = frame.height - int(known)
         return UpsertResult(table.name, frame.height, inserted, changes - inserted)
 
     def _stage(self, frame: pl.DataFrame) -> str:
-        """Write ``frame`` to a private SQLite file with ADBC and attach it to this transaction.
-
-        Why: binding 13 M rows one Python tuple at a time took ~60 s; ADBC copies Arrow columns in C.
-        Why a file of its own: the ADBC driver links its own SQLite, and two SQLite libraries on one
-        file in one process do not share POSIX locks (tried on the warehouse file: stale reads, then
-        ``disk I/O error``).  ADBC writes and closes the stage file before this connection attaches
-        it, so only one library ever has it open.  It is detached and deleted when the outermost
-        transaction ends (SQLite refuses DETACH inside one).
-        """
-        import adbc_driver_sqlite.dbapi as adbc  # noqa: PLC0415 -- a C driver loaded only by writers
-
-        directory = Path(tempfile.mkdtemp(prefix="seongsu-stage-"))
-        path = directory / "stage.sqlite"
-        with adbc.connect(str(path)) as stage, stage.cursor() as cur:
-            cur.adbc_ingest("s", _to_sqlite(frame).to_arrow(), mode="create")
-            stage.commit()
+        """``frame`` in a private stage file (``write_stage``), attached to this transaction; it is
+        detached and deleted when the outermost transaction ends (SQLite refuses DETACH inside one)."""
+        directory = write_stage(frame)
         alias = f"stage_{len(self._staged)}"
-        self._conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(path),))
+        self._conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(directory / STAGE_FILE),))
         self._staged.append((alias, directory))
         return f'{alias}."s"'
 
@@ -308,3 +282,42 @@ class SqliteWarehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+STAGE_FILE = "stage.sqlite"
+
+
+def write_stage(frame: pl.DataFrame) -> Path:
+    """Write ``frame`` as table ``s`` of a new SQLite file with ADBC; return its directory.
+
+    Why: binding 13 M rows one Python tuple at a time took ~60 s; ADBC copies Arrow columns in C.
+    Why a file of its own: the ADBC driver links its own SQLite, and two SQLite libraries on one
+    file in one process do not share POSIX locks (tried on the warehouse file: stale reads, then
+    ``disk I/O error``).  ADBC writes and closes this file before the stdlib's SQLite attaches it,
+    so only one library ever has it open.
+    """
+    import adbc_driver_sqlite.dbapi as adbc  # noqa: PLC0415 -- a C driver loaded only by writers
+
+    directory = Path(tempfile.mkdtemp(prefix="seongsu-stage-"))
+    with adbc.connect(str(directory / STAGE_FILE)) as stage, stage.cursor() as cur:
+        cur.adbc_ingest("s", _to_sqlite(frame).to_arrow(), mode="create")
+        stage.commit()
+    return directory
+
+
+def _upsert_sql(table: Table, staged: str, varying: set[str]) -> str:
+    """``INSERT ... SELECT`` from ``staged`` that updates a key's row only when a value column
+    differs; columns not in ``varying`` (one audit value for the batch) are bound as parameters."""
+    target = f'"{table.name}"'
+    cols = list(table.columns)
+    pk = ", ".join(f'"{c}"' for c in table.primary_key)
+    if table.value_columns:
+        assign = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c not in table.primary_key)
+        changed = " OR ".join(f'{target}."{c}" IS NOT excluded."{c}"' for c in table.value_columns)
+        action = f"DO UPDATE SET {assign} WHERE {changed}"
+    else:
+        action = "DO NOTHING"
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    selected = ", ".join(f'"{c}"' if c in varying else "?" for c in cols)
+    # SQLite needs "WHERE true" to parse ON CONFLICT after INSERT ... SELECT
+    return f"INSERT INTO {target} ({quoted}) SELECT {selected} FROM {staged} WHERE true ON CONFLICT ({pk}) {action}"
