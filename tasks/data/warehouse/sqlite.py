@@ -218,8 +218,8 @@ class SqliteWarehouse:
         detached and deleted when the outermost transaction ends (SQLite refuses DETACH inside one)."""
         directory = write_stage(frame)
         alias = f"stage_{len(self._staged)}"
+        self._staged.append((alias, directory))  # first: a failed ATTACH still deletes the file
         self._conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(directory / STAGE_FILE),))
-        self._staged.append((alias, directory))
         return f'{alias}."s"'
 
     def _drop_stages(self) -> None:
@@ -299,9 +299,13 @@ def write_stage(frame: pl.DataFrame) -> Path:
     import adbc_driver_sqlite.dbapi as adbc  # noqa: PLC0415 -- a C driver loaded only by writers
 
     directory = Path(tempfile.mkdtemp(prefix="seongsu-stage-"))
-    with adbc.connect(str(directory / STAGE_FILE)) as stage, stage.cursor() as cur:
-        cur.adbc_ingest("s", _to_sqlite(frame).to_arrow(), mode="create")
-        stage.commit()
+    try:
+        with adbc.connect(str(directory / STAGE_FILE)) as stage, stage.cursor() as cur:
+            cur.adbc_ingest("s", _to_sqlite(frame).to_arrow(), mode="create")
+            stage.commit()
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)  # a failed stage leaves no file behind
+        raise
     return directory
 
 

@@ -280,7 +280,34 @@ def test_sqlite_bulk_stages_leave_nothing_behind_and_other_connections_agree(
     other.close()
     again = wh.upsert(RIDERSHIP_HOURLY, first)
     assert (again.inserted, again.updated) == (0, first.filter(pl.col("hour") == 8).height)
-    assert wh.read_table(RIDERSHIP_HOURLY).sort(RIDERSHIP_HOURLY.primary_key).equals(
-        first.sort(RIDERSHIP_HOURLY.primary_key)
+    assert (
+        wh.read_table(RIDERSHIP_HOURLY)
+        .sort(RIDERSHIP_HOURLY.primary_key)
+        .equals(first.sort(RIDERSHIP_HOURLY.primary_key))
     )
+    wh.close()
+
+
+def test_sqlite_stage_that_fails_leaves_no_file_and_no_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk stage that fails half-way (here: the Arrow conversion) raises, deletes its file and
+    loads nothing -- a failed ingest must not leave a gigabyte behind in the temp directory."""
+    from tasks.data.warehouse import sqlite as sqlite_backend
+
+    stages = tmp_path / "tmp"
+    stages.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(stages))
+    wh = open_warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    wh.migrate()
+
+    def broken(frame: pl.DataFrame) -> pl.DataFrame:
+        raise MemoryError("arrow conversion failed")
+
+    monkeypatch.setattr(sqlite_backend, "_to_sqlite", broken)
+    with pytest.raises(MemoryError):
+        wh.upsert(RIDERSHIP_HOURLY, _hourly(1))
+    assert list(stages.iterdir()) == []
+    monkeypatch.undo()
+    assert wh.read_table(RIDERSHIP_HOURLY).is_empty()
     wh.close()
