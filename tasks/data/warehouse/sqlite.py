@@ -214,9 +214,9 @@ class SqliteWarehouse:
         return UpsertResult(table.name, frame.height, inserted, changes - inserted)
 
     def _stage(self, frame: pl.DataFrame) -> str:
-        """``frame`` in a private stage file (``write_stage``), attached to this transaction; it is
+        """``frame`` in a private stage file (``_write_stage``), attached to this transaction; it is
         detached and deleted when the outermost transaction ends (SQLite refuses DETACH inside one)."""
-        directory = write_stage(frame)
+        directory = _write_stage(frame)
         alias = f"stage_{len(self._staged)}"
         self._staged.append((alias, directory))  # first: a failed ATTACH still deletes the file
         self._conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(directory / STAGE_FILE),))
@@ -287,7 +287,7 @@ class SqliteWarehouse:
 STAGE_FILE = "stage.sqlite"
 
 
-def write_stage(frame: pl.DataFrame) -> Path:
+def _write_stage(frame: pl.DataFrame) -> Path:
     """Write ``frame`` as table ``s`` of a new SQLite file with ADBC; return its directory.
 
     Why: binding 13 M rows one Python tuple at a time took ~60 s; ADBC copies Arrow columns in C.
@@ -296,7 +296,7 @@ def write_stage(frame: pl.DataFrame) -> Path:
     ``disk I/O error``).  ADBC writes and closes this file before the stdlib's SQLite attaches it,
     so only one library ever has it open.
     """
-    import adbc_driver_sqlite.dbapi as adbc  # noqa: PLC0415 -- a C driver loaded only by writers
+    import adbc_driver_sqlite.dbapi as adbc  # a C driver, loaded only by processes that write
 
     directory = Path(tempfile.mkdtemp(prefix="seongsu-stage-"))
     try:
