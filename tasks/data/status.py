@@ -44,17 +44,27 @@ def last_ingests(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
     return latest
 
 
+FRESHNESS_TABLES = (
+    "ridership_hourly",
+    "ridership_daily",
+    "weather_hourly",
+    "weather_daily",
+    "weather_forecast",
+    "forecasts",
+)
+
+
 def freshness(warehouse: Warehouse) -> dict[str, str | None]:
-    tables = table_status(warehouse)
-    keep = (
-        "ridership_hourly",
-        "ridership_daily",
-        "weather_hourly",
-        "weather_daily",
-        "weather_forecast",
-        "forecasts",
-    )
-    return {name: tables[name]["max"] for name in keep if name in tables}
+    """The newest date of each dated table: ``max`` alone, which both backends answer from the
+    primary key where the date leads it (the ridership tables), while ``table_status``'s ``count(*)``
+    reads every row (about 5 s for 13 M ridership rows in SQLite, paid by both ingest flows)."""
+    present = set(warehouse.table_names())
+    out: dict[str, str | None] = {}
+    for name in FRESHNESS_TABLES:
+        if name in present:
+            newest = warehouse.read(f'select max("{DATE_COLUMNS[name]}") as hi from "{name}"')["hi"][0]
+            out[name] = None if newest is None else str(newest)[:19]
+    return out
 
 
 def warehouse_status(warehouse: Warehouse) -> dict[str, Any]:
