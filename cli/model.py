@@ -161,6 +161,14 @@ def forecast_command(
     stations: Annotated[
         str, typer.Option(help="'all' or comma-separated station codes, e.g. 211,222.")
     ] = "all",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="A registered version (`seongsu model list`), e.g. a rejected challenger: what it "
+            "would forecast. Default: the one serving.",
+        ),
+    ] = None,
 ) -> None:
     """Hourly forecasts (yhat and 80% interval) per station, hour band and direction, to a CSV."""
     from tasks.model.forecast import ForecastInputError, parse_station_list, validate_request
@@ -175,9 +183,11 @@ def forecast_command(
     if out.exists() and out.is_dir():
         raise _fail(f"--out {out} is a directory; give a file name such as forecasts.csv", 2)
     settings = _settings()
+    from tasks.ops.store import UnknownVersionError
+
     try:
-        summary = run_forecast(settings, issue, first, days, stations, out)
-    except ForecastInputError as exc:
+        summary = run_forecast(settings, issue, first, days, stations, out, model)
+    except (ForecastInputError, UnknownVersionError) as exc:
         raise _fail(str(exc), 2) from None
     except Exception as exc:  # registry/warehouse/IO failures: one readable line, exit 1
         from tasks.data.warehouse.base import WarehouseError
@@ -189,17 +199,23 @@ def forecast_command(
     out_console().print(summary)
 
 
-def run_forecast(settings: Any, as_of: date, start: date, days: int, stations: str, out: Path) -> str:
-    """Forecast from the warehouse + production package; write the CSV and its ``.meta.json``."""
+def run_forecast(
+    settings: Any, as_of: date, start: date, days: int, stations: str, out: Path, version: str | None = None
+) -> str:
+    """Forecast from the warehouse + the production package (or registered ``version``'s); write the
+    CSV and its ``.meta.json``."""
     from tasks.data.history import latest_ridership_date, load_history
     from tasks.data.warehouse import warehouse_session
     from tasks.model.features import cutoff_for
     from tasks.model.forecast import check_newest, forecast, package_context_days
-    from tasks.ops.registry import production_package
+    from tasks.ops.registry import production_package, registered_package
 
     started = time.perf_counter()
     with warehouse_session(settings) as warehouse:
-        package = production_package(settings, warehouse)
+        if version is None:
+            package = production_package(settings, warehouse)
+        else:
+            package = registered_package(settings, warehouse, version)
         newest = check_newest(latest_ridership_date(warehouse, cutoff_for(as_of)), as_of)
         loaded = load_history(warehouse, as_of, context_days=package_context_days(package))
     frame = forecast(package, loaded.history, as_of, start, days, stations)

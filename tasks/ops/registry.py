@@ -49,6 +49,7 @@ from tasks.ops.identity import (
 from tasks.ops.model_metrics import ModelMetrics
 from tasks.ops.store import (
     RegistryError,
+    UnknownVersionError,
     find_package,
     newest_package,
     publish_package,
@@ -159,6 +160,16 @@ def production_package(settings: Settings, warehouse: Warehouse) -> ModelPackage
     if record is None:
         raise RegistryError("no production model yet: run `seongsu train` first")
     return read_package(find_package(settings, record.version))
+
+
+def registered_package(settings: Settings, warehouse: Warehouse, version: str) -> ModelPackage:
+    """The package of any registered ``version`` -- a rejected challenger, an archived champion --
+    so its forecasts can be read next to the champion's; a clear error for an unknown version."""
+    if "models" not in warehouse.table_names() or get_model(warehouse, version) is None:
+        raise UnknownVersionError(
+            f"no model {version!r} in the registry; `seongsu model list` shows the versions"
+        )
+    return read_package(find_package(settings, version))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -25,6 +25,10 @@ class RegistryError(RuntimeError):
     """A registry operation cannot proceed (nothing to roll back to, missing package...)."""
 
 
+class UnknownVersionError(RegistryError):
+    """A version the registry never held: the caller's argument is wrong (the CLI exits 2)."""
+
+
 def package_dir(settings: Settings, version: str) -> Path:
     return settings.models_dir / version
 

@@ -192,6 +192,31 @@ def test_a_served_baseline_forecasts_without_importing_catboost(private: Home, t
     assert pl.read_csv(out).height == len(SLICE_STATIONS) * MAX_HORIZON * 20 * 2
 
 
+def test_a_rejected_challenger_forecasts_on_request(private: Home, tmp_path: Path) -> None:
+    """``--model VERSION`` forecasts with any registered version (here the challenger the gate
+    rejected) without changing what serves; an unknown version is a bad argument."""
+    warehouse = private.open()
+    try:
+        models = list_models(warehouse)
+    finally:
+        warehouse.close()
+    rejected = models.filter(status="rejected", kind="model")["version"].item()
+    serving = models.filter(status="production")["version"].item()
+    challenger = _cli_forecast(tmp_path / "c.csv", str(TRAIN_AS_OF), "--model", rejected)
+    champion = _cli_forecast(tmp_path / "p.csv", str(TRAIN_AS_OF))
+    assert json.loads((tmp_path / "c.csv.meta.json").read_text())["model_version"] == rejected
+    assert json.loads((tmp_path / "p.csv.meta.json").read_text())["model_version"] == serving != rejected
+    assert challenger.columns == champion.columns and challenger.height == champion.height
+    assert not challenger["yhat"].equals(champion["yhat"])  # a different forecaster answered
+    unknown = runner.invoke(
+        app,
+        ["forecast", "--as-of", str(TRAIN_AS_OF), "--out", str(tmp_path / "u.csv"), "--model", "v0-nosuch"],
+    )
+    assert unknown.exit_code == 2, unknown.output
+    assert "no model 'v0-nosuch' in the registry" in unknown.output and "Traceback" not in unknown.output
+    assert not (tmp_path / "u.csv").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
