@@ -103,12 +103,15 @@ def load_ridership(
     since: dt.date | None = None,
     stations: list[int] | None = None,
 ) -> pl.DataFrame:
-    """``ridership_hourly`` rows dated ``[since, as_of]`` (typed, sorted by the key)."""
+    """``ridership_hourly`` rows dated ``[since, as_of]`` (typed, sorted by the key); the whole
+    history (no ``since``) is a ``bulk`` read."""
     where, params = ["date <= %s"], [as_of]
     if since is not None:
         where.append("date >= %s")
         params.append(since)
-    frame = warehouse.read_table(RIDERSHIP_HOURLY, " AND ".join(where), params, columns=_RIDERSHIP_COLUMNS)
+    frame = warehouse.read_table(
+        RIDERSHIP_HOURLY, " AND ".join(where), params, columns=_RIDERSHIP_COLUMNS, bulk=since is None
+    )
     if stations is not None:
         frame = frame.filter(pl.col("station_code").is_in(stations))
     return frame.sort("date", "hour", "station_code", "direction")

@@ -81,9 +81,11 @@ class Warehouse(Protocol):
         where: str = "",
         params: Sequence[Any] = (),
         columns: Sequence[str] | None = None,
+        bulk: bool = False,
     ) -> pl.DataFrame:
         """Rows of ``table`` typed by its schema; ``where`` is a parameterised SQL condition;
-        ``columns`` (default: all) in the table's order."""
+        ``columns`` (default: all) in the table's order.  ``bulk``: millions of rows are expected,
+        so a path with a fixed start-up cost and a lower cost per row is worth it (SQLite)."""
         ...
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...

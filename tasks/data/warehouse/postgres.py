@@ -181,6 +181,7 @@ class PostgresWarehouse:
         where: str = "",
         params: Sequence[Any] = (),
         columns: Sequence[str] | None = None,
+        bulk: bool = False,  # COPY is the fast path for every read here
     ) -> pl.DataFrame:
         names = list(columns or table.columns)
         query = pgsql.SQL("select {} from {}").format(

@@ -25,11 +25,15 @@ import tenacity
 
 from tasks.data.warehouse.base import UpsertResult, WarehouseError, check_unique_keys
 from tasks.data.warehouse.migrations import list_migrations, sqlite_add_columns, sqlite_statements
+from tasks.data.warehouse.sqlite_bulk import read_in_child
 from tasks.core.schema import TABLES, Table
 
 _DATETIME_FMT = "%Y-%m-%d %H:%M:%S%.6f"
 READ_CHUNK_ROWS = 500_000
 CACHE_KIB = 262_144  # page cache per connection: big-table upserts thrash SQLite's 2 MB default
+BULK_MIN_BYTES = 64 * 2**20
+"""A ``bulk`` read goes through ``sqlite_bulk`` (a child process with the ADBC driver) only from a
+file this big: the child costs about a second to start, which a small store never wins back."""
 
 
 def _to_sqlite(frame: pl.DataFrame) -> pl.DataFrame:
@@ -244,18 +248,23 @@ class SqliteWarehouse:
         where: str = "",
         params: Sequence[Any] = (),
         columns: Sequence[str] | None = None,
+        bulk: bool = False,
     ) -> pl.DataFrame:
-        """Rows fetched ``READ_CHUNK_ROWS`` at a time: a 13M-row history never exists as one list
-        of Python tuples (that alone took several GB)."""
+        """Rows of ``table``: a ``bulk`` read outside a transaction (the child sees only what is
+        committed) through ``sqlite_bulk``, the rest ``READ_CHUNK_ROWS`` at a time (13 M Python tuples took GBs)."""
         names = list(columns or table.columns)
         quoted = ", ".join(f'"{c}"' for c in names)
         sql = f'SELECT {quoted} FROM "{table.name}"' + (f" WHERE {where}" if where else "")
-        cur = self._conn.execute(sql.replace("%s", "?"), _params(params))
         raw_schema = {
             c: (pl.String if (d == pl.Date or isinstance(d, pl.Datetime)) else d)
             for c, d in table.columns.items()
             if c in names
         }
+        if bulk and not self._conn.in_transaction and self.path.stat().st_size >= BULK_MIN_BYTES:
+            arrow = read_in_child(self.path, sql.replace("%s", "?"), _params(params))
+            if arrow is not None:
+                return _from_sqlite(arrow if arrow.height else pl.DataFrame(schema=raw_schema), table)
+        cur = self._conn.execute(sql.replace("%s", "?"), _params(params))
         parts = []
         while rows := cur.fetchmany(READ_CHUNK_ROWS):
             parts.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
