@@ -11,6 +11,11 @@ from tasks.data.warehouse.base import Warehouse
 from tasks.core.schema import DATE_COLUMNS, TABLES
 
 
+def _stamp(value: Any) -> str | None:
+    """A date or timestamp as ``db status`` and the freshness artifact show it (to the second)."""
+    return None if value is None else str(value)[:19]
+
+
 def table_status(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
     present = set(warehouse.table_names())
     out: dict[str, dict[str, Any]] = {}
@@ -23,8 +28,8 @@ def table_status(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
         row = warehouse.read(f'select {select} from "{name}"').row(0, named=True)
         out[name] = {
             "rows": int(row["n"]),
-            "min": str(row["lo"])[:19] if row.get("lo") is not None else None,
-            "max": str(row["hi"])[:19] if row.get("hi") is not None else None,
+            "min": _stamp(row.get("lo")),
+            "max": _stamp(row.get("hi")),
         }
     return out
 
@@ -62,8 +67,9 @@ def freshness(warehouse: Warehouse) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name in FRESHNESS_TABLES:
         if name in present:
-            newest = warehouse.read(f'select max("{DATE_COLUMNS[name]}") as hi from "{name}"')["hi"][0]
-            out[name] = None if newest is None else str(newest)[:19]
+            out[name] = _stamp(
+                warehouse.read(f'select max("{DATE_COLUMNS[name]}") as hi from "{name}"')["hi"][0]
+            )
     return out
 
 
