@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table as RichTable
 
-from cli.common import DayOpt, day_option, fail, load_settings, out_console, print_json, quiet_run_logs
+from cli.common import (
+    DayOpt,
+    day_option,
+    fail,
+    load_settings,
+    out_console,
+    print_json,
+    quiet_run_logs,
+    start_prefect_early,
+)
 
 db_app = typer.Typer(help="Warehouse: migrations and status.", no_args_is_help=True)
 
@@ -107,6 +116,7 @@ def ingest(
         ]
         if missing:  # say so before a flow run starts, rather than record a failed ingest
             raise _fail(f"--source api needs {' and '.join(missing)} (set it in the environment)", 2)
+    prefect_ready = start_prefect_early()
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flows.ingest import ingest_ridership, ingest_weather
@@ -130,6 +140,7 @@ def ingest(
             bar.update(task_id, description=step, completed=done, total=total)
 
         token = PROGRESS.set(report)
+        prefect_ready()
         try:
             window = {"start": start, "end": end, "as_of": as_of}
             summaries += ingest_ridership(  # type: ignore[call-overload]

@@ -47,9 +47,11 @@ def train_command(
     time_budget: Annotated[
         float,
         typer.Option(
-            "--time-budget", min=10, help="Seconds for the hyperparameter search; each fit gets at most half."
+            "--time-budget",
+            min=10,
+            help="Seconds for the whole run (rows, search, backtest, gate); each fit gets at most half.",
         ),
-    ] = 300.0,
+    ] = 280.0,
     quick: Annotated[
         bool, typer.Option(help="No search, small model, one backtest week: a smoke run.")
     ] = False,

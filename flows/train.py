@@ -45,7 +45,7 @@ from tasks.steps import (
 @flow(name="train", flow_run_name=as_of_run_name, log_prints=True)
 def train(
     as_of: date | None = None,
-    time_budget_s: float = 300.0,
+    time_budget_s: float = 280.0,
     quick: bool = False,
     params: dict[str, Any] | None = None,
     stations: list[int] | None = None,
@@ -96,7 +96,7 @@ def run_training(
         get_settings(), job_type="train", name=f"train-{loaded.as_of}", config={"plan": asdict(plan)}
     )
     try:
-        challenger = train_challenger_task(loaded, plan)
+        challenger = train_challenger_task(loaded, plan, time.perf_counter() - started)
         forecasts = forecast_task(challenger, loaded.history, loaded.as_of)
         candidate = save_candidate_task(challenger, loaded, forecasts, tracker.run_ref)
         origins = window_origins(loaded, challenger, plan)

@@ -170,8 +170,8 @@ def serve_first_baseline_task(loaded: LoadedHistory, plan: TrainPlan) -> Publica
 
 
 @task(name="train-challenger", cache_policy=NO_CACHE)
-def train_challenger_task(loaded: LoadedHistory, plan: TrainPlan) -> CatBoostForecaster:
-    return train_challenger(loaded, plan)
+def train_challenger_task(loaded: LoadedHistory, plan: TrainPlan, spent_s: float = 0.0) -> CatBoostForecaster:
+    return train_challenger(loaded, plan, spent_s)
 
 
 @task(name="backtest-window", cache_policy=NO_CACHE)

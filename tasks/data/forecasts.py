@@ -22,5 +22,3 @@ def write_forecasts(
         created_at=pl.lit(datetime.now(UTC).replace(tzinfo=None)),
     )
     return warehouse.upsert(FORECASTS, conform(rows, FORECASTS))
-
-

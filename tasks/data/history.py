@@ -35,9 +35,6 @@ import polars as pl
 
 from tasks.core.constants import CONTEXT_DAYS, DEFAULT_WEATHER_STATION, MAX_HORIZON, PUBLICATION_LAG_DAYS
 from tasks.core.frames import History
-from tasks.data.clock import read_clock
-from tasks.data.warehouse import open_warehouse
-from tasks.data.warehouse.base import Warehouse, WarehouseError
 from tasks.core.schema import (
     RIDERSHIP_HOURLY,
     STATIONS,
@@ -45,6 +42,8 @@ from tasks.core.schema import (
     WEATHER_FORECAST,
     WEATHER_HOURLY,
 )
+from tasks.data.clock import read_clock
+from tasks.data.warehouse.base import Warehouse
 
 WeatherSource = Literal["observed", "kma_forecast", "none"]
 

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.data.feeds.base import Feed, FeedError, FeedUnavailableError
-from tasks.data.raw_zone import RawZone, check_size, open_raw_zone
-from tasks.core.settings import Settings, get_settings
-from tasks.data.validate import set_aside, validate
-from tasks.data.warehouse import open_warehouse
-from tasks.data.warehouse.base import Warehouse, WarehouseError, WarehouseUnavailable, with_reconnects
 from tasks.core.schema import INGEST_RUNS, QUARANTINE, STATIONS, TABLES, conform
+from tasks.core.settings import Settings
+from tasks.data.feeds.base import Feed, FeedError
+from tasks.data.raw_zone import RawZone, check_size, open_raw_zone
+from tasks.data.validate import set_aside, validate
+from tasks.data.warehouse.base import Warehouse, WarehouseError, WarehouseUnavailable, with_reconnects
 
 Progress = Callable[[str, int, int], None]  # (step description, done, total)
 

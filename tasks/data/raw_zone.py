@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import httpx
 import tenacity
 
-from tasks.data.feeds.base import FeedFormatError, FeedUnavailableError, RawPayload
 from tasks.core.settings import Settings
+from tasks.data.feeds.base import FeedFormatError, FeedUnavailableError, RawPayload
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 

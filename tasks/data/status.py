@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.data.warehouse.base import Warehouse
 from tasks.core.schema import DATE_COLUMNS, TABLES
+from tasks.data.warehouse.base import Warehouse
 
 
 def _stamp(value: Any) -> str | None:

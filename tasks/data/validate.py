@@ -21,8 +21,8 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 
-from tasks.data.feeds.metro_file import parse_int_text
 from tasks.core.schema import DIRECTIONS, MERGED_LATE_BAND, QUARANTINE, TABLES, WEATHER_PROVIDERS, Table
+from tasks.data.feeds.metro_file import parse_int_text
 
 MAX_HOURLY_COUNT = 100_000  # no Seoul Metro station has moved 100k people through its gates in one hour
 MAX_DAILY_COUNT = 1_000_000

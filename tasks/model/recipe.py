@@ -93,3 +93,11 @@ RESERVED_PARAMS: Final = frozenset(
     {"loss_function", "boost_from_average", "random_seed", "thread_count", "allow_writing_files", "verbose"}
 )
 """Set by the trainer itself (from ``TrainConfig``); ignored if they come back in a params dict."""
+
+
+def room_for_fit(remaining_s: float | None, longest_fit_s: float, reserve_fits: int = 0) -> bool:
+    """Whether the search may start another candidate: it and ``reserve_fits`` more fits (the train
+    flow's backtest fit), each as long as the longest so far, must end in ``remaining_s``.  Why not
+    just start while time is left: a fit cut short by the clock is a worse fit, and the run's later
+    steps would overrun the budget (the weekly run took 361 s against a 300 s target)."""
+    return remaining_s is None or remaining_s >= longest_fit_s * (1 + reserve_fits)

@@ -24,7 +24,7 @@ Why these choices:
 * **Target, guard, blend.**  See ``tasks.model.quantile``: a ratio to the profile, clipped to the
   training ratios, blended with ``profile_4w`` at the holdout's best weight.
 * **Bounded search.** ``DEFAULT_GRID``'s configurations in order on that split, each fit capped by a
-  wall-clock callback and the whole search by ``time_budget_s``; the best fitted model is kept
+  wall-clock callback, rows and search by ``time_budget_s`` (``room_for_fit``); the best fit is kept
   (no refit: the profile features still read the newest data, only the corrections skip the last
   ``valid_days``).  Seeds are fixed; ``thread_count`` defaults to 2.
 """
@@ -78,6 +78,7 @@ from tasks.model.recipe import (
     RESERVED_PARAMS,
     WEATHER_NOTE,
     TrainConfig,
+    room_for_fit,
 )
 from tasks.model.training_set import TrainingRows, row_weight, training_frame
 
@@ -117,10 +118,13 @@ class CatBoostForecaster:
         grid: tuple[dict[str, Any], ...] | None = None,
         time_budget_s: float | None = None,
         rows: TrainingRows | None = None,
+        reserve_fits: int = 0,
     ) -> None:
         self.config = config or TrainConfig()
         self.grid = grid
         self.time_budget_s = time_budget_s
+        """Seconds for building the rows and the search (``room_for_fit`` keeps ``reserve_fits`` fits' room)."""
+        self.reserve_fits = reserve_fits
         self.rows = rows
         """Training rows to fit from (``TrainingRows.known_at``) instead of building them."""
         self.training_rows: TrainingRows | None = None
@@ -140,7 +144,10 @@ class CatBoostForecaster:
         else:
             frame = self.rows.known_at(as_of, self.config)
         t_features = time.perf_counter() - t_start
-        self.model, self.metadata = _train(frame, known, as_of, self.config, self.grid, self.time_budget_s)
+        budget = None if self.time_budget_s is None else self.time_budget_s - t_features
+        self.model, self.metadata = _train(
+            frame, known, as_of, self.config, self.grid, budget, self.reserve_fits
+        )
         timings = self.metadata["timings_s"]
         timings.update(features=round(t_features, 2), total=round(timings["total"] + t_features, 2))
         if self.rows is not None:
@@ -268,6 +275,7 @@ def _train(
     config: TrainConfig,
     grid: tuple[dict[str, Any], ...] | None,
     time_budget_s: float | None,
+    reserve_fits: int = 0,
 ) -> tuple[CatBoostRegressor, dict[str, Any]]:
     t_start = time.perf_counter()
     last: dt.date = frame["date"].max()  # type: ignore[assignment]
@@ -279,17 +287,19 @@ def _train(
     candidates = list(grid) if grid else [dict(config.params)]
     search: list[dict[str, Any]] = []
     best: tuple[CatBoostRegressor, dict[str, Any]] | None = None
-    t_search = time.perf_counter()
+    t_search, longest = time.perf_counter(), 0.0
     for k, cand in enumerate(candidates, 1):
-        spent = time.perf_counter() - t_search
-        remaining = None if time_budget_s is None else time_budget_s - spent
-        if remaining is not None and remaining <= 0 and best is not None:
+        started = time.perf_counter()
+        remaining = None if time_budget_s is None else time_budget_s - (started - t_search)
+        if best is not None and not room_for_fit(remaining, longest, reserve_fits):
             search.append({"params": cand, "skipped": "time budget spent"})
             progress.step("search", k, len(candidates), "skipped: time budget spent")
             continue
         progress.step("search", k, len(candidates), "fitting a hyperparameter candidate")
-        caps = [c for c in (remaining, config.fit_time_limit_s) if c is not None]
+        share = None if remaining is None else remaining / (1 + reserve_fits)  # the reserved fits' room kept
+        caps = [c for c in (share, config.fit_time_limit_s) if c is not None]
         model, info = _fit_one(train_part, valid_part, cand, config, max(min(caps), 1.0) if caps else None)
+        longest = max(longest, time.perf_counter() - started)
         search.append(info)
         if best is None or info.get("valid_wape", math.inf) < best[1].get("valid_wape", math.inf):
             best = (model, info)
@@ -352,14 +362,18 @@ def train(
     *,
     grid: tuple[dict[str, Any], ...] | None = DEFAULT_GRID,
     time_budget_s: float | None = 240.0,
+    reserve_fits: int = 0,
 ) -> CatBoostForecaster:
-    """Fit on everything known at ``as_of`` (search ``grid`` within ``time_budget_s``) and return it.
+    """Fit on everything known at ``as_of`` (rows and search of ``grid`` within ``time_budget_s``).
 
     ``grid=None`` fits ``config.params`` alone (what the backtest does at every origin).  The first
-    candidate always runs; later ones are skipped once the budget is spent.  ``.metadata`` holds
+    candidate always runs; a later one only if it and ``reserve_fits`` more fits as long as the
+    longest so far still end within the budget (``room_for_fit``).  ``.metadata`` holds
     params, rows, date ranges, features, timings, holdout scores and the search log.
     """
-    return CatBoostForecaster(config, grid=grid, time_budget_s=time_budget_s).fit(history, as_of)
+    return CatBoostForecaster(config, grid=grid, time_budget_s=time_budget_s, reserve_fits=reserve_fits).fit(
+        history, as_of
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -23,12 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import tenacity
 
 from tasks.ops.orchestration import INGEST_LIMIT, LOCAL_DEPLOYMENTS, LOCAL_POOL
 from tests.support.paths import REPO
+from tests.support.prefect_api import prefect_api
 
 MARKER = "<!-- operating-commands: run verbatim by tests/cli/test_operating.py -->"
 API = "http://127.0.0.1:4200/api"
@@ -109,22 +108,8 @@ def operated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
             pass
 
 
-def _busy(exc: BaseException) -> bool:
-    return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in (429, 502, 503)
-
-
-@tenacity.retry(
-    retry=tenacity.retry_if_exception(_busy),
-    wait=tenacity.wait_exponential(multiplier=0.5, max=8),
-    stop=tenacity.stop_after_attempt(6),
-    reraise=True,
-)
 def api(method: str, path: str, body: dict[str, object] | None = None) -> Any:
-    """The Prefect REST API as a client sees it: a 503 (the server's database busy) is retried, as
-    Prefect's own client does (``prefect.client.base``'s retry codes); anything else fails."""
-    response = httpx.request(method, f"{API}{path}", json=body, timeout=10)
-    response.raise_for_status()
-    return response.json()
+    return prefect_api(API, method, path, body)
 
 
 def ours() -> list[dict[str, object]]:

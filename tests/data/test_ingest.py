@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -28,7 +28,6 @@ from tasks.data.feeds.seoul_api import SeoulOpenApiFeed
 from tasks.data.feeds.snapshot import SnapshotFeed
 from tasks.data.ingest import run_ingest
 from tasks.data.raw_zone import LocalRawZone
-from tasks.data.warehouse import open_warehouse
 from tasks.data.warehouse.base import Warehouse
 from tests.support.paths import FILES
 

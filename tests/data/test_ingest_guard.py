@@ -4,7 +4,7 @@ refused before they reach the raw zone.  Real publisher-format files, both wareh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any

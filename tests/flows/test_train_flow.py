@@ -73,7 +73,7 @@ def test_train_then_forecast_flows(home: Home, prefect_server: str) -> None:
     finally:
         warehouse.close()
 
-    result = train(as_of=TRAIN_AS_OF, params=TINY, max_train_rows=20_000, n_origins=1, time_budget_s=60)
+    result = train(as_of=TRAIN_AS_OF, params=TINY, max_train_rows=20_000, n_origins=1, time_budget_s=120)
     models = {(r["model"], r["scope"], r["horizon"]) for r in result["backtest"]}
     for name in ("catboost", *(b.name for b in baselines())):
         assert {(name, scope, h) for scope in ("all", "211") for h in range(8)} <= models

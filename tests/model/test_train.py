@@ -22,7 +22,7 @@ from tasks.model.quantile import (
     interval_scale,
     recency_weight,
 )
-from tasks.model.recipe import TrainConfig
+from tasks.model.recipe import TrainConfig, room_for_fit
 from tasks.model.train import CatBoostForecaster, load, save, train
 from tests.support.history import snapshot_history
 
@@ -107,6 +107,33 @@ def test_search_respects_the_time_budget(history: History) -> None:
     model = train(history, AS_OF, config, grid=grid, time_budget_s=0.0)
     search = model.metadata["search"]
     assert "valid_wape" in search[0] and search[1] == {"params": grid[1], "skipped": "time budget spent"}
+
+
+def test_search_keeps_room_for_the_reserved_fits(history: History) -> None:
+    """The second candidate starts only when it and the reserved fits (the flow's backtest fit), as
+    long as the first fit, still end in the budget: an hour is room for two such fits, not a million."""
+    config = TrainConfig(params=dict(TINY), thread_count=1, max_train_rows=20_000, valid_days=7)
+    grid = (dict(TINY), {**TINY, "depth": 3})
+    roomy = train(history, AS_OF, config, grid=grid, time_budget_s=3600.0, reserve_fits=1).metadata["search"]
+    tight = train(history, AS_OF, config, grid=grid, time_budget_s=3600.0, reserve_fits=10**6).metadata[
+        "search"
+    ]
+    assert all("valid_wape" in s for s in roomy)
+    assert "valid_wape" in tight[0] and tight[1] == {"params": grid[1], "skipped": "time budget spent"}
+
+
+@pytest.mark.parametrize(
+    ("remaining", "longest", "reserve", "starts"),
+    [
+        (None, 50.0, 1, True),
+        (100.0, 50.0, 1, True),
+        (99.0, 50.0, 1, False),
+        (60.0, 50.0, 0, True),
+        (40.0, 50.0, 0, False),
+    ],
+)
+def test_room_for_fit(remaining: float | None, longest: float, reserve: int, starts: bool) -> None:
+    assert room_for_fit(remaining, longest, reserve) is starts
 
 
 def test_fix_up_orders_crossing_quantiles_and_scales() -> None:

@@ -96,7 +96,7 @@ def test_train_flow_survives_wandb_failing_mid_run(
         warehouse.close()
     only_seasonal_naive(monkeypatch)  # so that the model, not a baseline, is promoted
     monkeypatch.setattr(wandb, "Artifact", BrokenArtifact)
-    result = train(as_of=TRAIN_AS_OF, params=TINY, max_train_rows=20_000, n_origins=1, time_budget_s=60)
+    result = train(as_of=TRAIN_AS_OF, params=TINY, max_train_rows=20_000, n_origins=1, time_budget_s=120)
     assert any("log_model failed" in e and "wandb is down" in e for e in result["tracking_errors"])
     assert result["promoted"] and result["status"] == "production", result["decision"]
     warehouse = home.open()

@@ -27,7 +27,6 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
-import tenacity
 
 from space.app import build_app, launch, parse_day, resolve_station
 from space.charts import ACTUAL_NAME
@@ -50,6 +49,7 @@ from tests.support.packages import (
 )
 from tests.support.paths import REPO, SNAPSHOT
 from tests.support.ports import free_port
+from tests.support.prefect_api import prefect_api
 
 DAY = TRAIN_AS_OF + dt.timedelta(days=1)  # first forecastable day of the package; actuals exist too
 EVALUATED_ON = DAY + dt.timedelta(days=3)  # the day DAY's actuals are published
@@ -164,52 +164,33 @@ def warehouse_url(package: Path, tmp_path_factory: pytest.TempPathFactory) -> st
     return url
 
 
-@tenacity.retry(
-    retry=tenacity.retry_if_exception(
-        lambda e: isinstance(e, httpx.HTTPStatusError) and e.response.status_code >= 500
-    ),
-    wait=tenacity.wait_fixed(1),
-    stop=tenacity.stop_after_attempt(5),
-    reraise=True,
-)
-def _post(api: httpx.Client, path: str, body: dict[str, Any]) -> Any:
-    """POST to the session's shared Prefect server: a 5xx (its store busy under the whole suite's
-    load; seen once in CI as a deployment answer without an ``id``) is retried; any error says what
-    the server answered."""
-    answer = api.post(path, json=body)
-    if answer.is_error:
-        raise httpx.HTTPStatusError(
-            f"{answer.status_code} from POST {path}: {answer.text[:300]}",
-            request=answer.request,
-            response=answer,
-        )
-    return answer.json()
-
-
 @pytest.fixture(scope="module")
 def prefect_runs(prefect_server: str) -> dict[str, str]:
     """A deployed ``daily-pipeline`` (06:30 KST, its next run scheduled) with a completed run, and an
     ad hoc ``monitor`` run that failed."""
-    with httpx.Client(base_url=prefect_server, timeout=10) as api:
-        flow = _post(api, "/flows/", {"name": "daily-pipeline"})["id"]
-        schedule = {"schedule": {"cron": "30 6 * * *", "timezone": "Asia/Seoul"}, "active": True}
-        dep = _post(api, "/deployments/", {"name": "local", "flow_id": flow, "schedules": [schedule]})["id"]
-        _post(api, f"/deployments/{dep}/schedule", {"max_runs": 1})
-        monitor = _post(api, "/flows/", {"name": "monitor"})["id"]
 
-        def run(flow_id: str, name: str, final: str, deployment: str | None = None) -> str:
-            body: dict[str, Any] = {"flow_id": flow_id, "name": name, "state": {"type": "RUNNING"}}
-            if deployment:
-                body["deployment_id"] = deployment
-            run_id = str(_post(api, "/flow_runs/", body)["id"])
-            time.sleep(0.05)
-            api.post(f"/flow_runs/{run_id}/set_state", json={"state": {"type": final}, "force": True})
-            return run_id
+    def post(path: str, body: dict[str, Any]) -> Any:
+        return prefect_api(prefect_server, "POST", path, body)
 
-        return {
-            "pipeline": run(flow, "space-test-pipeline", "COMPLETED", dep),
-            "monitor": run(monitor, "space-test-monitor", "FAILED"),
-        }
+    flow = post("/flows/", {"name": "daily-pipeline"})["id"]
+    schedule = {"schedule": {"cron": "30 6 * * *", "timezone": "Asia/Seoul"}, "active": True}
+    dep = post("/deployments/", {"name": "local", "flow_id": flow, "schedules": [schedule]})["id"]
+    post(f"/deployments/{dep}/schedule", {"max_runs": 1})
+    monitor = post("/flows/", {"name": "monitor"})["id"]
+
+    def run(flow_id: str, name: str, final: str, deployment: str | None = None) -> str:
+        body: dict[str, Any] = {"flow_id": flow_id, "name": name, "state": {"type": "RUNNING"}}
+        if deployment:
+            body["deployment_id"] = deployment
+        run_id = str(post("/flow_runs/", body)["id"])
+        time.sleep(0.05)
+        post(f"/flow_runs/{run_id}/set_state", {"state": {"type": final}, "force": True})
+        return run_id
+
+    return {
+        "pipeline": run(flow, "space-test-pipeline", "COMPLETED", dep),
+        "monitor": run(monitor, "space-test-monitor", "FAILED"),
+    }
 
 
 def _closed_port_url(path: str = "") -> str:

@@ -45,7 +45,7 @@ is anchored at the station profile, so a barely trained model is the profile -- 
 def plan(params: dict[str, Any] | None = None, **overrides: Any) -> TrainPlan:
     """A training plan that takes a couple of seconds on the slice (no search, one week window)."""
     base: dict[str, Any] = {
-        "time_budget_s": 60.0,
+        "time_budget_s": 120.0,
         "params": dict(params or TINY),
         "max_train_rows": 20_000,
         "n_origins": 1,

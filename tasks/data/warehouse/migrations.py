@@ -12,8 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.core.settings import REPO_ROOT
 from tasks.core.schema import TABLES, Table
+from tasks.core.settings import REPO_ROOT
 
 MIGRATIONS_DIR = REPO_ROOT / "infra" / "supabase" / "migrations"
 

@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.types.datetime import TimestamptzLoader
 
+from tasks.core.schema import Table
 from tasks.data.warehouse.base import (
     UpsertResult,
     WarehouseError,
@@ -32,7 +33,6 @@ from tasks.data.warehouse.base import (
     redact_url,
 )
 from tasks.data.warehouse.migrations import list_migrations
-from tasks.core.schema import Table
 
 COPY_CHUNK_ROWS = 500_000
 _PG_DATETIME = "%Y-%m-%d %H:%M:%S%.6f+00"  # naive UTC instants (audit columns are timestamptz)

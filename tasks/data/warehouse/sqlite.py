@@ -14,7 +14,8 @@ import contextlib
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,10 +24,10 @@ from typing import Any
 import polars as pl
 import tenacity
 
+from tasks.core.schema import TABLES, Table
 from tasks.data.warehouse.base import UpsertResult, WarehouseError, check_unique_keys
 from tasks.data.warehouse.migrations import list_migrations, sqlite_add_columns, sqlite_statements
 from tasks.data.warehouse.sqlite_bulk import read_in_child
-from tasks.core.schema import TABLES, Table
 
 _DATETIME_FMT = "%Y-%m-%d %H:%M:%S%.6f"
 READ_CHUNK_ROWS = 500_000
@@ -180,7 +181,7 @@ class SqliteWarehouse:
 
     # --- loading ----------------------------------------------------------------------------------
     def upsert(self, table: Table, frame: pl.DataFrame) -> UpsertResult:
-        """Bulk-copy the rows into a stage file (``_stage``), then one set-based upsert from it.
+        """Bulk-copy the rows into stage files (``_stages``), then one set-based upsert from each.
 
         Audit columns holding one value for the whole batch are bound once as parameters instead of
         travelling with every row.  Inserted rows are counted as staged keys not yet in the table
@@ -201,30 +202,51 @@ class SqliteWarehouse:
         present = " AND ".join(f'{target}."{c}" = s."{c}"' for c in table.primary_key)
         if frame.is_empty():
             return UpsertResult(table.name, 0, 0, 0)
+        known = changes = 0
         with self.transaction():
-            staged = self._stage(frame.select(varying))
             empty = self._conn.execute(f"SELECT 1 FROM {target} LIMIT 1").fetchone() is None
-            known = 0
-            if not empty:
-                known = self._conn.execute(
-                    f"SELECT count(*) FROM {staged} s WHERE EXISTS (SELECT 1 FROM {target} WHERE {present})"
-                ).fetchone()[0]
-            changes_before = self._conn.total_changes
-            self._conn.execute(
-                _upsert_sql(table, staged, set(varying)), _params([constant[c] for c in cols if c in constant])
-            )
-            changes = self._conn.total_changes - changes_before
+            with contextlib.closing(self._stages(frame.select(varying))) as stages:
+                for staged in stages:
+                    if not empty:  # keys are unique in the batch: a part never meets an earlier part's keys
+                        known += self._conn.execute(
+                            f"SELECT count(*) FROM {staged} s WHERE EXISTS (SELECT 1 FROM {target} WHERE {present})"
+                        ).fetchone()[0]
+                    changes_before = self._conn.total_changes
+                    self._conn.execute(
+                        _upsert_sql(table, staged, set(varying)),
+                        _params([constant[c] for c in cols if c in constant]),
+                    )
+                    changes += self._conn.total_changes - changes_before
         inserted = frame.height - int(known)
         return UpsertResult(table.name, frame.height, inserted, changes - inserted)
 
-    def _stage(self, frame: pl.DataFrame) -> str:
-        """``frame`` in a private stage file (``_write_stage``), attached to this transaction; it is
-        detached and deleted when the outermost transaction ends (SQLite refuses DETACH inside one)."""
-        directory = _write_stage(frame)
-        alias = f"stage_{len(self._staged)}"
-        self._staged.append((alias, directory))  # first: a failed ATTACH still deletes the file
-        self._conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(directory / STAGE_FILE),))
-        return f'{alias}."s"'
+    def _stages(self, frame: pl.DataFrame) -> Generator[str, None, None]:
+        """``frame`` in up to ``STAGE_PARTS`` private stage files (``_write_stage``), each attached to
+        this transaction as soon as it is written; they are detached and deleted when the outermost
+        transaction ends (SQLite refuses DETACH inside one).
+
+        Why parts: a background thread writes part k+1 (ADBC, without the GIL) while this connection
+        upserts part k, so the two halves of a bulk load use both cores (13.3 M rows: stage 9.5 s,
+        upsert 16 s, one after the other before)."""
+        size = max(STAGE_PART_MIN_ROWS, -(-frame.height // STAGE_PARTS))
+        parts = [frame.slice(offset, size) for offset in range(0, frame.height, size)]
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-stage")
+        pending = [pool.submit(_write_stage, part) for part in parts]
+        try:
+            for future in pending:
+                directory = future.result()
+                alias = f"stage_{len(self._staged)}"
+                self._staged.append((alias, directory))  # first: a failed ATTACH still deletes the file
+                self._conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(directory / STAGE_FILE),))
+                yield f'{alias}."s"'
+        finally:  # a failed part or upsert: the parts not attached are not written, or deleted
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+            attached = {d for _, d in self._staged}
+            for future in pending:
+                if not future.cancelled() and future.exception() is None and future.result() not in attached:
+                    shutil.rmtree(future.result(), ignore_errors=True)
 
     def _drop_stages(self) -> None:
         while self._staged:
@@ -294,6 +316,10 @@ class SqliteWarehouse:
 
 
 STAGE_FILE = "stage.sqlite"
+STAGE_PARTS = (
+    4  # SQLite attaches at most 10 files to a connection; a load's transaction may hold two tables' parts
+)
+STAGE_PART_MIN_ROWS = 500_000
 
 
 def _write_stage(frame: pl.DataFrame) -> Path:

@@ -36,7 +36,12 @@ def read_in_child(path: Path, sql: str, params: Sequence[Any]) -> pl.DataFrame |
     on its own connection, so a missing driver costs time, never rows."""
     with tempfile.TemporaryDirectory(prefix="seongsu-read-") as tmp:
         out = Path(tmp) / "rows.arrow"
-        job = {"uri": path.resolve().as_uri() + "?mode=ro", "sql": sql, "params": list(params), "out": str(out)}
+        job = {
+            "uri": path.resolve().as_uri() + "?mode=ro",
+            "sql": sql,
+            "params": list(params),
+            "out": str(out),
+        }
         try:
             done = subprocess.run(
                 [sys.executable, __file__],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -310,4 +311,62 @@ def test_sqlite_stage_that_fails_leaves_no_file_and_no_rows(
     assert list(stages.iterdir()) == []
     monkeypatch.undo()
     assert wh.read_table(RIDERSHIP_HOURLY).is_empty()
+    wh.close()
+
+
+def test_sqlite_load_in_parts_counts_like_one_and_a_failed_part_loads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big batch is staged in parts, each written in the background while the previous one is
+    upserted: the rows and the inserted/updated counts are those of one load, and an upsert that
+    fails on the first part -- the other parts already written -- loads none of the batch and
+    leaves no stage file behind."""
+    from tasks.data.warehouse import sqlite as sqlite_backend
+
+    stages = tmp_path / "tmp"
+    stages.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(stages))
+    monkeypatch.setattr(sqlite_backend, "STAGE_PART_MIN_ROWS", 1)
+    written: list[int] = []
+    write = sqlite_backend._write_stage
+
+    def counted(frame: pl.DataFrame) -> Path:
+        directory = write(frame)
+        written.append(frame.height)
+        return directory
+
+    monkeypatch.setattr(sqlite_backend, "_write_stage", counted)
+    wh = open_warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    wh.migrate()
+    first = _hourly(2)
+    assert wh.upsert(RIDERSHIP_HOURLY, first).inserted == first.height
+    assert len(written) == sqlite_backend.STAGE_PARTS and sum(written) == first.height
+
+    second = _hourly(4).with_columns(  # two days known, one hour of them changed; two new days
+        pl.when((pl.col("hour") == 8) & (pl.col("date") < date(2023, 1, 3)))
+        .then(pl.col("count") + 1)
+        .otherwise(pl.col("count"))
+        .alias("count")
+    )
+    loaded = wh.upsert(RIDERSHIP_HOURLY, second)
+    changed = second.filter((pl.col("hour") == 8) & (pl.col("date") < date(2023, 1, 3))).height
+    assert (loaded.inserted, loaded.updated) == (second.height - first.height, changed)
+    key = list(RIDERSHIP_HOURLY.primary_key)
+    assert wh.read_table(RIDERSHIP_HOURLY).sort(key).equals(second.sort(key))
+
+    written.clear()
+
+    def broken_once_all_parts_are_written(*args: object) -> str:
+        deadline = time.monotonic() + 60
+        while len(written) < sqlite_backend.STAGE_PARTS and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return "INSERT INTO no_such_table SELECT 1"
+
+    monkeypatch.setattr(sqlite_backend, "_upsert_sql", broken_once_all_parts_are_written)
+    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+        wh.upsert(RIDERSHIP_HOURLY, _hourly(6, count_offset=100))
+    assert len(written) == sqlite_backend.STAGE_PARTS
+    assert list(stages.iterdir()) == []
+    assert wh.read_table(RIDERSHIP_HOURLY).sort(key).equals(second.sort(key))
+    assert wh.read("PRAGMA database_list")["name"].to_list() == ["main"]
     wh.close()
