@@ -12,7 +12,7 @@ train step is broken down by the stages the flow announces (``tasks.core.progres
 
 Per-dataset and per-backend ingest numbers without Prefect in the loop: ``bench/ingest.py``.
 
-    nice -n 5 uv run python bench/speed.py [--as-of 2023-06-01] [--time-budget 120] [--up] [--keep]
+    nice -n 5 uv run python bench/speed.py [--as-of 2023-06-01] [--time-budget 280] [--up] [--keep]
 """
 
 from __future__ import annotations
