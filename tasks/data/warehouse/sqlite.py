@@ -316,9 +316,8 @@ class SqliteWarehouse:
 
 
 STAGE_FILE = "stage.sqlite"
-STAGE_PARTS = (
-    4  # SQLite attaches at most 10 files to a connection; a load's transaction may hold two tables' parts
-)
+# SQLite attaches at most 10 files to a connection, and a load's transaction may hold two tables' parts
+STAGE_PARTS = 4
 STAGE_PART_MIN_ROWS = 500_000
 
 
