@@ -139,15 +139,11 @@ class CatBoostForecaster:
         known = history.until(cutoff)
         t_start = time.perf_counter()
         progress.step("features", 1, 1, f"training rows as of {as_of}")
-        if self.rows is None:
-            frame = training_frame(known, as_of, self.config)
-        else:
-            frame = self.rows.known_at(as_of, self.config)
+        config, rows = self.config, self.rows
+        frame = training_frame(known, as_of, config) if rows is None else rows.known_at(as_of, config)
         t_features = time.perf_counter() - t_start
-        budget = None if self.time_budget_s is None else self.time_budget_s - t_features
-        self.model, self.metadata = _train(
-            frame, known, as_of, self.config, self.grid, budget, self.reserve_fits
-        )
+        left = None if self.time_budget_s is None else self.time_budget_s - t_features
+        self.model, self.metadata = _train(frame, known, as_of, config, self.grid, left, self.reserve_fits)
         timings = self.metadata["timings_s"]
         timings.update(features=round(t_features, 2), total=round(timings["total"] + t_features, 2))
         if self.rows is not None:
@@ -326,16 +322,9 @@ def _train(
         "train_rows": train_part.height,
         "holdout_rows": 0 if valid_part is None else valid_part.height,
         "train_stations": int(frame["station_code"].n_unique()),
-        "train_date_range": [train_part["date"].min().isoformat(), train_part["date"].max().isoformat()],  # type: ignore[union-attr]
-        "holdout_date_range": (
-            None
-            if valid_part is None
-            else [valid_part["date"].min().isoformat(), valid_part["date"].max().isoformat()]  # type: ignore[union-attr]
-        ),
-        "history_date_range": [
-            history.ridership["date"].min().isoformat(),  # type: ignore[union-attr]
-            history.ridership["date"].max().isoformat(),  # type: ignore[union-attr]
-        ],
+        "train_date_range": _span(train_part),
+        "holdout_date_range": None if valid_part is None else _span(valid_part),
+        "history_date_range": _span(history.ridership),
         "holdout": {
             k: info[k]
             for k in ("valid_wape", "valid_pinball", "valid_coverage", "valid_coverage_raw")
@@ -355,6 +344,10 @@ def _train(
     return model, metadata
 
 
+def _span(frame: pl.DataFrame) -> list[str]:
+    return [frame["date"].min().isoformat(), frame["date"].max().isoformat()]  # type: ignore[union-attr]
+
+
 def train(
     history: History,
     as_of: dt.date,
@@ -371,9 +364,8 @@ def train(
     longest so far still end within the budget (``room_for_fit``).  ``.metadata`` holds
     params, rows, date ranges, features, timings, holdout scores and the search log.
     """
-    return CatBoostForecaster(config, grid=grid, time_budget_s=time_budget_s, reserve_fits=reserve_fits).fit(
-        history, as_of
-    )
+    forecaster = CatBoostForecaster(config, grid=grid, time_budget_s=time_budget_s, reserve_fits=reserve_fits)
+    return forecaster.fit(history, as_of)
 
 
 # --------------------------------------------------------------------------------------------------

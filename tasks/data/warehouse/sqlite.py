@@ -181,7 +181,7 @@ class SqliteWarehouse:
 
     # --- loading ----------------------------------------------------------------------------------
     def upsert(self, table: Table, frame: pl.DataFrame) -> UpsertResult:
-        """Bulk-copy the rows into stage files (``_stages``), then one set-based upsert from each.
+        """Bulk-copy the rows into stage files (``_attach_stages``), then one set-based upsert from each.
 
         Audit columns holding one value for the whole batch are bound once as parameters instead of
         travelling with every row.  Inserted rows are counted as staged keys not yet in the table
@@ -205,7 +205,9 @@ class SqliteWarehouse:
         known = changes = 0
         with self.transaction():
             empty = self._conn.execute(f"SELECT 1 FROM {target} LIMIT 1").fetchone() is None
-            with contextlib.closing(self._stages(frame.select(varying))) as stages:
+            with contextlib.closing(
+                _attach_stages(self._conn, self._staged, frame.select(varying))
+            ) as stages:
                 for staged in stages:
                     if not empty:  # keys are unique in the batch: a part never meets an earlier part's keys
                         known += self._conn.execute(
@@ -219,34 +221,6 @@ class SqliteWarehouse:
                     changes += self._conn.total_changes - changes_before
         inserted = frame.height - int(known)
         return UpsertResult(table.name, frame.height, inserted, changes - inserted)
-
-    def _stages(self, frame: pl.DataFrame) -> Generator[str, None, None]:
-        """``frame`` in up to ``STAGE_PARTS`` private stage files (``_write_stage``), each attached to
-        this transaction as soon as it is written; they are detached and deleted when the outermost
-        transaction ends (SQLite refuses DETACH inside one).
-
-        Why parts: a background thread writes part k+1 (ADBC, without the GIL) while this connection
-        upserts part k, so the two halves of a bulk load use both cores (13.3 M rows: stage 9.5 s,
-        upsert 16 s, one after the other before)."""
-        size = max(STAGE_PART_MIN_ROWS, -(-frame.height // STAGE_PARTS))
-        parts = [frame.slice(offset, size) for offset in range(0, frame.height, size)]
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-stage")
-        pending = [pool.submit(_write_stage, part) for part in parts]
-        try:
-            for future in pending:
-                directory = future.result()
-                alias = f"stage_{len(self._staged)}"
-                self._staged.append((alias, directory))  # first: a failed ATTACH still deletes the file
-                self._conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(directory / STAGE_FILE),))
-                yield f'{alias}."s"'
-        finally:  # a failed part or upsert: the parts not attached are not written, or deleted
-            for future in pending:
-                future.cancel()
-            pool.shutdown(wait=True)
-            attached = {d for _, d in self._staged}
-            for future in pending:
-                if not future.cancelled() and future.exception() is None and future.result() not in attached:
-                    shutil.rmtree(future.result(), ignore_errors=True)
 
     def _drop_stages(self) -> None:
         while self._staged:
@@ -319,6 +293,37 @@ STAGE_FILE = "stage.sqlite"
 # SQLite attaches at most 10 files to a connection, and a load's transaction may hold two tables' parts
 STAGE_PARTS = 4
 STAGE_PART_MIN_ROWS = 500_000
+
+
+def _attach_stages(
+    conn: sqlite3.Connection, staged: list[tuple[str, Path]], frame: pl.DataFrame
+) -> Generator[str, None, None]:
+    """``frame`` in up to ``STAGE_PARTS`` private stage files (``_write_stage``), each attached to
+    ``conn``'s transaction as soon as it is written and recorded in ``staged``, which the warehouse
+    detaches and deletes when the outermost transaction ends (SQLite refuses DETACH inside one).
+
+    Why parts: a background thread writes part k+1 (ADBC, without the GIL) while the connection
+    upserts part k, so the two halves of a bulk load use both cores (13.3 M rows: stage 9.5 s,
+    upsert 16 s, one after the other before)."""
+    size = max(STAGE_PART_MIN_ROWS, -(-frame.height // STAGE_PARTS))
+    parts = [frame.slice(offset, size) for offset in range(0, frame.height, size)]
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-stage")
+    pending = [pool.submit(_write_stage, part) for part in parts]
+    try:
+        for future in pending:
+            directory = future.result()
+            alias = f"stage_{len(staged)}"
+            staged.append((alias, directory))  # first: a failed ATTACH still deletes the file
+            conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(directory / STAGE_FILE),))
+            yield f'{alias}."s"'
+    finally:  # a failed part or upsert: the parts not attached are not written, or deleted
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+        attached = {d for _, d in staged}
+        for future in pending:
+            if not future.cancelled() and future.exception() is None and future.result() not in attached:
+                shutil.rmtree(future.result(), ignore_errors=True)
 
 
 def _write_stage(frame: pl.DataFrame) -> Path:
