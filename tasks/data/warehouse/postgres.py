@@ -122,6 +122,7 @@ class PostgresWarehouse:
     # --- loading ----------------------------------------------------------------------------------
     def upsert(self, table: Table, frame: pl.DataFrame) -> UpsertResult:
         check_unique_keys(table, frame)
+        frame = frame.sort(list(table.primary_key))  # staged in key order: the b-tree fills in order
         cols = list(table.columns)
         ident = pgsql.Identifier
         target = ident(table.name)
