@@ -48,6 +48,7 @@ class TrainConfig:
     ``blend``: blend the model with ``profile_4w`` at the weight that scores best on the holdout
       (``blend_weight``), the interval calibrated after blending.
     ``fit_time_limit_s``: wall-clock cap of one CatBoost fit (a callback stops it).
+    ``min_trees``: early stopping never leaves fewer trees (``tasks.model.stopping`` says why).
     ``half_life_days``: recency weighting of the training rows (a row this many days older than the
       newest counts half; ``tasks.model.train`` says why 180); None = every year alike.
     ``focus_stations`` / ``focus_days`` / ``focus_weight``: the product's own station is never
@@ -67,6 +68,7 @@ class TrainConfig:
     max_train_rows: int | None = 400_000
     valid_days: int = 14
     early_stopping_rounds: int | None = 50
+    min_trees: int = 150
     weather_horizon: int = WEATHER_MAX_HORIZON
     calibrate: bool = True
     guard: bool = True

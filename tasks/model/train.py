@@ -80,22 +80,8 @@ from tasks.model.recipe import (
     TrainConfig,
     room_for_fit,
 )
+from tasks.model.stopping import Patience, TimeLimit
 from tasks.model.training_set import TrainingRows, row_weight, training_frame
-
-
-class _TimeLimit:
-    """CatBoost callback that stops a fit once its wall-clock allowance is spent."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.deadline = None if seconds is None else time.monotonic() + seconds
-        self.stopped_early = False
-
-    def after_iteration(self, info: Any) -> bool:
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            self.stopped_early = True
-            return False
-        return True
-
 
 # --------------------------------------------------------------------------------------------------
 # the forecaster
@@ -225,16 +211,14 @@ def _fit_one(
         verbose=0,
         **tree_params,
     )
-    limit = _TimeLimit(time_limit_s)
+    limit = TimeLimit(time_limit_s)
     t0 = time.perf_counter()
     stop = config.early_stopping_rounds if eval_pool is not None else None
-    model.fit(
-        pool,
-        eval_set=eval_pool,
-        early_stopping_rounds=stop,
-        use_best_model=stop is not None,
-        callbacks=[limit],
-    )
+    patience = None if stop is None else Patience(stop, config.min_trees)
+    callbacks = [limit] if patience is None else [limit, patience]
+    model.fit(pool, eval_set=eval_pool, use_best_model=False, callbacks=callbacks)
+    if patience is not None and 0 < patience.best < (model.tree_count_ or 0):
+        model.shrink(patience.best)
     info: dict[str, Any] = {
         "params": params,
         "fit_s": round(time.perf_counter() - t0, 2),

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -23,6 +24,7 @@ from tasks.model.quantile import (
     recency_weight,
 )
 from tasks.model.recipe import TrainConfig, room_for_fit
+from tasks.model.stopping import Patience
 from tasks.model.train import CatBoostForecaster, load, save, train
 from tests.support.history import snapshot_history
 
@@ -62,14 +64,12 @@ def test_recency_weight_halves_every_half_life() -> None:
 def test_recency_weighting_reaches_the_fit(fitted: CatBoostForecaster, history: History) -> None:
     """The default recipe decays old rows (COVID years); without the decay the trees differ."""
     assert fitted.metadata["config"]["half_life_days"] == 180.0
-    flat = TrainConfig(
-        params=dict(TINY), thread_count=1, max_train_rows=None, valid_days=7, half_life_days=None
-    )
-    other = train(history, AS_OF, flat, grid=None, time_budget_s=None)
+    # the model's own forecasts (no blend: a holdout may give the model weight 0, hiding the trees)
+    decayed = TrainConfig(params=dict(TINY), thread_count=1, max_train_rows=None, valid_days=7, blend=False)
+    flat = replace(decayed, half_life_days=None)
+    one, other = (train(history, AS_OF, c, grid=None, time_budget_s=None) for c in (decayed, flat))
     targets = forecast_targets([211, 222], AS_OF)
-    assert not np.allclose(
-        fitted.predict(targets)["yhat"].to_numpy(), other.predict(targets)["yhat"].to_numpy()
-    )
+    assert not np.allclose(one.predict(targets)["yhat"].to_numpy(), other.predict(targets)["yhat"].to_numpy())
 
 
 def test_predictions_have_ordered_intervals(fitted: CatBoostForecaster) -> None:
@@ -223,8 +223,27 @@ def test_without_early_stopping_every_iteration_is_kept(history: History) -> Non
     ``early_stopping_rounds=None`` the fit keeps all its iterations; with a hair-trigger patience it
     may stop -- the holdout still scores, blends and calibrates either way."""
     params = {**TINY, "learning_rate": 0.9, "iterations": 60}
-    common = TrainConfig(params=params, thread_count=1, max_train_rows=20_000, valid_days=7)
+    common = TrainConfig(params=params, thread_count=1, max_train_rows=20_000, valid_days=7, min_trees=1)
     full = train(history, AS_OF, replace(common, early_stopping_rounds=None), grid=None, time_budget_s=None)
     eager = train(history, AS_OF, replace(common, early_stopping_rounds=1), grid=None, time_budget_s=None)
+    floored = train(
+        history, AS_OF, replace(common, early_stopping_rounds=1, min_trees=45), grid=None, time_budget_s=None
+    )
     assert full.metadata["trees"] == 60 and "valid_wape" in full.metadata["holdout"]
-    assert eager.metadata["trees"] < 60
+    assert eager.metadata["trees"] < 45 <= floored.metadata["trees"]
+
+
+def test_patience_stops_after_its_rounds_and_keeps_the_best_size_above_the_floor() -> None:
+    losses = [5.0, 4.0, 3.0, 3.5, 3.2, 3.1, 3.3, 3.4, 3.6]
+    patience = Patience(rounds=3, floor=4)
+
+    def feed() -> int:
+        for trees in range(1, len(losses) + 1):
+            info = SimpleNamespace(metrics={"validation": {"MultiQuantile": losses[:trees]}})
+            if not patience.after_iteration(info):
+                return trees
+        return len(losses)
+
+    # 3 trees is the best size overall but under the floor: the best of 4+ trees is 6 (loss 3.1),
+    # and three trees without improvement on it stop the fit at 9
+    assert (feed(), patience.best) == (9, 6)
