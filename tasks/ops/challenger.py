@@ -101,6 +101,7 @@ class TrainPlan:
     min_improvement: float = 0.0
     thread_count: int = 2
     target: Target = "ratio"
+    min_trees: int = TrainConfig.min_trees
 
     @classmethod
     def quick(cls, time_budget_s: float = 120.0) -> TrainPlan:
@@ -115,6 +116,7 @@ class TrainPlan:
             max_train_rows=self.max_train_rows,
             train_days=self.train_days,
             fit_time_limit_s=max(30.0, self.time_budget_s / 2),
+            min_trees=self.min_trees,
         )
         return replace(base, params=dict(self.params)) if self.params else base
 

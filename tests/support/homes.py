@@ -49,6 +49,9 @@ def plan(params: dict[str, Any] | None = None, **overrides: Any) -> TrainPlan:
         "params": dict(params or TINY),
         "max_train_rows": 20_000,
         "n_origins": 1,
+        # the test world's recipes (TINY vs BAD) were set up with early stopping free to keep a few
+        # trees; the production floor of 150 is above their 30-100 iterations
+        "min_trees": 1,
     }
     return TrainPlan(**{**base, **overrides})
 
