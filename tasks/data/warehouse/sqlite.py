@@ -317,9 +317,7 @@ def _attach_stages(
             conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(directory / STAGE_FILE),))
             yield f'{alias}."s"'
     finally:  # a failed part or upsert: the parts not attached are not written, or deleted
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=True, cancel_futures=True)
         attached = {d for _, d in staged}
         for future in pending:
             if not future.cancelled() and future.exception() is None and future.result() not in attached:
